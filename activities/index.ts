@@ -1,0 +1,150 @@
+/**
+ * Activities: every step that touches PostgreSQL or the VMS. Each one is idempotent (it may run twice after
+ * a crash) and each state change is one PostgreSQL transaction, in store/.
+ */
+import { Context, log } from '@temporalio/activity';
+import type { Pool } from 'pg';
+import { ApplicationFailure } from '@temporalio/common';
+import type { BrokenReason, DiskHealth, FailoverSettings } from '../domain/site';
+import { appendEvent } from '../store/events';
+import * as failovers from '../store/failovers';
+import { getMonitorableSlave } from '../store/servers';
+import { saveDiskHealth, saveMaintenance, saveSettings } from '../store/settings';
+import type { VmsControlPlane } from '../vms/control-plane';
+
+/** Starts the monitor workflow of a Slave (the promoted server, after a failover). */
+export interface MonitorStarter {
+  ensureMonitoring(serverId: string): Promise<{ started: boolean }>;
+}
+
+export interface ActivityDeps {
+  db: Pool;
+  vms: VmsControlPlane;
+  monitors: MonitorStarter;
+}
+
+export const createActivities = ({ db, vms, monitors }: ActivityDeps) => ({
+  async loadMonitoredSlave(serverId: string): Promise<{
+    settings: FailoverSettings;
+    materialDriveLetters: string[];
+    maintenanceUntilMs: number | null;
+  }> {
+    const slave = await getMonitorableSlave(db, serverId);
+    return {
+      settings: slave.settings,
+      materialDriveLetters: slave.materialDriveLetters,
+      maintenanceUntilMs: slave.maintenanceUntilMs,
+    };
+  },
+
+  async recordDiskHealth(input: { serverId: string; disks: DiskHealth[] }): Promise<void> {
+    await saveDiskHealth(db, input.serverId, input.disks);
+  },
+
+  async recordLateHeartbeat(input: {
+    serverId: string;
+    failoverWorkflowId: string;
+    sentAtMs: number;
+  }): Promise<void> {
+    log.warn('Late heartbeat from a failed-over Slave ignored', { ...input });
+    await appendEvent(db, {
+      serverId: input.serverId,
+      failoverId: input.failoverWorkflowId,
+      event: 'late-heartbeat',
+      details: {
+        sentAt: new Date(input.sentAtMs).toISOString(),
+        action: 'ignored: the promoted server keeps recording',
+      },
+      idempotencyKey: `${input.failoverWorkflowId}:late-heartbeat`,
+    });
+  },
+
+  async saveSettings(input: { serverId: string; settings: FailoverSettings }): Promise<void> {
+    await saveSettings(db, input.serverId, input.settings);
+  },
+
+  async saveMaintenance(input: { serverId: string; untilMs: number | null }): Promise<void> {
+    await saveMaintenance(db, input.serverId, input.untilMs);
+  },
+
+  async beginFailover(input: {
+    failoverId: string;
+    slaveId: string;
+    reason: BrokenReason;
+    deadlineMs: number;
+  }): Promise<failovers.FailoverPlan> {
+    const plan = await failovers.beginFailover(db, input);
+    log.info('Slave moved to Broken recorders', { slaveId: input.slaveId, reason: input.reason });
+    return plan;
+  },
+
+  async claimMatchedStandby(failoverId: string): Promise<failovers.ClaimResult> {
+    return failovers.claimMatchedStandby(db, failoverId);
+  },
+
+  async promoteStandby(input: { failoverId: string; slaveId: string; serverId: string }): Promise<void> {
+    await vms.promoteToRecorder({
+      requestId: input.failoverId,
+      serverId: input.serverId,
+      replacesServerId: input.slaveId,
+    });
+    await failovers.recordPromotion(db, input.failoverId);
+  },
+
+  async rebindIpCameras(failoverId: string): Promise<failovers.CameraMove> {
+    const { serverId, cameraIds } = await failovers.ipCamerasToMove(db, failoverId);
+    if (cameraIds.length > 0)
+      await vms.rebindCameras({ requestId: failoverId, cameraIds, toServerId: serverId });
+    return failovers.commitCameraMove(db, failoverId, cameraIds);
+  },
+
+  async ensureMonitoring(serverId: string): Promise<{ started: boolean }> {
+    return monitors.ensureMonitoring(serverId);
+  },
+
+  async waitUntilServerUp(serverId: string): Promise<void> {
+    if (!(await vms.isServerUp(serverId))) {
+      throw ApplicationFailure.retryable(`server ${serverId} is not up yet`, 'ServerNotUp');
+    }
+  },
+
+  async reinstallPlugin(input: { failoverId: string; serverId: string; plugin: string }): Promise<void> {
+    const { attempt } = Context.current().info;
+    const current = await failovers.pluginReinstallStatus(db, input.failoverId, input.plugin);
+    if (current?.status === 'installed') return;
+    try {
+      await vms.installPlugin({
+        requestId: input.failoverId,
+        serverId: input.serverId,
+        plugin: input.plugin,
+      });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      await failovers.recordPluginAttemptFailed(db, { ...input, attempt, error: message });
+      throw error;
+    }
+    await failovers.recordPluginInstalled(db, { ...input, attempt });
+  },
+
+  async markPluginNeedsManualAction(input: {
+    failoverId: string;
+    plugin: string;
+    error: string;
+  }): Promise<void> {
+    log.error('Plugin reinstall failed for good: needs manual action', { ...input });
+    await failovers.recordPluginNeedsManualAction(db, input);
+  },
+
+  async completeFailover(failoverId: string): Promise<void> {
+    await failovers.completeFailover(db, failoverId);
+  },
+
+  async restoreAsStandby(input: {
+    serverId: string;
+    driveLetters?: string[];
+  }): Promise<failovers.RestoreResult> {
+    return failovers.restoreAsStandby(db, input);
+  },
+});
+
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,251 @@
+/**
+ * Operations on the monitored fleet, shared by the CLI, the heartbeat agent, the worker's activities, the
+ * benchmark and the tests. Each validates its input first, so that bad input changes nothing.
+ */
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import type { Pool } from 'pg';
+import { ErrorType } from '../domain/errors';
+import { monitorWorkflowId, restoreWorkflowId } from '../domain/names';
+import { VmsFolder, VmsRole, VmsServerId } from '../domain/search-attributes';
+import type { FailoverSettings } from '../domain/site';
+import {
+  InvalidInput,
+  checkDriveLetters,
+  checkHeartbeat,
+  checkMaintenanceMs,
+  checkServerId,
+  checkSettings,
+} from '../domain/validation';
+import type { Heartbeat } from '../domain/validation';
+import { rejected } from '../store/failures';
+import { waitingFailoverIds } from '../store/failovers';
+import { getMonitorableSlave, getServer } from '../store/servers';
+import { saveMaintenance, saveSettings } from '../store/settings';
+import type { FailoverWorkflowTuning, MonitorState } from '../workflows/definitions';
+import {
+  heartbeatSignal,
+  maintenanceUpdate,
+  monitorStateQuery,
+  standbyAvailableSignal,
+  stopMonitorSignal,
+  updateSettingsUpdate,
+} from '../workflows/definitions';
+import type { slaveMonitorWorkflow } from '../workflows/monitor';
+import type { RestoreWorkflowResult, restoreServerWorkflow } from '../workflows/restore';
+import { rootFailure } from './errors';
+
+export interface FleetDeps {
+  site: string;
+  client: Client;
+  db: Pool;
+  taskQueue: string;
+  tuning: FailoverWorkflowTuning;
+  heartbeatsPerRun?: number;
+}
+
+const checked = <T>(check: () => T): T => {
+  try {
+    return check();
+  } catch (error) {
+    if (error instanceof InvalidInput) throw rejected(ErrorType.InvalidInput, error.message);
+    throw error;
+  }
+};
+
+const notMonitored = (serverId: string) =>
+  rejected(
+    ErrorType.MonitorNotRunning,
+    `"${serverId}" is not monitored: start its monitor first (vms monitor start ${serverId})`,
+  );
+
+export class Fleet {
+  constructor(private readonly deps: FleetDeps) {}
+
+  private monitorHandle(serverId: string): WorkflowHandle<typeof slaveMonitorWorkflow> {
+    return this.deps.client.workflow.getHandle<typeof slaveMonitorWorkflow>(
+      monitorWorkflowId(this.deps.site, serverId),
+    );
+  }
+
+  /** Starts failover protection of a Slave; a Master, a standby or an unprotected server is refused. */
+  async startMonitor(serverId: string): Promise<{ workflowId: string }> {
+    checked(() => checkServerId(serverId));
+    const slave = await getMonitorableSlave(this.deps.db, serverId);
+    const workflowId = monitorWorkflowId(this.deps.site, serverId);
+    try {
+      await this.deps.client.workflow.start<typeof slaveMonitorWorkflow>('slaveMonitorWorkflow', {
+        workflowId,
+        taskQueue: this.deps.taskQueue,
+        args: [
+          {
+            site: this.deps.site,
+            serverId,
+            tuning: this.deps.tuning,
+            ...(this.deps.heartbeatsPerRun !== undefined && { heartbeatsPerRun: this.deps.heartbeatsPerRun }),
+          },
+        ],
+        staticSummary: `Failover protection of Slave ${serverId} (${slave.hostname})`,
+        staticDetails: [
+          `Slave **${serverId}** (${slave.hostname}), drives ${slave.driveLetters.join(', ')}.`,
+          `Deemed broken after ${slave.settings.timeoutMs} ms without a heartbeat, or when all material disks`,
+          `(${slave.materialDriveLetters.join(', ')}) are broken; a standby with the same drive letters takes its place.`,
+        ].join('\n'),
+        typedSearchAttributes: [
+          { key: VmsServerId, value: serverId },
+          { key: VmsFolder, value: 'Servers' },
+          { key: VmsRole, value: 'slave' },
+        ],
+      });
+    } catch (error) {
+      if (error instanceof WorkflowExecutionAlreadyStartedError) {
+        throw rejected(ErrorType.MonitorAlreadyRunning, `"${serverId}" is already monitored (${workflowId})`);
+      }
+      throw error;
+    }
+    return { workflowId };
+  }
+
+  /** Starts the monitor when the server is a protected Slave and none runs; otherwise does nothing. */
+  async ensureMonitoring(serverId: string): Promise<{ started: boolean }> {
+    const server = await getServer(this.deps.db, serverId);
+    if (server.role !== 'slave' || server.status !== 'active' || !server.settings.protected)
+      return { started: false };
+    try {
+      await this.startMonitor(serverId);
+      return { started: true };
+    } catch (error) {
+      if ((error as { type?: string }).type === ErrorType.MonitorAlreadyRunning) return { started: false };
+      throw error;
+    }
+  }
+
+  async stopMonitor(serverId: string): Promise<void> {
+    checked(() => checkServerId(serverId));
+    await this.ifMonitored(serverId, (handle) => handle.signal(stopMonitorSignal, { reason: 'operator' }));
+  }
+
+  async sendHeartbeat(payload: unknown): Promise<Heartbeat> {
+    const heartbeat = checked(() => checkHeartbeat(payload));
+    await this.ifMonitored(heartbeat.serverId, (handle) => handle.signal(heartbeatSignal, heartbeat));
+    return heartbeat;
+  }
+
+  async monitorState(serverId: string): Promise<MonitorState | undefined> {
+    try {
+      return await this.monitorHandle(serverId).query(monitorStateQuery);
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return undefined;
+      throw error;
+    }
+  }
+
+  async isMonitorRunning(serverId: string): Promise<boolean> {
+    try {
+      const description = await this.monitorHandle(serverId).describe();
+      return description.status.name === 'RUNNING';
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Changes the failover settings of a Slave: through its monitor when one runs (so the new timeout takes
+   * effect at once), in PostgreSQL otherwise; protecting a Slave starts its monitor.
+   */
+  async updateSettings(serverId: string, settings: FailoverSettings): Promise<{ monitorStarted: boolean }> {
+    checked(() => checkServerId(serverId));
+    const valid = checked(() => checkSettings(settings));
+    if (await this.isMonitorRunning(serverId)) {
+      await this.unwrapped(() =>
+        this.monitorHandle(serverId).executeUpdate(updateSettingsUpdate, { args: [valid] }),
+      );
+      return { monitorStarted: false };
+    }
+    await saveSettings(this.deps.db, serverId, valid);
+    return this.ensureMonitoring(serverId).then(({ started }) => ({ monitorStarted: started }));
+  }
+
+  /** A planned maintenance window (a reboot): no failover of the Slave until it ends. */
+  async startMaintenance(serverId: string, durationMs: number): Promise<{ untilMs: number | null }> {
+    checked(() => checkServerId(serverId));
+    const duration = checked(() => checkMaintenanceMs(durationMs));
+    if (await this.isMonitorRunning(serverId)) {
+      const state = await this.unwrapped(() =>
+        this.monitorHandle(serverId).executeUpdate(maintenanceUpdate, { args: [{ durationMs: duration }] }),
+      );
+      return { untilMs: state.maintenanceUntilMs };
+    }
+    const server = await getServer(this.deps.db, serverId);
+    if (server.role === 'master') {
+      throw rejected(
+        ErrorType.MasterCannotBeProtected,
+        `"${serverId}" is the Master: it is never failed over`,
+      );
+    }
+    const untilMs = duration === 0 ? null : Date.now() + duration;
+    await saveMaintenance(this.deps.db, serverId, untilMs);
+    return { untilMs };
+  }
+
+  /** A repaired server in Broken recorders becomes a new standby failover server. */
+  async restore(serverId: string, driveLetters?: string[]): Promise<RestoreWorkflowResult> {
+    checked(() => checkServerId(serverId));
+    const letters = driveLetters === undefined ? undefined : checked(() => checkDriveLetters(driveLetters));
+    const server = await getServer(this.deps.db, serverId);
+    if (server.status !== 'broken') {
+      throw rejected(
+        ErrorType.ServerNotBroken,
+        `"${serverId}" is in ${server.folder}, not in Broken recorders: only a broken server can be restored`,
+      );
+    }
+    return this.unwrapped(() =>
+      this.deps.client.workflow.execute<typeof restoreServerWorkflow>('restoreServerWorkflow', {
+        workflowId: restoreWorkflowId(this.deps.site, serverId),
+        taskQueue: this.deps.taskQueue,
+        args: [{ site: this.deps.site, serverId, ...(letters !== undefined && { driveLetters: letters }) }],
+        staticSummary: `Restore ${serverId} as a standby failover server`,
+        typedSearchAttributes: [
+          { key: VmsServerId, value: serverId },
+          { key: VmsRole, value: 'failover' },
+          { key: VmsFolder, value: 'FailoverServers' },
+        ],
+      }),
+    );
+  }
+
+  /** Tells the failovers waiting for a matched standby to look again (after servers were added). */
+  async notifyStandbyAvailable(): Promise<string[]> {
+    const notified: string[] = [];
+    for (const failoverId of await waitingFailoverIds(this.deps.db)) {
+      try {
+        await this.deps.client.workflow.getHandle(failoverId).signal(standbyAvailableSignal);
+        notified.push(failoverId);
+      } catch (error) {
+        if (!(error instanceof WorkflowNotFoundError)) throw error;
+      }
+    }
+    return notified;
+  }
+
+  private async ifMonitored(
+    serverId: string,
+    send: (handle: WorkflowHandle<typeof slaveMonitorWorkflow>) => Promise<void>,
+  ): Promise<void> {
+    try {
+      await send(this.monitorHandle(serverId));
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) throw notMonitored(serverId);
+      throw error;
+    }
+  }
+
+  private async unwrapped<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      throw rootFailure(error);
+    }
+  }
+}

@@ -1,0 +1,183 @@
+/** The one place that reads the environment: typed, validated once at start, failing fast. */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { parseDuration } from '../domain/duration';
+import { DEFAULT_SITE, DEFAULT_TASK_QUEUE } from '../domain/names';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export type LogFormat = 'pretty' | 'json';
+
+export interface TemporalConfig {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+  /** TLS settings; undefined means plain TCP (the local dev server). */
+  tls?: {
+    serverName?: string;
+    serverRootCaCertificate?: Buffer;
+    clientCertPair?: { crt: Buffer; key: Buffer };
+  };
+  apiKey?: string;
+}
+
+export interface FailoverTuning {
+  /** How often a Slave waiting for a matched standby looks again, besides being told when one appears. */
+  standbyRecheckMs: number;
+  pluginRetryInitialMs: number;
+  pluginRetryMaxIntervalMs: number;
+  pluginRetryMaxAttempts: number;
+  /** How long the promoted server may take to come up before the plugin reinstall starts retrying. */
+  serverUpTimeoutMs: number;
+}
+
+export interface AppConfig {
+  /** The VMS site this deployment protects; part of every workflow id. */
+  site: string;
+  databaseUrl: string;
+  temporal: TemporalConfig;
+  failover: FailoverTuning;
+  monitor: { heartbeatsPerRun: number };
+  log: { level: string; format: LogFormat };
+  worker: { identity: string; metricsPort: number; readyFile?: string; maxCachedWorkflows?: number };
+}
+
+type Env = Record<string, string | undefined>;
+
+const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/vms_failover';
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+const text = (env: Env, name: string): string | undefined => {
+  const value = env[name]?.trim();
+  return value === undefined || value === '' ? undefined : value;
+};
+
+const durationMs = (env: Env, name: string, fallback: string): number => {
+  const raw = text(env, name) ?? fallback;
+  const parsed = parseDuration(raw);
+  if (parsed === undefined || parsed <= 0) {
+    throw new ConfigError(`${name}="${raw}" is not a duration (examples: 500ms, 30s, 5m)`);
+  }
+  return parsed;
+};
+
+const integer = (env: Env, name: string, fallback: number, min: number, max: number): number => {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  const parsed = Number(raw);
+  if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
+    throw new ConfigError(`${name}="${raw}" must be a whole number from ${min} to ${max}`);
+  }
+  return parsed;
+};
+
+const flag = (env: Env, name: string): boolean => {
+  const raw = text(env, name)?.toLowerCase();
+  if (raw === undefined || raw === 'false' || raw === '0' || raw === 'no') return false;
+  if (raw === 'true' || raw === '1' || raw === 'yes') return true;
+  throw new ConfigError(`${name}="${raw}" must be true or false`);
+};
+
+/** A secret given either inline or as a file path (NAME_FILE), never both. */
+const secret = (env: Env, name: string): string | undefined => {
+  const inline = text(env, name);
+  const file = text(env, `${name}_FILE`);
+  if (inline !== undefined && file !== undefined)
+    throw new ConfigError(`set ${name} or ${name}_FILE, not both`);
+  if (file === undefined) return inline;
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    throw new ConfigError(`${name}_FILE="${file}" cannot be read`);
+  }
+};
+
+const fileContents = (env: Env, name: string): Buffer | undefined => {
+  const path = text(env, name);
+  if (path === undefined) return undefined;
+  try {
+    return readFileSync(path);
+  } catch {
+    throw new ConfigError(`${name}="${path}" cannot be read`);
+  }
+};
+
+const loadTemporalTls = (env: Env): TemporalConfig['tls'] => {
+  const crt = fileContents(env, 'TEMPORAL_TLS_CERT_PATH');
+  const key = fileContents(env, 'TEMPORAL_TLS_KEY_PATH');
+  if ((crt === undefined) !== (key === undefined)) {
+    throw new ConfigError('TEMPORAL_TLS_CERT_PATH and TEMPORAL_TLS_KEY_PATH must be set together');
+  }
+  const serverRootCaCertificate = fileContents(env, 'TEMPORAL_TLS_CA_PATH');
+  const serverName = text(env, 'TEMPORAL_TLS_SERVER_NAME');
+  const enabled = flag(env, 'TEMPORAL_TLS') || crt !== undefined || serverRootCaCertificate !== undefined;
+  if (!enabled) return undefined;
+  return {
+    ...(serverName !== undefined && { serverName }),
+    ...(serverRootCaCertificate !== undefined && { serverRootCaCertificate }),
+    ...(crt !== undefined && key !== undefined && { clientCertPair: { crt, key } }),
+  };
+};
+
+const loadTemporal = (env: Env): TemporalConfig => {
+  const apiKey = secret(env, 'TEMPORAL_API_KEY');
+  // An API key always travels over TLS (Temporal Cloud and clusters behind a TLS proxy require it).
+  const tls = loadTemporalTls(env) ?? (apiKey !== undefined ? {} : undefined);
+  return {
+    address: text(env, 'TEMPORAL_ADDRESS') ?? '127.0.0.1:7233',
+    namespace: text(env, 'TEMPORAL_NAMESPACE') ?? 'default',
+    taskQueue: text(env, 'TEMPORAL_TASK_QUEUE') ?? DEFAULT_TASK_QUEUE,
+    ...(tls !== undefined && { tls }),
+    ...(apiKey !== undefined && { apiKey }),
+  };
+};
+
+const loadDatabaseUrl = (env: Env): string => {
+  const url = secret(env, 'DATABASE_URL') ?? DEFAULT_DATABASE_URL;
+  try {
+    const parsed = new URL(url);
+    if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') throw new Error('protocol');
+  } catch {
+    throw new ConfigError('DATABASE_URL must look like postgres://user:password@host:5432/database');
+  }
+  return url;
+};
+
+export const loadConfig = (env: Env = process.env): AppConfig => {
+  const level = text(env, 'LOG_LEVEL') ?? 'info';
+  if (!LOG_LEVELS.includes(level))
+    throw new ConfigError(`LOG_LEVEL="${level}" must be one of ${LOG_LEVELS.join(', ')}`);
+  const formatRaw = text(env, 'LOG_FORMAT') ?? (process.stdout.isTTY ? 'pretty' : 'json');
+  if (formatRaw !== 'pretty' && formatRaw !== 'json')
+    throw new ConfigError(`LOG_FORMAT="${formatRaw}" must be pretty or json`);
+  const readyFile = text(env, 'WORKER_READY_FILE');
+  const maxCachedWorkflows = text(env, 'WORKER_MAX_CACHED_WORKFLOWS');
+  const site = text(env, 'VMS_SITE') ?? DEFAULT_SITE;
+  if (!/^[a-z0-9][a-z0-9-]{0,30}$/.test(site)) {
+    throw new ConfigError(`VMS_SITE="${site}" must be 1 to 31 lower-case letters, digits or "-"`);
+  }
+  return {
+    site,
+    databaseUrl: loadDatabaseUrl(env),
+    temporal: loadTemporal(env),
+    failover: {
+      standbyRecheckMs: durationMs(env, 'FAILOVER_STANDBY_RECHECK', '30s'),
+      pluginRetryInitialMs: durationMs(env, 'PLUGIN_RETRY_INITIAL', '5s'),
+      pluginRetryMaxIntervalMs: durationMs(env, 'PLUGIN_RETRY_MAX_INTERVAL', '10m'),
+      pluginRetryMaxAttempts: integer(env, 'PLUGIN_RETRY_MAX_ATTEMPTS', 10, 1, 1_000),
+      serverUpTimeoutMs: durationMs(env, 'PROMOTED_SERVER_UP_TIMEOUT', '10m'),
+    },
+    monitor: { heartbeatsPerRun: integer(env, 'MONITOR_HEARTBEATS_PER_RUN', 5_000, 10, 9_000) },
+    log: { level, format: formatRaw },
+    worker: {
+      identity: text(env, 'WORKER_IDENTITY') ?? `vms-worker@${hostname()}`,
+      metricsPort: integer(env, 'METRICS_PORT', 9464, 0, 65_535),
+      ...(readyFile !== undefined && { readyFile }),
+      ...(maxCachedWorkflows !== undefined && {
+        maxCachedWorkflows: integer(env, 'WORKER_MAX_CACHED_WORKFLOWS', 0, 0, 1_000_000),
+      }),
+    },
+  };
+};

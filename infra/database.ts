@@ -1,0 +1,67 @@
+/** PostgreSQL access: one pool per process, the database created when missing, transactions. */
+import { Pool } from 'pg';
+import type { PoolClient, PoolConfig } from 'pg';
+import type { Logger } from './logger';
+
+export type Db = Pool;
+
+const DUPLICATE_DATABASE = '42P04';
+const INVALID_CATALOG_NAME = '3D000';
+
+export const createPool = (databaseUrl: string, logger: Logger, options: PoolConfig = {}): Pool => {
+  const pool = new Pool({
+    connectionString: databaseUrl,
+    max: 10,
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 30_000,
+    ...options,
+  });
+  // An idle client losing its connection (PostgreSQL restarted) must not crash the process: the pool
+  // drops it and the next query opens a new one.
+  pool.on('error', (error) => logger.warn({ err: error.message }, 'PostgreSQL idle connection lost'));
+  return pool;
+};
+
+const databaseName = (databaseUrl: string): string =>
+  decodeURIComponent(new URL(databaseUrl).pathname.slice(1));
+
+/** Creates the database named in the URL when it does not exist yet (first start on a new machine). */
+export const ensureDatabase = async (databaseUrl: string, logger: Logger): Promise<void> => {
+  const probe = new Pool({ connectionString: databaseUrl, max: 1, connectionTimeoutMillis: 10_000 });
+  try {
+    await probe.query('SELECT 1');
+    return;
+  } catch (error) {
+    if ((error as { code?: string }).code !== INVALID_CATALOG_NAME) throw error;
+  } finally {
+    await probe.end();
+  }
+  const name = databaseName(databaseUrl);
+  const maintenanceUrl = new URL(databaseUrl);
+  maintenanceUrl.pathname = '/postgres';
+  const admin = new Pool({ connectionString: maintenanceUrl.toString(), max: 1 });
+  try {
+    await admin.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
+    logger.info({ database: name }, 'Database created');
+  } catch (error) {
+    if ((error as { code?: string }).code !== DUPLICATE_DATABASE) throw error;
+  } finally {
+    await admin.end();
+  }
+};
+
+/** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
+export const withTransaction = async <T>(db: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> => {
+  const client = await db.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+};

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Starts the Temporal dev server (persistent SQLite file in WAL mode, Web UI) unless one already answers,
+# or does nothing when TEMPORAL_ADDRESS points at another cluster.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$PROJECT_ROOT"
+
+DEV_PORT="${TEMPORAL_DEV_PORT:-7233}"
+UI_PORT="${TEMPORAL_UI_PORT:-8233}"
+METRICS_PORT="${TEMPORAL_DEV_METRICS_PORT:-7235}"
+address="${TEMPORAL_ADDRESS:-127.0.0.1:$DEV_PORT}"
+
+if [ -n "${TEMPORAL_ADDRESS:-}" ] && [ "$TEMPORAL_ADDRESS" != "127.0.0.1:$DEV_PORT" ] && [ "$TEMPORAL_ADDRESS" != "localhost:$DEV_PORT" ]; then
+  say "TEMPORAL_ADDRESS=$TEMPORAL_ADDRESS: not starting a local dev server"
+  exit 0
+fi
+
+healthy() { temporal operator cluster health --address "$address" --command-timeout 3s >/dev/null 2>&1; }
+
+if healthy; then
+  say "Temporal dev server already running at $address (Web UI http://127.0.0.1:$UI_PORT)"
+  exit 0
+fi
+
+mkdir -p "$DATA_DIR/temporal"
+say "starting the Temporal dev server at $address, Web UI http://127.0.0.1:$UI_PORT (log: .data/temporal/dev-server.log)"
+search_attributes=()
+for name in VmsServerId VmsFolder VmsRole VmsFailoverTarget; do
+  search_attributes+=(--search-attribute "$name=Keyword")
+done
+nohup temporal server start-dev \
+  --ip 127.0.0.1 --port "$DEV_PORT" --ui-port "$UI_PORT" --metrics-port "$METRICS_PORT" \
+  --db-filename "$DATA_DIR/temporal/dev-server.sqlite" \
+  --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
+  "${search_attributes[@]}" \
+  --log-level warn \
+  >"$DATA_DIR/temporal/dev-server.log" 2>&1 &
+
+for _ in $(seq 1 90); do
+  if healthy; then exit 0; fi
+  sleep 1
+done
+die "the Temporal dev server did not become healthy in 90s (see .data/temporal/dev-server.log)."

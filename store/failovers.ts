@@ -1,0 +1,447 @@
+/**
+ * The state changes of a failover, each one PostgreSQL transaction, each safe to run twice: a step that
+ * already happened returns what it did the first time.
+ */
+import type { Pool, PoolClient } from 'pg';
+import { ErrorType } from '../domain/errors';
+import type { BrokenReason } from '../domain/site';
+import { sameDriveLetters } from '../domain/site';
+import { withTransaction } from '../infra/database';
+import { appendEvent } from './events';
+import { rejected } from './failures';
+import { getServer } from './servers';
+
+export type FailoverStatus =
+  'started' | 'waiting-for-standby' | 'standby-claimed' | 'promoted' | 'recording-restored' | 'completed';
+
+export interface FailoverRecord {
+  id: string;
+  slaveId: string;
+  reason: BrokenReason;
+  status: FailoverStatus;
+  failoverServerId: string | null;
+  deadlineAt: Date;
+  startedAt: Date;
+  camerasCommittedAt: Date | null;
+  completedAt: Date | null;
+  ipCamerasMoved: number | null;
+  analogCamerasLeft: number | null;
+}
+
+const SELECT_FAILOVERS = `
+  SELECT id, slave_id AS "slaveId", reason, status, failover_server_id AS "failoverServerId",
+         deadline_at AS "deadlineAt", started_at AS "startedAt", cameras_committed_at AS "camerasCommittedAt",
+         completed_at AS "completedAt", ip_cameras_moved AS "ipCamerasMoved", analog_cameras_left AS "analogCamerasLeft"
+    FROM failovers`;
+
+export const findFailover = async (
+  db: Pool | PoolClient,
+  failoverId: string,
+): Promise<FailoverRecord | undefined> => {
+  const { rows } = await db.query<FailoverRecord>(`${SELECT_FAILOVERS} WHERE id = $1`, [failoverId]);
+  return rows[0];
+};
+
+const lockFailover = async (tx: PoolClient, failoverId: string): Promise<FailoverRecord> => {
+  const { rows } = await tx.query<FailoverRecord>(`${SELECT_FAILOVERS} WHERE id = $1 FOR UPDATE`, [
+    failoverId,
+  ]);
+  if (!rows[0]) throw rejected(ErrorType.InvalidInput, `unknown failover "${failoverId}"`);
+  return rows[0];
+};
+
+export const listFailovers = async (db: Pool, serverId?: string): Promise<FailoverRecord[]> => {
+  const { rows } = await db.query<FailoverRecord>(
+    `${SELECT_FAILOVERS} WHERE $1::text IS NULL OR slave_id = $1 OR failover_server_id = $1 ORDER BY started_at`,
+    [serverId ?? null],
+  );
+  return rows;
+};
+
+export interface FailoverPlan {
+  failoverId: string;
+  slaveId: string;
+  driveLetters: string[];
+  plugins: string[];
+}
+
+/** Opens the failover and moves the Slave to Broken recorders. */
+export const beginFailover = (
+  db: Pool,
+  input: { failoverId: string; slaveId: string; reason: BrokenReason; deadlineMs: number },
+): Promise<FailoverPlan> =>
+  withTransaction(db, async (tx) => {
+    await tx.query('SELECT 1 FROM servers WHERE id = $1 FOR UPDATE', [input.slaveId]);
+    const slave = await getServer(tx, input.slaveId);
+    if (slave.role !== 'slave')
+      throw rejected(ErrorType.NotASlave, `"${input.slaveId}" is not a Slave server`);
+    const existing = await findFailover(tx, input.failoverId);
+    if (!existing) {
+      const open = await tx.query<{ id: string }>(
+        "SELECT id FROM failovers WHERE slave_id = $1 AND status <> 'completed'",
+        [input.slaveId],
+      );
+      if (open.rows[0]) {
+        throw rejected(
+          ErrorType.FailoverInProgress,
+          `"${input.slaveId}" is already failing over (${open.rows[0].id})`,
+        );
+      }
+      if (slave.status !== 'active') {
+        throw rejected(ErrorType.ServerNotActive, `"${input.slaveId}" is already in Broken recorders`);
+      }
+      await tx.query(
+        `INSERT INTO failovers (id, slave_id, reason, deadline_at, status) VALUES ($1, $2, $3, to_timestamp($4 / 1000.0), 'started')`,
+        [input.failoverId, input.slaveId, input.reason, input.deadlineMs],
+      );
+      await tx.query("UPDATE servers SET status = 'broken', updated_at = now() WHERE id = $1", [
+        input.slaveId,
+      ]);
+      await appendEvent(tx, {
+        serverId: input.slaveId,
+        failoverId: input.failoverId,
+        event: 'moved-to-broken-recorders',
+        details: { reason: input.reason, deadline: new Date(input.deadlineMs).toISOString() },
+        idempotencyKey: `${input.failoverId}:moved-to-broken-recorders`,
+      });
+    }
+    const plugins = await tx.query<{ name: string }>(
+      'SELECT name FROM plugins WHERE server_id = $1 ORDER BY name',
+      [input.slaveId],
+    );
+    return {
+      failoverId: input.failoverId,
+      slaveId: input.slaveId,
+      driveLetters: slave.driveLetters,
+      plugins: plugins.rows.map((row) => row.name),
+    };
+  });
+
+export type ClaimResult = { claimed: true; serverId: string } | { claimed: false; firstWait: boolean };
+
+/**
+ * Claims the oldest available standby whose drive letters match the Slave's. Row locks with SKIP LOCKED
+ * make concurrent claims pick different servers; the unique replaces_server_id makes a double claim fail.
+ */
+export const claimMatchedStandby = (db: Pool, failoverId: string): Promise<ClaimResult> =>
+  withTransaction(db, async (tx) => {
+    const failover = await lockFailover(tx, failoverId);
+    if (failover.failoverServerId !== null) return { claimed: true, serverId: failover.failoverServerId };
+    const { rows } = await tx.query<{ id: string }>(
+      `WITH slave_drives AS (
+         SELECT coalesce(array_agg(letter ORDER BY letter), '{}') AS letters FROM drives WHERE server_id = $1
+       ), candidate AS (
+         SELECT s.id FROM servers s
+          WHERE s.role = 'failover' AND s.status = 'standby' AND s.replaces_server_id IS NULL
+            AND coalesce((SELECT array_agg(d.letter ORDER BY d.letter) FROM drives d WHERE d.server_id = s.id), '{}')
+                = (SELECT letters FROM slave_drives)
+          ORDER BY s.created_at, s.id
+          LIMIT 1
+          FOR UPDATE OF s SKIP LOCKED
+       )
+       UPDATE servers SET replaces_server_id = $1, updated_at = now()
+         FROM candidate WHERE servers.id = candidate.id
+       RETURNING servers.id`,
+      [failover.slaveId],
+    );
+    const serverId = rows[0]?.id;
+    if (serverId === undefined) {
+      const firstWait = failover.status !== 'waiting-for-standby';
+      if (firstWait) {
+        await tx.query("UPDATE failovers SET status = 'waiting-for-standby' WHERE id = $1", [failoverId]);
+        await appendEvent(tx, {
+          serverId: failover.slaveId,
+          failoverId,
+          event: 'waiting-for-standby',
+          details: { reason: 'no available failover server with the same drive letters' },
+          idempotencyKey: `${failoverId}:waiting-for-standby`,
+        });
+      }
+      return { claimed: false, firstWait };
+    }
+    await tx.query("UPDATE failovers SET status = 'standby-claimed', failover_server_id = $2 WHERE id = $1", [
+      failoverId,
+      serverId,
+    ]);
+    await appendEvent(tx, {
+      serverId: failover.slaveId,
+      failoverId,
+      event: 'standby-claimed',
+      details: { failoverServerId: serverId },
+      idempotencyKey: `${failoverId}:standby-claimed`,
+    });
+    return { claimed: true, serverId };
+  });
+
+const claimedFailover = async (
+  db: Pool,
+  failoverId: string,
+): Promise<FailoverRecord & { failoverServerId: string }> => {
+  const failover = await findFailover(db, failoverId);
+  if (!failover || failover.failoverServerId === null) {
+    throw rejected(ErrorType.InvalidInput, `failover "${failoverId}" has not claimed a standby server`);
+  }
+  return { ...failover, failoverServerId: failover.failoverServerId };
+};
+
+/** Records the claimed standby as the active Slave in the broken one's place, with its failover settings. */
+export const recordPromotion = (db: Pool, failoverId: string): Promise<void> =>
+  withTransaction(db, async (tx) => {
+    const failover = await lockFailover(tx, failoverId);
+    if (failover.status !== 'standby-claimed') return;
+    await tx.query(
+      `UPDATE servers promoted
+          SET role = 'slave', status = 'active', updated_at = now(),
+              protected = broken.protected, failover_timeout_ms = broken.failover_timeout_ms
+         FROM servers broken
+        WHERE promoted.id = $1 AND broken.id = $2`,
+      [failover.failoverServerId, failover.slaveId],
+    );
+    await tx.query("UPDATE failovers SET status = 'promoted' WHERE id = $1", [failoverId]);
+    await appendEvent(tx, {
+      serverId: failover.slaveId,
+      failoverId,
+      event: 'standby-promoted',
+      details: { failoverServerId: failover.failoverServerId },
+      idempotencyKey: `${failoverId}:standby-promoted`,
+    });
+  });
+
+export interface CameraMove {
+  ipCameraIds: string[];
+  analogCameraIds: string[];
+}
+
+export const ipCamerasToMove = async (
+  db: Pool,
+  failoverId: string,
+): Promise<{ serverId: string; cameraIds: string[] }> => {
+  const failover = await claimedFailover(db, failoverId);
+  const { rows } = await db.query<{ id: string }>(
+    "SELECT id FROM cameras WHERE server_id = $1 AND kind = 'ip' ORDER BY id",
+    [failover.slaveId],
+  );
+  return { serverId: failover.failoverServerId, cameraIds: rows.map((row) => row.id) };
+};
+
+/**
+ * Binds the broken Slave's IP cameras to the promoted server and schedules the plugin reinstalls. Analog
+ * cameras are wired to the broken server and stay. A second run returns the first run's result.
+ */
+export const commitCameraMove = (db: Pool, failoverId: string, cameraIds: string[]): Promise<CameraMove> =>
+  withTransaction(db, async (tx) => {
+    const failover = await lockFailover(tx, failoverId);
+    const analog = await tx.query<{ id: string }>(
+      "SELECT id FROM cameras WHERE server_id = $1 AND kind = 'analog' ORDER BY id",
+      [failover.slaveId],
+    );
+    const analogCameraIds = analog.rows.map((row) => row.id);
+    if (failover.camerasCommittedAt !== null) {
+      const moved = await tx.query<{ id: string }>(
+        "SELECT id FROM cameras WHERE server_id = $1 AND kind = 'ip' AND id = ANY($2) ORDER BY id",
+        [failover.failoverServerId, cameraIds],
+      );
+      return { ipCameraIds: moved.rows.map((row) => row.id), analogCameraIds };
+    }
+    const moved = await tx.query<{ id: string }>(
+      `UPDATE cameras SET server_id = $2 WHERE id = ANY($3) AND server_id = $1 AND kind = 'ip' RETURNING id`,
+      [failover.slaveId, failover.failoverServerId, cameraIds],
+    );
+    const ipCameraIds = moved.rows.map((row) => row.id).sort();
+    await tx.query(
+      `UPDATE failovers SET status = 'recording-restored', cameras_committed_at = now(),
+              ip_cameras_moved = $2, analog_cameras_left = $3 WHERE id = $1`,
+      [failoverId, ipCameraIds.length, analogCameraIds.length],
+    );
+    await tx.query(
+      `INSERT INTO plugin_reinstalls (failover_id, plugin, server_id, status)
+       SELECT $1, name, $3, 'pending' FROM plugins WHERE server_id = $2
+       ON CONFLICT DO NOTHING`,
+      [failoverId, failover.slaveId, failover.failoverServerId],
+    );
+    await appendEvent(tx, {
+      serverId: failover.slaveId,
+      failoverId,
+      event: 'cameras-rebound',
+      details: {
+        failoverServerId: failover.failoverServerId,
+        ipCameraIds,
+        analogCamerasLeft: analogCameraIds,
+      },
+      idempotencyKey: `${failoverId}:cameras-rebound`,
+    });
+    return { ipCameraIds, analogCameraIds };
+  });
+
+export type PluginReinstallStatus = 'pending' | 'installed' | 'needs-manual-action';
+
+export const pluginReinstallStatus = async (
+  db: Pool,
+  failoverId: string,
+  plugin: string,
+): Promise<{ status: PluginReinstallStatus; serverId: string } | undefined> => {
+  const { rows } = await db.query<{ status: PluginReinstallStatus; serverId: string }>(
+    'SELECT status, server_id AS "serverId" FROM plugin_reinstalls WHERE failover_id = $1 AND plugin = $2',
+    [failoverId, plugin],
+  );
+  return rows[0];
+};
+
+export const recordPluginAttemptFailed = async (
+  db: Pool,
+  input: { failoverId: string; plugin: string; attempt: number; error: string },
+): Promise<void> => {
+  await db.query(
+    `UPDATE plugin_reinstalls SET attempts = greatest(attempts, $3), last_error = $4, updated_at = now()
+      WHERE failover_id = $1 AND plugin = $2 AND status = 'pending'`,
+    [input.failoverId, input.plugin, input.attempt, input.error],
+  );
+};
+
+export const recordPluginInstalled = (
+  db: Pool,
+  input: { failoverId: string; plugin: string; attempt: number },
+): Promise<void> =>
+  withTransaction(db, async (tx) => {
+    const { rows } = await tx.query<{ server_id: string; slave_id: string }>(
+      `UPDATE plugin_reinstalls r SET status = 'installed', attempts = greatest(attempts, $3), updated_at = now()
+         FROM failovers f
+        WHERE r.failover_id = $1 AND r.plugin = $2 AND r.status = 'pending' AND f.id = r.failover_id
+        RETURNING r.server_id, f.slave_id`,
+      [input.failoverId, input.plugin, input.attempt],
+    );
+    const row = rows[0];
+    if (!row) return;
+    await tx.query('INSERT INTO plugins (server_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING', [
+      row.server_id,
+      input.plugin,
+    ]);
+    await appendEvent(tx, {
+      serverId: row.slave_id,
+      failoverId: input.failoverId,
+      event: 'plugin-reinstalled',
+      details: { plugin: input.plugin, serverId: row.server_id, attempts: input.attempt },
+      idempotencyKey: `${input.failoverId}:plugin-reinstalled:${input.plugin}`,
+    });
+  });
+
+export const recordPluginNeedsManualAction = (
+  db: Pool,
+  input: { failoverId: string; plugin: string; error: string },
+): Promise<void> =>
+  withTransaction(db, async (tx) => {
+    const { rows } = await tx.query<{ server_id: string; slave_id: string; attempts: number }>(
+      `UPDATE plugin_reinstalls r SET status = 'needs-manual-action', last_error = $3, updated_at = now()
+         FROM failovers f
+        WHERE r.failover_id = $1 AND r.plugin = $2 AND r.status = 'pending' AND f.id = r.failover_id
+        RETURNING r.server_id, f.slave_id, r.attempts`,
+      [input.failoverId, input.plugin, input.error],
+    );
+    const row = rows[0];
+    if (!row) return;
+    await appendEvent(tx, {
+      serverId: row.slave_id,
+      failoverId: input.failoverId,
+      event: 'plugin-needs-manual-action',
+      details: { plugin: input.plugin, serverId: row.server_id, attempts: row.attempts, error: input.error },
+      idempotencyKey: `${input.failoverId}:plugin-needs-manual-action:${input.plugin}`,
+    });
+  });
+
+export const completeFailover = (db: Pool, failoverId: string): Promise<void> =>
+  withTransaction(db, async (tx) => {
+    const failover = await lockFailover(tx, failoverId);
+    if (failover.status === 'completed') return;
+    await tx.query("UPDATE failovers SET status = 'completed', completed_at = now() WHERE id = $1", [
+      failoverId,
+    ]);
+    await appendEvent(tx, {
+      serverId: failover.slaveId,
+      failoverId,
+      event: 'failover-completed',
+      details: { failoverServerId: failover.failoverServerId },
+      idempotencyKey: `${failoverId}:failover-completed`,
+    });
+  });
+
+export interface RestoreResult {
+  serverId: string;
+  driveLetters: string[];
+  analogCameraIds: string[];
+  /** Failovers waiting for a matched standby, oldest first: the restored server may serve one of them. */
+  waitingFailoverIds: string[];
+}
+
+/**
+ * A repaired server comes back as a new standby failover server. It does not take its cameras back: the
+ * promoted server keeps recording them.
+ */
+export const restoreAsStandby = (
+  db: Pool,
+  input: { serverId: string; driveLetters?: string[] },
+): Promise<RestoreResult> =>
+  withTransaction(db, async (tx) => {
+    await tx.query('SELECT 1 FROM servers WHERE id = $1 FOR UPDATE', [input.serverId]);
+    const server = await getServer(tx, input.serverId);
+    if (server.status !== 'broken') {
+      throw rejected(
+        ErrorType.ServerNotBroken,
+        `"${input.serverId}" is in ${server.folder}, not in Broken recorders: only a broken server can be restored`,
+      );
+    }
+    const open = await tx.query<{ id: string }>(
+      `SELECT id FROM failovers WHERE slave_id = $1 AND status NOT IN ('recording-restored', 'completed')`,
+      [input.serverId],
+    );
+    if (open.rows[0]) {
+      throw rejected(
+        ErrorType.FailoverInProgress,
+        `"${input.serverId}" is still failing over (${open.rows[0].id}): restore it once its cameras are rebound`,
+      );
+    }
+    if (input.driveLetters !== undefined && !sameDriveLetters(input.driveLetters, server.driveLetters)) {
+      throw rejected(
+        ErrorType.DriveLettersMismatch,
+        `"${input.serverId}" was recorded with drives ${server.driveLetters.join(',')}, not ${input.driveLetters.join(',')}`,
+      );
+    }
+    await tx.query(
+      'UPDATE servers SET replaces_server_id = NULL, updated_at = now() WHERE replaces_server_id = $1',
+      [input.serverId],
+    );
+    await tx.query(
+      `UPDATE servers SET role = 'failover', status = 'standby', protected = false, maintenance_until = NULL,
+              replaces_server_id = NULL, updated_at = now() WHERE id = $1`,
+      [input.serverId],
+    );
+    await tx.query('UPDATE drives SET healthy = true, checked_at = now() WHERE server_id = $1', [
+      input.serverId,
+    ]);
+    // Plugins do not follow a failover; the repaired server starts clean and gets a Slave's plugins if promoted.
+    await tx.query('DELETE FROM plugins WHERE server_id = $1', [input.serverId]);
+    const analog = await tx.query<{ id: string }>(
+      "SELECT id FROM cameras WHERE server_id = $1 AND kind = 'analog' ORDER BY id",
+      [input.serverId],
+    );
+    await appendEvent(tx, {
+      serverId: input.serverId,
+      event: 'restored-as-standby',
+      details: { driveLetters: server.driveLetters },
+    });
+    const waiting = await tx.query<{ id: string }>(
+      "SELECT id FROM failovers WHERE status = 'waiting-for-standby' ORDER BY started_at, id",
+    );
+    return {
+      serverId: input.serverId,
+      driveLetters: server.driveLetters,
+      analogCameraIds: analog.rows.map((row) => row.id),
+      waitingFailoverIds: waiting.rows.map((row) => row.id),
+    };
+  });
+
+export const waitingFailoverIds = async (db: Pool): Promise<string[]> => {
+  const { rows } = await db.query<{ id: string }>(
+    "SELECT id FROM failovers WHERE status = 'waiting-for-standby' ORDER BY started_at, id",
+  );
+  return rows.map((row) => row.id);
+};

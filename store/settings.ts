@@ -1,0 +1,64 @@
+/** Failover settings, maintenance windows and disk health of servers. */
+import type { Pool } from 'pg';
+import { ErrorType } from '../domain/errors';
+import type { DiskHealth, FailoverSettings } from '../domain/site';
+import { withTransaction } from '../infra/database';
+import { appendEvent } from './events';
+import { rejected } from './failures';
+import { getServer } from './servers';
+
+export const saveSettings = (db: Pool, serverId: string, settings: FailoverSettings): Promise<void> =>
+  withTransaction(db, async (tx) => {
+    await tx.query('SELECT 1 FROM servers WHERE id = $1 FOR UPDATE', [serverId]);
+    const server = await getServer(tx, serverId);
+    if (server.role === 'master' && settings.protected) {
+      throw rejected(
+        ErrorType.MasterCannotBeProtected,
+        `"${serverId}" is the Master: only Slave servers can be placed under failover protection`,
+      );
+    }
+    if (server.role === 'failover' && settings.protected) {
+      throw rejected(
+        ErrorType.NotASlave,
+        `"${serverId}" is a standby failover server: only Slaves can be protected`,
+      );
+    }
+    if (server.settings.protected === settings.protected && server.settings.timeoutMs === settings.timeoutMs)
+      return;
+    await tx.query(
+      'UPDATE servers SET protected = $2, failover_timeout_ms = $3, updated_at = now() WHERE id = $1',
+      [serverId, settings.protected, settings.timeoutMs],
+    );
+    await appendEvent(tx, { serverId, event: 'settings-changed', details: { ...settings } });
+  });
+
+export const saveMaintenance = (db: Pool, serverId: string, untilMs: number | null): Promise<void> =>
+  withTransaction(db, async (tx) => {
+    await getServer(tx, serverId);
+    await tx.query(
+      'UPDATE servers SET maintenance_until = to_timestamp($2 / 1000.0), updated_at = now() WHERE id = $1',
+      [serverId, untilMs],
+    );
+    if (untilMs !== null) {
+      await appendEvent(tx, {
+        serverId,
+        event: 'maintenance-started',
+        details: { until: new Date(untilMs).toISOString() },
+      });
+    }
+  });
+
+/** Records the health of the disks a heartbeat reported; letters the site does not know are ignored. */
+export const saveDiskHealth = (db: Pool, serverId: string, disks: DiskHealth[]): Promise<void> =>
+  withTransaction(db, async (tx) => {
+    await tx.query(
+      `UPDATE drives d SET healthy = r.healthy, checked_at = now()
+         FROM unnest($2::text[], $3::boolean[]) AS r(letter, healthy)
+        WHERE d.server_id = $1 AND d.letter = r.letter`,
+      [serverId, disks.map((disk) => disk.letter), disks.map((disk) => disk.healthy)],
+    );
+    const broken = disks.filter((disk) => !disk.healthy).map((disk) => disk.letter);
+    if (broken.length > 0) {
+      await appendEvent(tx, { serverId, event: 'disks-degraded', details: { brokenDisks: broken } });
+    }
+  });

@@ -1,0 +1,50 @@
+/**
+ * Once per test run: checks that the Temporal dev server and PostgreSQL answer, bundles the workflow code
+ * once for every test file, and prepares a migrated template database that each test copies.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { Connection } from '@temporalio/client';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { Pool } from 'pg';
+import { createLogger } from '../infra/logger';
+import { migrate } from '../infra/migrate';
+import { ensureSearchAttributes } from '../infra/search-attributes';
+import { VmsSimulator } from '../vms/simulator';
+import {
+  TEMPLATE_DATABASE,
+  TEST_DATA_DIR,
+  WORKFLOW_BUNDLE_PATH,
+  temporalAddress,
+  temporalNamespace,
+  testServerUrl,
+} from './support/environment';
+
+export default async function globalSetup(): Promise<void> {
+  const logger = createLogger({ log: { level: 'warn', format: 'json' } });
+  mkdirSync(TEST_DATA_DIR, { recursive: true });
+
+  const connection = await Connection.connect({ address: temporalAddress(), connectTimeout: '10s' }).catch(
+    (error: unknown) => {
+      throw new Error(
+        `The Temporal server at ${temporalAddress()} does not answer (${String(error)}). Run the tests with "npm test", which starts it.`,
+      );
+    },
+  );
+  await ensureSearchAttributes(connection, temporalNamespace(), logger);
+  await connection.close();
+
+  const admin = new Pool({ connectionString: testServerUrl('postgres'), max: 1 });
+  await admin.query(`DROP DATABASE IF EXISTS ${TEMPLATE_DATABASE} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${TEMPLATE_DATABASE}`);
+  await admin.end();
+  const template = new Pool({ connectionString: testServerUrl(TEMPLATE_DATABASE), max: 2 });
+  await migrate(template, logger);
+  await new VmsSimulator(template).install();
+  await template.end();
+
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: require.resolve('../workflows'),
+    logger: undefined,
+  });
+  writeFileSync(WORKFLOW_BUNDLE_PATH, code);
+}

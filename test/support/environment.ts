@@ -1,0 +1,17 @@
+/** Where the test run's shared resources live; written by global-setup, read by every test file. */
+import { join } from 'node:path';
+import { projectRoot } from '../../infra/paths';
+
+export const TEST_DATA_DIR = join(projectRoot(), '.data', 'test');
+export const WORKFLOW_BUNDLE_PATH = join(TEST_DATA_DIR, 'workflow-bundle.js');
+export const TEMPLATE_DATABASE = 'vms_test_template';
+
+/** The server the tests use: DATABASE_URL's server when set, else the local one. */
+export const testServerUrl = (database: string): string => {
+  const url = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
+  url.pathname = `/${database}`;
+  return url.toString();
+};
+
+export const temporalAddress = (): string => process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
+export const temporalNamespace = (): string => process.env.TEMPORAL_NAMESPACE ?? 'default';

@@ -1,0 +1,137 @@
+/**
+ * The world each test runs in: the real Temporal dev server and real PostgreSQL. Per test file: one client
+ * connection. Per test: its own database (a copy of the migrated template), its own site id (so workflow
+ * ids never collide, even across runs of the persistent dev server) and its own task queue.
+ */
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import type { Worker, WorkerOptions } from '@temporalio/worker';
+import { Pool } from 'pg';
+import type { Fleet } from '../../client/fleet';
+import { parseSite } from '../../domain/site-file';
+import type { AppConfig } from '../../infra/config';
+import { loadConfig } from '../../infra/config';
+import { createLogger } from '../../infra/logger';
+import type { Logger } from '../../infra/logger';
+import type { ImportSummary } from '../../store/site-import';
+import { importSite } from '../../store/site-import';
+import { VmsSimulator } from '../../vms/simulator';
+import { createFleet, createVmsWorker } from '../../workers/worker';
+import {
+  TEMPLATE_DATABASE,
+  WORKFLOW_BUNDLE_PATH,
+  temporalAddress,
+  temporalNamespace,
+  testServerUrl,
+} from './environment';
+
+export interface TestContext {
+  site: string;
+  taskQueue: string;
+  config: AppConfig;
+  db: Pool;
+  databaseUrl: string;
+  vms: VmsSimulator;
+  client: Client;
+  fleet: Fleet;
+  logger: Logger;
+  /** Loads a site description (the same format as `vms site import`). */
+  seed(site: unknown): Promise<ImportSummary>;
+  /** Runs a worker for this test's task queue until `work` settles, then shuts it down. */
+  withWorker<T>(work: () => Promise<T>, options?: Partial<WorkerOptions>): Promise<T>;
+  /** Creates a worker for this test's task queue; the caller runs and shuts it down. */
+  createWorker(options?: Partial<WorkerOptions>): Promise<Worker>;
+}
+
+/** Test-speed tuning: plugin retries in milliseconds rather than minutes. */
+const TEST_ENV = {
+  LOG_LEVEL: 'warn',
+  LOG_FORMAT: 'json',
+  METRICS_PORT: '0',
+  PLUGIN_RETRY_INITIAL: '50ms',
+  PLUGIN_RETRY_MAX_INTERVAL: '200ms',
+  PLUGIN_RETRY_MAX_ATTEMPTS: '4',
+  PROMOTED_SERVER_UP_TIMEOUT: '3s',
+  FAILOVER_STANDBY_RECHECK: '30s',
+};
+
+export const useTestWorld = (env: Record<string, string> = {}): { current: TestContext } => {
+  let client: Client;
+  let nativeConnection: NativeConnection;
+  let admin: Pool;
+  let context: TestContext | undefined;
+  let databaseName: string;
+
+  beforeAll(async () => {
+    client = new Client({
+      connection: await Connection.connect({ address: temporalAddress() }),
+      namespace: temporalNamespace(),
+    });
+    nativeConnection = await NativeConnection.connect({ address: temporalAddress() });
+    admin = new Pool({ connectionString: testServerUrl('postgres'), max: 1 });
+  });
+
+  afterAll(async () => {
+    await client.connection.close();
+    await nativeConnection.close();
+    await admin.end();
+  });
+
+  beforeEach(async () => {
+    const id = randomUUID().replace(/-/g, '').slice(0, 12);
+    databaseName = `vms_test_${id}`;
+    await admin.query(`CREATE DATABASE ${databaseName} TEMPLATE ${TEMPLATE_DATABASE}`);
+    const databaseUrl = testServerUrl(databaseName);
+    const config = loadConfig({
+      ...process.env,
+      ...TEST_ENV,
+      ...env,
+      DATABASE_URL: databaseUrl,
+      VMS_SITE: `t${id}`,
+      TEMPORAL_TASK_QUEUE: `test-${id}`,
+      WORKER_IDENTITY: `test-worker-${id}`,
+    });
+    const logger = createLogger(config);
+    const db = new Pool({ connectionString: databaseUrl, max: 10 });
+    const vms = new VmsSimulator(db);
+    const fleet = createFleet({ config, client, db });
+    const createWorker = (options?: Partial<WorkerOptions>) =>
+      createVmsWorker({
+        config,
+        connection: nativeConnection,
+        client,
+        db,
+        vms,
+        workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH },
+        ...(options !== undefined && { options }),
+      });
+    context = {
+      site: config.site,
+      taskQueue: config.temporal.taskQueue,
+      config,
+      db,
+      databaseUrl,
+      vms,
+      client,
+      fleet,
+      logger,
+      seed: (site) => importSite(db, parseSite(site)),
+      createWorker,
+      withWorker: async (work, options) => (await createWorker(options)).runUntil(work),
+    };
+  });
+
+  afterEach(async () => {
+    await context?.db.end();
+    context = undefined;
+    await admin.query(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);
+  });
+
+  return {
+    get current(): TestContext {
+      if (!context) throw new Error('the test world exists only inside a test');
+      return context;
+    },
+  };
+};

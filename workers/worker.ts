@@ -1,0 +1,53 @@
+/** Builds the worker that runs the failover workflows and activities: used by the service and the tests. */
+import type { Client } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
+import type { NativeConnection, WorkerOptions } from '@temporalio/worker';
+import type { Pool } from 'pg';
+import { createActivities } from '../activities';
+import { Fleet } from '../client/fleet';
+import type { AppConfig } from '../infra/config';
+import type { VmsControlPlane } from '../vms/control-plane';
+
+export interface VmsWorkerDeps {
+  config: Pick<AppConfig, 'site' | 'temporal' | 'failover' | 'worker' | 'monitor'>;
+  connection: NativeConnection;
+  client: Client;
+  db: Pool;
+  vms: VmsControlPlane;
+  /** A prebuilt workflow bundle (tests build it once); otherwise the workflows are bundled at start. */
+  workflowBundle?: { codePath: string };
+  taskQueue?: string;
+  options?: Partial<WorkerOptions>;
+}
+
+export const failoverTuning = (config: Pick<AppConfig, 'failover'>) => ({ ...config.failover });
+
+export const createFleet = (deps: Pick<VmsWorkerDeps, 'config' | 'client' | 'db' | 'taskQueue'>): Fleet =>
+  new Fleet({
+    site: deps.config.site,
+    client: deps.client,
+    db: deps.db,
+    taskQueue: deps.taskQueue ?? deps.config.temporal.taskQueue,
+    tuning: failoverTuning(deps.config),
+    heartbeatsPerRun: deps.config.monitor.heartbeatsPerRun,
+  });
+
+export const createVmsWorker = async (deps: VmsWorkerDeps): Promise<Worker> => {
+  const fleet = createFleet(deps);
+  return Worker.create({
+    connection: deps.connection,
+    namespace: deps.config.temporal.namespace,
+    taskQueue: deps.taskQueue ?? deps.config.temporal.taskQueue,
+    identity: deps.config.worker.identity,
+    ...(deps.workflowBundle !== undefined
+      ? { workflowBundle: deps.workflowBundle }
+      : { workflowsPath: require.resolve('../workflows') }),
+    activities: createActivities({ db: deps.db, vms: deps.vms, monitors: fleet }),
+    ...(deps.config.worker.maxCachedWorkflows !== undefined && {
+      maxCachedWorkflows: deps.config.worker.maxCachedWorkflows,
+    }),
+    // In-flight activities get this long to finish on SIGTERM before they are cancelled and retried elsewhere.
+    shutdownGraceTime: '20s',
+    ...deps.options,
+  });
+};

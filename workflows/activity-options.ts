@@ -1,0 +1,39 @@
+/** How workflows call activities: retry policies and timeouts in one place. */
+import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { NON_RETRYABLE_ERROR_TYPES } from '../domain/errors';
+import type { FailoverWorkflowTuning } from './definitions';
+
+/**
+ * Short PostgreSQL transactions and VMS calls on the failover path run as local activities: they execute in
+ * the worker inside the workflow task, which saves a server round trip per step while recording is down.
+ * Transient faults (PostgreSQL restarting, the VMS not answering) are retried without limit.
+ */
+export const localSteps = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: {
+    initialInterval: '200ms',
+    backoffCoefficient: 2,
+    maximumInterval: '10s',
+    nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+  },
+});
+
+export const pluginSteps = (tuning: FailoverWorkflowTuning) =>
+  proxyActivities<Activities>({
+    startToCloseTimeout: '5m',
+    retry: {
+      initialInterval: tuning.pluginRetryInitialMs,
+      backoffCoefficient: 2,
+      maximumInterval: tuning.pluginRetryMaxIntervalMs,
+      maximumAttempts: tuning.pluginRetryMaxAttempts,
+      nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+    },
+  });
+
+export const serverUpCheck = (tuning: FailoverWorkflowTuning) =>
+  proxyActivities<Activities>({
+    startToCloseTimeout: '30s',
+    scheduleToCloseTimeout: tuning.serverUpTimeoutMs,
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
+  });

@@ -1,0 +1,109 @@
+/** Signals, queries and updates of the workflows, defined once and imported by clients. */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { BrokenReason, FailoverSettings } from '../domain/site';
+import type { Heartbeat } from '../domain/validation';
+
+export type MonitorPhase = 'monitoring' | 'failing-over' | 'failed-over';
+
+export interface MonitorState {
+  serverId: string;
+  phase: MonitorPhase;
+  settings: FailoverSettings;
+  /** When monitoring began: the first deadline counts from here. */
+  sinceMs: number;
+  /** When the Slave is deemed broken if no heartbeat arrives (workflow clock, ms since epoch). */
+  deadlineMs: number;
+  lastHeartbeatAtMs: number | null;
+  maintenanceUntilMs: number | null;
+  materialDriveLetters: string[];
+  brokenDisks: string[];
+  heartbeatsReceived: number;
+  malformedHeartbeats: number;
+  lateHeartbeats: number;
+  /** Set once the Slave is deemed broken. */
+  broken: { reason: BrokenReason; atMs: number; failoverWorkflowId: string } | null;
+  runs: number;
+}
+
+export type StopReason = 'operator' | 'restored' | 'unprotected';
+
+/** Sent by the heartbeat agent on each Slave. */
+export const heartbeatSignal = defineSignal<[Heartbeat]>('heartbeat');
+/** Ends a monitor: stopped by an operator, or its server restored as a standby. */
+export const stopMonitorSignal = defineSignal<[{ reason: StopReason }]>('stopMonitor');
+export const monitorStateQuery = defineQuery<MonitorState>('state');
+/** Changes the failover settings of a monitored Slave; bad values are rejected and change nothing. */
+export const updateSettingsUpdate = defineUpdate<MonitorState, [FailoverSettings]>('updateSettings');
+/** Planned maintenance (a reboot): no failover until the window ends. 0 ends a window early. */
+export const maintenanceUpdate = defineUpdate<MonitorState, [{ durationMs: number }]>('maintenance');
+
+export type FailoverStep =
+  | 'moving to Broken recorders'
+  | 'claiming a matched standby'
+  | 'waiting for a matched standby'
+  | 'promoting the standby'
+  | 'rebinding IP cameras'
+  | 'reinstalling plugins'
+  | 'completed';
+
+export interface FailoverState {
+  failoverId: string;
+  slaveId: string;
+  step: FailoverStep;
+  failoverServerId: string | null;
+  standbyChecks: number;
+}
+
+/** Tells a failover waiting for a matched standby that one may have appeared. */
+export const standbyAvailableSignal = defineSignal('standbyAvailable');
+export const failoverStateQuery = defineQuery<FailoverState>('state');
+
+export interface FailoverInput {
+  site: string;
+  slaveId: string;
+  reason: BrokenReason;
+  /** When the Slave was due to be deemed broken. */
+  deadlineMs: number;
+  tuning: FailoverWorkflowTuning;
+}
+
+export interface FailoverWorkflowTuning {
+  standbyRecheckMs: number;
+  pluginRetryInitialMs: number;
+  pluginRetryMaxIntervalMs: number;
+  pluginRetryMaxAttempts: number;
+  serverUpTimeoutMs: number;
+}
+
+export type PluginOutcome =
+  { plugin: string; status: 'installed' } | { plugin: string; status: 'needs-manual-action'; error: string };
+
+export interface FailoverResult {
+  failoverId: string;
+  slaveId: string;
+  failoverServerId: string;
+  ipCameraIds: string[];
+  /** Analog cameras are wired to the broken server: they cannot move. */
+  analogCameraIds: string[];
+  plugins: PluginOutcome[];
+}
+
+export interface MonitorInput {
+  site: string;
+  serverId: string;
+  tuning: FailoverWorkflowTuning;
+  /** Heartbeats handled per run before continue-as-new keeps the history small (default 5,000). */
+  heartbeatsPerRun?: number;
+  /** State carried over by continue-as-new; absent on the first run. */
+  carried?: MonitorState;
+}
+
+export type MonitorResult =
+  | { outcome: 'stopped'; reason: StopReason; state: MonitorState }
+  | { outcome: 'unprotected'; state: MonitorState };
+
+export interface RestoreInput {
+  site: string;
+  serverId: string;
+  driveLetters?: string[];
+}

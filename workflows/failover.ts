@@ -1,0 +1,157 @@
+/**
+ * The failover of one broken Slave: move it to Broken recorders, claim a matched standby, promote it,
+ * rebind the IP cameras, protect the promoted server, then reinstall the plugins that did not follow.
+ */
+import {
+  ActivityFailure,
+  condition,
+  continueAsNew,
+  log,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { VmsFailoverTarget } from '../domain/search-attributes';
+import { localSteps, pluginSteps, serverUpCheck } from './activity-options';
+import type {
+  FailoverInput,
+  FailoverResult,
+  FailoverState,
+  FailoverStep,
+  PluginOutcome,
+} from './definitions';
+import { failoverStateQuery, standbyAvailableSignal } from './definitions';
+
+const failureMessage = (error: unknown): string => {
+  const cause = error instanceof ActivityFailure ? error.cause : error;
+  return cause instanceof Error ? cause.message : String(cause);
+};
+
+export async function failoverWorkflow(input: FailoverInput): Promise<FailoverResult> {
+  const failoverId = workflowInfo().workflowId;
+  const { slaveId, tuning } = input;
+  const state: FailoverState = {
+    failoverId,
+    slaveId,
+    step: 'moving to Broken recorders',
+    failoverServerId: null,
+    standbyChecks: 0,
+  };
+  let standbyMayBeAvailable = false;
+  setHandler(failoverStateQuery, () => state);
+  setHandler(standbyAvailableSignal, () => {
+    standbyMayBeAvailable = true;
+  });
+  const enter = (step: FailoverStep, details: string): void => {
+    state.step = step;
+    setCurrentDetails(`**${slaveId}: ${step}**\n${details}`);
+  };
+
+  enter(
+    'moving to Broken recorders',
+    `Reason: ${input.reason}; deadline ${new Date(input.deadlineMs).toISOString()}.`,
+  );
+  const plan = await localSteps.beginFailover({
+    failoverId,
+    slaveId,
+    reason: input.reason,
+    deadlineMs: input.deadlineMs,
+  });
+
+  enter('claiming a matched standby', `Drive letters: ${plan.driveLetters.join(', ')}.`);
+  let claim = await localSteps.claimMatchedStandby(failoverId);
+  while (!claim.claimed) {
+    if (claim.firstWait) {
+      log.warn('No matched standby available: Slave waits in Broken recorders', {
+        slaveId,
+        driveLetters: plan.driveLetters,
+      });
+    }
+    enter(
+      'waiting for a matched standby',
+      `No available failover server has drive letters ${plan.driveLetters.join(', ')}. ` +
+        'The failover goes on as soon as one is restored or added.',
+    );
+    if (workflowInfo().continueAsNewSuggested) return continueAsNew<typeof failoverWorkflow>(input);
+    standbyMayBeAvailable = false;
+    await condition(() => standbyMayBeAvailable, tuning.standbyRecheckMs);
+    state.standbyChecks += 1;
+    claim = await localSteps.claimMatchedStandby(failoverId);
+  }
+  const serverId = claim.serverId;
+  state.failoverServerId = serverId;
+  upsertSearchAttributes([{ key: VmsFailoverTarget, value: serverId }]);
+
+  enter('promoting the standby', `${serverId} takes the place of ${slaveId}.`);
+  await localSteps.promoteStandby({ failoverId, slaveId, serverId });
+
+  enter('rebinding IP cameras', `IP cameras of ${slaveId} move to ${serverId}.`);
+  const cameras = await localSteps.rebindIpCameras(failoverId);
+  log.info('IP cameras rebound: recording restored', {
+    slaveId,
+    failoverServerId: serverId,
+    ipCameras: cameras.ipCameraIds.length,
+  });
+  if (cameras.analogCameraIds.length > 0) {
+    log.warn('Analog cameras stay on the broken Slave', {
+      slaveId,
+      analogCameraIds: cameras.analogCameraIds,
+    });
+  }
+  await localSteps.ensureMonitoring(serverId);
+
+  enter(
+    'reinstalling plugins',
+    `Plugins of ${slaveId} to reinstall on ${serverId}: ${plan.plugins.join(', ') || 'none'}.`,
+  );
+  const plugins = await reinstallPlugins(failoverId, serverId, plan.plugins, tuning);
+
+  await localSteps.completeFailover(failoverId);
+  const manual = plugins
+    .filter((outcome) => outcome.status === 'needs-manual-action')
+    .map((outcome) => outcome.plugin);
+  enter(
+    'completed',
+    `${serverId} records ${cameras.ipCameraIds.length} IP cameras of ${slaveId}.` +
+      (manual.length > 0 ? ` NEEDS MANUAL ACTION: reinstall ${manual.join(', ')} on ${serverId}.` : ''),
+  );
+  return {
+    failoverId,
+    slaveId,
+    failoverServerId: serverId,
+    ipCameraIds: cameras.ipCameraIds,
+    analogCameraIds: cameras.analogCameraIds,
+    plugins,
+  };
+}
+
+async function reinstallPlugins(
+  failoverId: string,
+  serverId: string,
+  plugins: string[],
+  tuning: FailoverInput['tuning'],
+): Promise<PluginOutcome[]> {
+  if (plugins.length === 0) return [];
+  const giveUp = async (plugin: string, error: string): Promise<PluginOutcome> => {
+    await localSteps.markPluginNeedsManualAction({ failoverId, plugin, error });
+    return { plugin, status: 'needs-manual-action', error };
+  };
+  try {
+    await serverUpCheck(tuning).waitUntilServerUp(serverId);
+  } catch (error) {
+    const reason = `${serverId} did not come up: ${failureMessage(error)}`;
+    return Promise.all(plugins.map((plugin) => giveUp(plugin, reason)));
+  }
+  const steps = pluginSteps(tuning);
+  return Promise.all(
+    plugins.map(async (plugin): Promise<PluginOutcome> => {
+      try {
+        await steps.reinstallPlugin({ failoverId, serverId, plugin });
+        return { plugin, status: 'installed' };
+      } catch (error) {
+        return giveUp(plugin, failureMessage(error));
+      }
+    }),
+  );
+}

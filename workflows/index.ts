@@ -1,0 +1,3 @@
+export { slaveMonitorWorkflow } from './monitor';
+export { failoverWorkflow } from './failover';
+export { restoreServerWorkflow } from './restore';

@@ -1,0 +1,283 @@
+/**
+ * One monitor per protected Slave. It waits on heartbeat signals with the Slave's user-defined timer and
+ * fails the Slave over when no heartbeat arrives in time or a heartbeat reports all material disks broken.
+ */
+import {
+  ParentClosePolicy,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  log,
+  setCurrentDetails,
+  setHandler,
+  startChild,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { ApplicationFailure } from '@temporalio/workflow';
+import { ErrorType } from '../domain/errors';
+import { failoverWorkflowId } from '../domain/names';
+import { VmsFailoverTarget, VmsFolder, VmsServerId } from '../domain/search-attributes';
+import type { BrokenReason } from '../domain/site';
+import { checkHeartbeat, checkMaintenanceMs, checkSettings } from '../domain/validation';
+import { localSteps } from './activity-options';
+import type { MonitorInput, MonitorResult, MonitorState, StopReason } from './definitions';
+import {
+  heartbeatSignal,
+  maintenanceUpdate,
+  monitorStateQuery,
+  stopMonitorSignal,
+  updateSettingsUpdate,
+} from './definitions';
+import { failoverWorkflow } from './failover';
+
+/** The server refuses more than 10,000 signals in one run; continue-as-new well before. */
+export const DEFAULT_HEARTBEATS_PER_RUN = 5_000;
+const HISTORY_EVENTS_PER_RUN = 10_000;
+
+const invalidInput = (check: () => void): void => {
+  try {
+    check();
+  } catch (error) {
+    throw ApplicationFailure.create({
+      type: ErrorType.InvalidInput,
+      message: error instanceof Error ? error.message : String(error),
+      nonRetryable: true,
+    });
+  }
+};
+
+const describe = (state: MonitorState): string => {
+  const iso = (ms: number | null) => (ms === null ? 'never' : new Date(ms).toISOString());
+  switch (state.phase) {
+    case 'monitoring':
+      return [
+        `**Monitoring ${state.serverId}** (timeout ${state.settings.timeoutMs} ms)`,
+        `Last heartbeat: ${iso(state.lastHeartbeatAtMs)}; deemed broken at ${iso(state.deadlineMs)} without one.`,
+        state.brokenDisks.length > 0
+          ? `Broken disks: ${state.brokenDisks.join(', ')}.`
+          : 'All disks healthy.',
+        state.maintenanceUntilMs !== null ? `Maintenance until ${iso(state.maintenanceUntilMs)}.` : '',
+      ].join('\n');
+    case 'failing-over':
+      return `**${state.serverId} is broken** (${state.broken?.reason}): failover ${state.broken?.failoverWorkflowId} running.`;
+    case 'failed-over':
+      return `**${state.serverId} is in Broken recorders**: failed over by ${state.broken?.failoverWorkflowId}. Waiting for restore. Late heartbeats ignored: ${state.lateHeartbeats}.`;
+  }
+};
+
+export async function slaveMonitorWorkflow(input: MonitorInput): Promise<MonitorResult> {
+  const heartbeatsPerRun = input.heartbeatsPerRun ?? DEFAULT_HEARTBEATS_PER_RUN;
+  const state: MonitorState = input.carried
+    ? { ...input.carried, runs: input.carried.runs + 1 }
+    : await firstRunState(input.serverId);
+  let heartbeatsThisRun = 0;
+  let wake = false;
+  let stopReason: StopReason | undefined;
+  let diskHealthToRecord = false;
+  let lateHeartbeatToRecord: number | undefined;
+  let pendingDisks = state.brokenDisks.map((letter) => ({ letter, healthy: false }));
+
+  const allMaterialDisksBroken = (): boolean =>
+    state.materialDriveLetters.length > 0 &&
+    state.materialDriveLetters.every((letter) => state.brokenDisks.includes(letter));
+
+  setHandler(monitorStateQuery, () => state);
+
+  setHandler(heartbeatSignal, (payload) => {
+    heartbeatsThisRun += 1;
+    let heartbeat;
+    try {
+      heartbeat = checkHeartbeat(payload);
+      if (heartbeat.serverId !== state.serverId) throw new Error(`heartbeat is for "${heartbeat.serverId}"`);
+    } catch (error) {
+      state.malformedHeartbeats += 1;
+      log.warn('Malformed heartbeat ignored', { serverId: state.serverId, error: (error as Error).message });
+      return;
+    }
+    if (state.phase !== 'monitoring') {
+      // No split brain: the promoted server keeps the cameras whatever the broken one says.
+      state.lateHeartbeats += 1;
+      log.warn('Heartbeat from a failed-over Slave ignored', {
+        serverId: state.serverId,
+        phase: state.phase,
+      });
+      if (state.lateHeartbeats === 1) {
+        lateHeartbeatToRecord = heartbeat.sentAtMs;
+        wake = true;
+      }
+      return;
+    }
+    const now = Date.now();
+    state.heartbeatsReceived += 1;
+    state.lastHeartbeatAtMs = now;
+    state.deadlineMs = now + state.settings.timeoutMs;
+    const brokenDisks = heartbeat.disks.filter((disk) => !disk.healthy).map((disk) => disk.letter);
+    if (brokenDisks.join() !== state.brokenDisks.join()) {
+      state.brokenDisks = brokenDisks;
+      diskHealthToRecord = true;
+      wake = true;
+      pendingDisks = heartbeat.disks;
+    }
+  });
+
+  setHandler(stopMonitorSignal, ({ reason }) => {
+    stopReason = reason;
+  });
+
+  setHandler(
+    updateSettingsUpdate,
+    async (settings) => {
+      await localSteps.saveSettings({ serverId: state.serverId, settings });
+      state.settings = settings;
+      state.deadlineMs = (state.lastHeartbeatAtMs ?? state.sinceMs) + settings.timeoutMs;
+      if (!settings.protected) stopReason = 'unprotected';
+      wake = true;
+      return state;
+    },
+    {
+      validator: (settings) => {
+        invalidInput(() => checkSettings(settings));
+        if (state.phase !== 'monitoring') {
+          throw ApplicationFailure.create({
+            type: ErrorType.ServerNotActive,
+            message: `"${state.serverId}" is ${state.phase}: its settings cannot change now`,
+            nonRetryable: true,
+          });
+        }
+      },
+    },
+  );
+
+  setHandler(
+    maintenanceUpdate,
+    async ({ durationMs }) => {
+      const untilMs = durationMs === 0 ? null : Date.now() + durationMs;
+      await localSteps.saveMaintenance({ serverId: state.serverId, untilMs });
+      state.maintenanceUntilMs = untilMs;
+      wake = true;
+      return state;
+    },
+    {
+      // Payloads come from outside: the declared type is not a guarantee.
+      validator: (request: { durationMs: number } | null) => {
+        invalidInput(() => checkMaintenanceMs(request?.durationMs));
+        if (state.phase !== 'monitoring') {
+          throw ApplicationFailure.create({
+            type: ErrorType.ServerNotActive,
+            message: `"${state.serverId}" is ${state.phase}: no maintenance window can start`,
+            nonRetryable: true,
+          });
+        }
+      },
+    },
+  );
+
+  const shouldContinueAsNew = (): boolean =>
+    heartbeatsThisRun >= heartbeatsPerRun ||
+    workflowInfo().continueAsNewSuggested ||
+    workflowInfo().historyLength >= HISTORY_EVENTS_PER_RUN;
+
+  const failOver = async (reason: BrokenReason, deadlineMs: number): Promise<void> => {
+    const workflowId = failoverWorkflowId(input.site, state.serverId, deadlineMs);
+    state.phase = 'failing-over';
+    state.broken = { reason, atMs: deadlineMs, failoverWorkflowId: workflowId };
+    upsertSearchAttributes([{ key: VmsFolder, value: 'BrokenRecorders' }]);
+    setCurrentDetails(describe(state));
+    log.warn('Slave deemed broken: failing over', {
+      serverId: state.serverId,
+      reason,
+      failoverWorkflowId: workflowId,
+    });
+    const failover = await startChild(failoverWorkflow, {
+      workflowId,
+      args: [{ site: input.site, slaveId: state.serverId, reason, deadlineMs, tuning: input.tuning }],
+      // The failover must finish even if this monitor is stopped or terminated.
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      staticSummary: `Failover of ${state.serverId} (${reason})`,
+      typedSearchAttributes: [
+        { key: VmsServerId, value: state.serverId },
+        { key: VmsFolder, value: 'BrokenRecorders' },
+        { key: VmsFailoverTarget, value: 'pending' },
+      ],
+    });
+    // Recording is restored once the cameras are rebound; plugin reinstalls may go on for a while and the
+    // server may be restored in between, which ends this monitor.
+    const finished = await Promise.race([
+      failover.result().then(() => true),
+      condition(() => stopReason !== undefined).then(() => false),
+    ]);
+    if (finished || stopReason === undefined) state.phase = 'failed-over';
+  };
+
+  for (;;) {
+    setCurrentDetails(describe(state));
+    if (stopReason !== undefined) {
+      await condition(allHandlersFinished);
+      log.info('Monitor stopped', { serverId: state.serverId, reason: stopReason });
+      return stopReason === 'unprotected'
+        ? { outcome: 'unprotected', state }
+        : { outcome: 'stopped', reason: stopReason, state };
+    }
+    if (diskHealthToRecord) {
+      diskHealthToRecord = false;
+      await localSteps.recordDiskHealth({ serverId: state.serverId, disks: pendingDisks });
+      continue;
+    }
+    if (lateHeartbeatToRecord !== undefined && state.broken !== null) {
+      const sentAtMs = lateHeartbeatToRecord;
+      lateHeartbeatToRecord = undefined;
+      await localSteps.recordLateHeartbeat({
+        serverId: state.serverId,
+        failoverWorkflowId: state.broken.failoverWorkflowId,
+        sentAtMs,
+      });
+      continue;
+    }
+    let waitMs: number | undefined;
+    if (state.phase === 'monitoring') {
+      const now = Date.now();
+      const inMaintenance = state.maintenanceUntilMs !== null && now < state.maintenanceUntilMs;
+      if (!inMaintenance && allMaterialDisksBroken()) {
+        await failOver('all-disks-broken', now);
+        continue;
+      }
+      const dueAtMs = inMaintenance
+        ? Math.max(state.deadlineMs, state.maintenanceUntilMs ?? 0)
+        : state.deadlineMs;
+      if (now >= dueAtMs) {
+        await failOver('heartbeat-timeout', dueAtMs);
+        continue;
+      }
+      waitMs = dueAtMs - now;
+    }
+    if (shouldContinueAsNew()) {
+      await condition(allHandlersFinished);
+      return continueAsNew<typeof slaveMonitorWorkflow>({ ...input, carried: state });
+    }
+    wake = false;
+    const woken = () => wake || stopReason !== undefined;
+    await (waitMs === undefined ? condition(woken) : condition(woken, waitMs));
+  }
+}
+
+async function firstRunState(serverId: string): Promise<MonitorState> {
+  const slave = await localSteps.loadMonitoredSlave(serverId);
+  const now = Date.now();
+  return {
+    serverId,
+    phase: 'monitoring',
+    settings: slave.settings,
+    sinceMs: now,
+    deadlineMs: now + slave.settings.timeoutMs,
+    lastHeartbeatAtMs: null,
+    maintenanceUntilMs: slave.maintenanceUntilMs,
+    materialDriveLetters: slave.materialDriveLetters,
+    brokenDisks: [],
+    heartbeatsReceived: 0,
+    malformedHeartbeats: 0,
+    lateHeartbeats: 0,
+    broken: null,
+    runs: 1,
+  };
+}

@@ -1,0 +1,51 @@
+/** A repaired server comes back as a new standby failover server. */
+import { getExternalWorkflowHandle, log } from '@temporalio/workflow';
+import { monitorWorkflowId } from '../domain/names';
+import { localSteps } from './activity-options';
+import type { RestoreInput } from './definitions';
+import { standbyAvailableSignal, stopMonitorSignal } from './definitions';
+
+export interface RestoreWorkflowResult {
+  serverId: string;
+  driveLetters: string[];
+  analogCameraIds: string[];
+  notifiedFailoverIds: string[];
+}
+
+export async function restoreServerWorkflow(input: RestoreInput): Promise<RestoreWorkflowResult> {
+  const restored = await localSteps.restoreAsStandby({
+    serverId: input.serverId,
+    ...(input.driveLetters !== undefined && { driveLetters: input.driveLetters }),
+  });
+  await signalIfRunning(monitorWorkflowId(input.site, input.serverId), (handle) =>
+    handle.signal(stopMonitorSignal, { reason: 'restored' }),
+  );
+  const notified: string[] = [];
+  for (const failoverId of restored.waitingFailoverIds) {
+    if (await signalIfRunning(failoverId, (handle) => handle.signal(standbyAvailableSignal)))
+      notified.push(failoverId);
+  }
+  log.info('Server restored as standby failover server', {
+    serverId: input.serverId,
+    notified: notified.length,
+  });
+  return {
+    serverId: restored.serverId,
+    driveLetters: restored.driveLetters,
+    analogCameraIds: restored.analogCameraIds,
+    notifiedFailoverIds: notified,
+  };
+}
+
+/** Signals a workflow that may have ended already; returns whether it was running. */
+async function signalIfRunning(
+  workflowId: string,
+  send: (handle: ReturnType<typeof getExternalWorkflowHandle>) => Promise<void>,
+): Promise<boolean> {
+  try {
+    await send(getExternalWorkflowHandle(workflowId));
+    return true;
+  } catch {
+    return false;
+  }
+}
