@@ -1,8 +1,10 @@
 /** The one place that reads the environment: typed, validated once at start, failing fast. */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
 import { parseDuration } from '../domain/duration';
 import { DEFAULT_SITE, DEFAULT_TASK_QUEUE } from '../domain/names';
+import { projectRoot } from './paths';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -41,7 +43,18 @@ export interface AppConfig {
   failover: FailoverTuning;
   monitor: { heartbeatsPerRun: number };
   log: { level: string; format: LogFormat };
-  worker: { identity: string; metricsPort: number; readyFile?: string; maxCachedWorkflows?: number };
+  /** The PGlite server `scripts/postgres.sh` starts on a machine without PostgreSQL (development only). */
+  embeddedPostgres: { port: number; dataDir: string };
+  worker: {
+    identity: string;
+    /** Prometheus endpoint of the Temporal runtime (`/metrics`); 0 turns it off. */
+    metricsPort: number;
+    /** HTTP `/healthz` (alive) and `/readyz` (polling) for orchestrators; 0 turns it off. */
+    healthPort: number;
+    /** Written once the worker polls, removed as soon as it starts shutting down. */
+    readyFile?: string;
+    maxCachedWorkflows?: number;
+  };
 }
 
 type Env = Record<string, string | undefined>;
@@ -171,9 +184,14 @@ export const loadConfig = (env: Env = process.env): AppConfig => {
     },
     monitor: { heartbeatsPerRun: integer(env, 'MONITOR_HEARTBEATS_PER_RUN', 5_000, 10, 9_000) },
     log: { level, format: formatRaw },
+    embeddedPostgres: {
+      port: integer(env, 'EMBEDDED_PG_PORT', 5432, 0, 65_535),
+      dataDir: resolve(text(env, 'EMBEDDED_PG_DATA_DIR') ?? join(projectRoot(), '.data', 'pglite')),
+    },
     worker: {
       identity: text(env, 'WORKER_IDENTITY') ?? `vms-worker@${hostname()}`,
       metricsPort: integer(env, 'METRICS_PORT', 9464, 0, 65_535),
+      healthPort: integer(env, 'HEALTH_PORT', 0, 0, 65_535),
       ...(readyFile !== undefined && { readyFile }),
       ...(maxCachedWorkflows !== undefined && {
         maxCachedWorkflows: integer(env, 'WORKER_MAX_CACHED_WORKFLOWS', 0, 0, 1_000_000),

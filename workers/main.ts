@@ -1,11 +1,21 @@
 /**
- * The worker service, deployed on the Master. Applies migrations, registers search attributes, runs the
- * failover workflows and activities; SIGTERM or SIGINT stops polling and lets in-flight work finish.
+ * The worker service, deployed on the Master (and, for capacity, on further hosts of the same site).
+ * Applies migrations, registers search attributes, runs the failover workflows and activities.
+ *
+ * Lifecycle: it is ready once it polls (WORKER_READY_FILE written, `/readyz` answers 200). On SIGTERM or
+ * SIGINT readiness is withdrawn at once, polling stops, in-flight activities get the worker's shutdown grace
+ * time to finish, then PostgreSQL and the Temporal connections close and the process exits 0. The Temporal
+ * Runtime owns the signal handlers; it drops them after the first signal, so a second one kills at once.
  */
 import { rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { State, Worker } from '@temporalio/worker';
 import { ConfigError, loadConfig } from '../infra/config';
+import type { AppConfig } from '../infra/config';
 import { createPool, ensureDatabase } from '../infra/database';
 import { createLogger } from '../infra/logger';
+import type { Logger } from '../infra/logger';
 import { migrate } from '../infra/migrate';
 import { installTemporalRuntime } from '../infra/runtime';
 import { ensureSearchAttributes } from '../infra/search-attributes';
@@ -13,10 +23,62 @@ import { connectClient, connectWorkerConnection } from '../infra/temporal';
 import { VmsSimulator } from '../vms/simulator';
 import { createVmsWorker } from './worker';
 
-async function main(): Promise<void> {
-  const config = loadConfig();
-  const logger = createLogger(config);
+type ServiceStatus = 'STARTING' | State;
+
+/** Alive unless the worker failed; ready only while it polls. */
+const HEALTH_CHECKS: Record<string, (status: ServiceStatus) => boolean> = {
+  '/healthz': (status) => status !== 'FAILED',
+  '/readyz': (status) => status === 'RUNNING',
+};
+
+const startHealthServer = async (
+  port: number,
+  status: () => ServiceStatus,
+  logger: Logger,
+): Promise<Server | undefined> => {
+  if (port === 0) return undefined;
+  const server = createServer((request, response) => {
+    const check = HEALTH_CHECKS[request.url ?? ''];
+    if (check === undefined) {
+      response.writeHead(404).end();
+      return;
+    }
+    const current = status();
+    response
+      .writeHead(check(current) ? 200 : 503, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ status: current }));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '0.0.0.0', resolve);
+  });
+  logger.info({ port }, 'Health endpoints listening');
+  return server;
+};
+
+const closeServer = (server: Server | undefined): Promise<void> =>
+  new Promise((resolve) => (server === undefined ? resolve() : server.close(() => resolve())));
+
+const withdrawReadiness = (config: AppConfig): void => {
+  if (config.worker.readyFile !== undefined) rmSync(config.worker.readyFile, { force: true });
+};
+
+async function run(config: AppConfig, logger: Logger): Promise<void> {
   installTemporalRuntime(logger, config.worker.metricsPort);
+
+  const service: { worker?: Worker; shutdownRequested: boolean } = { shutdownRequested: false };
+  const onShutdownSignal = (signal: NodeJS.Signals): void => {
+    service.shutdownRequested = true;
+    withdrawReadiness(config);
+    logger.info({ signal }, 'Shutdown requested: finishing in-flight activities');
+  };
+  process.once('SIGTERM', onShutdownSignal);
+  process.once('SIGINT', onShutdownSignal);
+  const status = (): ServiceStatus => {
+    const state = service.worker?.getState() ?? 'STARTING';
+    return service.shutdownRequested && state === 'RUNNING' ? 'STOPPING' : state;
+  };
+  const health = await startHealthServer(config.worker.healthPort, status, logger);
 
   await ensureDatabase(config.databaseUrl, logger);
   const db = createPool(config.databaseUrl, logger);
@@ -28,16 +90,21 @@ async function main(): Promise<void> {
   await ensureSearchAttributes(client.connection, config.temporal.namespace, logger);
   const connection = await connectWorkerConnection(config.temporal);
   const worker = await createVmsWorker({ config, connection, client, db, vms });
+  service.worker = worker;
 
   const running = worker.run();
-  if (config.worker.readyFile !== undefined) writeFileSync(config.worker.readyFile, `${process.pid}\n`);
+  if (config.worker.readyFile !== undefined && !service.shutdownRequested) {
+    writeFileSync(config.worker.readyFile, `${process.pid}\n`);
+  }
   logger.info(
     {
+      site: config.site,
       taskQueue: config.temporal.taskQueue,
       namespace: config.temporal.namespace,
       temporal: config.temporal.address,
       identity: config.worker.identity,
       metrics: config.worker.metricsPort > 0 ? `http://0.0.0.0:${config.worker.metricsPort}/metrics` : 'off',
+      health: config.worker.healthPort > 0 ? `http://0.0.0.0:${config.worker.healthPort}/readyz` : 'off',
       vms: 'simulator',
     },
     'Worker ready',
@@ -45,21 +112,28 @@ async function main(): Promise<void> {
   try {
     await running;
   } finally {
-    if (config.worker.readyFile !== undefined) rmSync(config.worker.readyFile, { force: true });
+    withdrawReadiness(config);
     await client.connection.close();
     await connection.close();
     await db.end();
-    logger.info({}, 'Worker stopped');
+    await closeServer(health);
   }
+  logger.info({ site: config.site, taskQueue: config.temporal.taskQueue }, 'Worker stopped');
 }
 
-main().catch((error: unknown) => {
-  if (error instanceof ConfigError) {
+const loadConfigOrExit = (): AppConfig => {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`vms-failover: configuration error: ${error.message}\n`);
-  } else {
-    process.stderr.write(
-      `vms-failover: worker failed: ${error instanceof Error ? error.stack : String(error)}\n`,
-    );
+    process.exit(1);
   }
+};
+
+const config = loadConfigOrExit();
+const logger = createLogger(config);
+run(config, logger).catch((error: unknown) => {
+  logger.fatal({ err: error }, 'Worker service failed');
   process.exit(1);
 });
