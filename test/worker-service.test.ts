@@ -1,0 +1,264 @@
+/**
+ * The worker as a service: the built `workers/main.js` run as its own process, the way it runs on the
+ * Master. It becomes ready, serves Prometheus metrics and health endpoints, writes only JSON log lines,
+ * lets an in-flight activity finish on SIGTERM and exits 0; two of them start together safely.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { Pool } from 'pg';
+import { monitorWorkflowId } from '../domain/names';
+import { MIGRATIONS_DIR } from '../infra/migrate';
+import { projectRoot } from '../infra/paths';
+import { pluginReinstalls } from './support/db';
+import { TEST_DATA_DIR, temporalAddress, testServerUrl } from './support/environment';
+import { site, slave, standby } from './support/site';
+import { eventually, monitorReaches } from './support/wait';
+import { useTestWorld } from './support/world';
+
+/** A private build of the service, so this file never reads a dist/ that another build is rewriting. */
+const BUILD_DIR = join(TEST_DATA_DIR, 'worker-service-dist');
+const MAIN = join(BUILD_DIR, 'workers', 'main.js');
+
+interface WorkerProcess {
+  child: ChildProcess;
+  readyFile: string;
+  output(): string;
+  /** The JSON log lines written to stdout. */
+  logs(): { msg?: string; [field: string]: unknown }[];
+  /** stdout lines that are not JSON: there must be none. */
+  unstructuredLines(): string[];
+  exited: Promise<number | null>;
+}
+
+const running: WorkerProcess[] = [];
+
+const startWorkerProcess = (env: Record<string, string>): WorkerProcess => {
+  const readyFile = join(TEST_DATA_DIR, `worker-ready-${randomUUID()}`);
+  const child = spawn(process.execPath, [MAIN], {
+    cwd: projectRoot(),
+    env: {
+      PATH: process.env.PATH,
+      TEMPORAL_ADDRESS: temporalAddress(),
+      LOG_LEVEL: 'info',
+      LOG_FORMAT: 'json',
+      METRICS_PORT: '0',
+      WORKER_READY_FILE: readyFile,
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const lines = () => stdout.split('\n').filter((line) => line.trim() !== '');
+  const parse = (line: string): { msg?: string } | undefined => {
+    try {
+      return JSON.parse(line) as { msg?: string };
+    } catch {
+      return undefined;
+    }
+  };
+  const worker: WorkerProcess = {
+    child,
+    readyFile,
+    output: () => `${stdout}${stderr}`,
+    logs: () => lines().flatMap((line) => parse(line) ?? []),
+    unstructuredLines: () => lines().filter((line) => parse(line) === undefined),
+    exited,
+  };
+  running.push(worker);
+  return worker;
+};
+
+const becomesReady = (worker: WorkerProcess): Promise<true> =>
+  eventually(
+    'the worker to write its ready file',
+    () => {
+      if (worker.child.exitCode !== null) {
+        throw new Error(`the worker exited with ${worker.child.exitCode}:\n${worker.output()}`);
+      }
+      return Promise.resolve(existsSync(worker.readyFile) ? true : undefined);
+    },
+    { timeoutMs: 60_000 },
+  );
+
+const hasLogged = (worker: WorkerProcess, message: string): Promise<true> =>
+  eventually(`the worker to log "${message}"`, () =>
+    Promise.resolve(worker.logs().some((line) => line.msg === message) ? true : undefined),
+  );
+
+const freePort = async (): Promise<number> => {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+};
+
+const httpGet = async (url: string): Promise<{ status: number; body: string }> => {
+  const response = await fetch(url);
+  return { status: response.status, body: await response.text() };
+};
+
+beforeAll(() => {
+  mkdirSync(TEST_DATA_DIR, { recursive: true });
+  rmSync(BUILD_DIR, { recursive: true, force: true });
+  execFileSync(
+    process.execPath,
+    [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', BUILD_DIR],
+    { cwd: projectRoot(), stdio: 'inherit' },
+  );
+}, 120_000);
+
+afterEach(async () => {
+  for (const worker of running.splice(0)) {
+    if (worker.child.exitCode === null) worker.child.kill('SIGKILL');
+    await worker.exited;
+    rmSync(worker.readyFile, { force: true });
+  }
+});
+
+const world = useTestWorld();
+
+const serviceEnv = (): Record<string, string> => ({
+  DATABASE_URL: world.current.databaseUrl,
+  VMS_SITE: world.current.site,
+  TEMPORAL_TASK_QUEUE: world.current.taskQueue,
+});
+
+test('the service becomes ready, serves metrics and health, and exits 0 on SIGTERM', async () => {
+  const [metricsPort, healthPort] = [await freePort(), await freePort()];
+  const worker = startWorkerProcess({
+    ...serviceEnv(),
+    METRICS_PORT: String(metricsPort),
+    HEALTH_PORT: String(healthPort),
+  });
+
+  await becomesReady(worker);
+  expect(await httpGet(`http://127.0.0.1:${healthPort}/readyz`)).toEqual({
+    status: 200,
+    body: JSON.stringify({ status: 'RUNNING' }),
+  });
+  expect((await httpGet(`http://127.0.0.1:${healthPort}/healthz`)).status).toBe(200);
+  const pollers = new RegExp(`^temporal_num_pollers\\{[^}]*task_queue="${world.current.taskQueue}"`, 'm');
+  const metrics = await eventually('the pollers to show in the Prometheus metrics', async () => {
+    const { body } = await httpGet(`http://127.0.0.1:${metricsPort}/metrics`);
+    return pollers.test(body) ? body : undefined;
+  });
+  expect(metrics).toMatch(/^temporal_request\{/m);
+
+  worker.child.kill('SIGTERM');
+
+  expect(await worker.exited).toBe(0);
+  expect(existsSync(worker.readyFile)).toBe(false);
+  expect(worker.logs().map((line) => line.msg)).toEqual(
+    expect.arrayContaining([
+      'Worker ready',
+      'Shutdown requested: finishing in-flight activities',
+      'Worker stopped',
+    ]),
+  );
+  expect(worker.unstructuredLines()).toEqual([]);
+});
+
+test('on SIGTERM an in-flight activity finishes before the process exits', async () => {
+  const { db, fleet, seed } = world.current;
+  await seed(site(slave({ id: 'rec-01', timeout: '1s', plugins: ['ANPR+'] }), standby('fo-01')));
+  // The plugin install of the failover blocks on this lock until the test lets it go.
+  const vmsLock = await db.connect();
+  await vmsLock.query('BEGIN');
+  await vmsLock.query('LOCK TABLE vms_sim.plugins IN EXCLUSIVE MODE');
+  const worker = startWorkerProcess(serviceEnv());
+  await becomesReady(worker);
+
+  try {
+    await fleet.startMonitor('rec-01');
+    const failoverId = (await monitorReaches(world.current, 'rec-01', (state) => state.broken !== null))
+      .broken?.failoverWorkflowId as string;
+    await eventually('the plugin install to wait on the lock', async () => {
+      const { rowCount } = await db.query(
+        `SELECT 1 FROM pg_locks
+          WHERE relation = 'vms_sim.plugins'::regclass AND NOT granted
+            AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+      );
+      return rowCount !== 0 ? true : undefined;
+    });
+
+    worker.child.kill('SIGTERM');
+    await hasLogged(worker, 'Shutdown requested: finishing in-flight activities');
+    expect(existsSync(worker.readyFile)).toBe(false);
+    expect(worker.child.exitCode).toBeNull();
+    await vmsLock.query('COMMIT');
+
+    expect(await worker.exited).toBe(0);
+    expect(worker.logs().map((line) => line.msg)).toContain('Worker stopped');
+    expect(await pluginReinstalls(db)).toMatchObject([
+      { plugin: 'ANPR+', server_id: 'fo-01', status: 'installed', attempts: 1 },
+    ]);
+    const installed = await db.query('SELECT plugin FROM vms_sim.plugins WHERE server_id = $1', ['fo-01']);
+    expect(installed.rows).toEqual([{ plugin: 'ANPR+' }]);
+
+    // No worker is left to finish this site's workflows: end them so the dev server stays tidy.
+    for (const workflowId of [monitorWorkflowId(world.current.site, 'rec-01'), failoverId]) {
+      await world.current.client.workflow.getHandle(workflowId).terminate('test finished');
+    }
+    await world.current.client.workflow
+      .getHandle(monitorWorkflowId(world.current.site, 'fo-01'))
+      .terminate('test finished')
+      .catch(() => undefined);
+  } finally {
+    await vmsLock.query('ROLLBACK').catch(() => undefined);
+    vmsLock.release();
+  }
+});
+
+test('two workers started together on an empty database both migrate it safely and become ready', async () => {
+  const databaseName = `vms_test_empty_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  const admin = new Pool({ connectionString: testServerUrl('postgres'), max: 1 });
+  await admin.query(`CREATE DATABASE ${databaseName}`);
+  const env = { ...serviceEnv(), DATABASE_URL: testServerUrl(databaseName) };
+  try {
+    const workers = [
+      startWorkerProcess({ ...env, WORKER_IDENTITY: 'master-worker' }),
+      startWorkerProcess({ ...env, WORKER_IDENTITY: 'second-host-worker' }),
+    ];
+
+    await Promise.all(workers.map(becomesReady));
+
+    const migrated = new Pool({ connectionString: testServerUrl(databaseName), max: 1 });
+    const { rows } = await migrated.query<{ name: string }>('SELECT name FROM schema_migrations ORDER BY id');
+    await migrated.end();
+    expect(rows.map((row) => row.name)).toEqual(
+      readdirSync(MIGRATIONS_DIR)
+        .filter((file) => file.endsWith('.sql'))
+        .sort(),
+    );
+    const applied = workers.map(
+      (worker) => worker.logs().filter((line) => line.msg === 'Migration applied').length,
+    );
+    expect(applied.sort()).toEqual([0, rows.length]);
+    for (const worker of workers) worker.child.kill('SIGTERM');
+    expect(await Promise.all(workers.map((worker) => worker.exited))).toEqual([0, 0]);
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);
+    await admin.end();
+  }
+});
+
+test('a bad setting stops the service at once with a message naming the variable', async () => {
+  const worker = startWorkerProcess({ ...serviceEnv(), METRICS_PORT: 'ninety' });
+
+  expect(await worker.exited).toBe(1);
+  expect(worker.output()).toContain(
+    'vms-failover: configuration error: METRICS_PORT="ninety" must be a whole number from 0 to 65535',
+  );
+  expect(worker.output()).not.toMatch(/\n\s+at /);
+});
