@@ -81,6 +81,11 @@ export class Fleet {
           {
             site: this.deps.site,
             serverId,
+            slave: {
+              settings: slave.settings,
+              materialDriveLetters: slave.materialDriveLetters,
+              maintenanceUntilMs: slave.maintenanceUntilMs,
+            },
             tuning: this.deps.tuning,
             ...(this.deps.heartbeatsPerRun !== undefined && { heartbeatsPerRun: this.deps.heartbeatsPerRun }),
           },

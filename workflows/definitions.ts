@@ -88,9 +88,17 @@ export interface FailoverResult {
   plugins: PluginOutcome[];
 }
 
+/** The monitored Slave as PostgreSQL described it when the monitor was started. */
+export interface MonitoredSlave {
+  settings: FailoverSettings;
+  materialDriveLetters: string[];
+  maintenanceUntilMs: number | null;
+}
+
 export interface MonitorInput {
   site: string;
   serverId: string;
+  slave: MonitoredSlave;
   tuning: FailoverWorkflowTuning;
   /** Heartbeats handled per run before continue-as-new keeps the history small (default 5,000). */
   heartbeatsPerRun?: number;

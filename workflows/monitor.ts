@@ -21,7 +21,7 @@ import { VmsFailoverTarget, VmsFolder, VmsServerId } from '../domain/search-attr
 import type { BrokenReason } from '../domain/site';
 import { checkHeartbeat, checkMaintenanceMs, checkSettings } from '../domain/validation';
 import { localSteps } from './activity-options';
-import type { MonitorInput, MonitorResult, MonitorState, StopReason } from './definitions';
+import type { MonitorInput, MonitorResult, MonitorState, MonitoredSlave, StopReason } from './definitions';
 import {
   heartbeatSignal,
   maintenanceUpdate,
@@ -68,9 +68,10 @@ const describe = (state: MonitorState): string => {
 
 export async function slaveMonitorWorkflow(input: MonitorInput): Promise<MonitorResult> {
   const heartbeatsPerRun = input.heartbeatsPerRun ?? DEFAULT_HEARTBEATS_PER_RUN;
+  // State exists before the first await, so queries and signals are answered from the first task on.
   const state: MonitorState = input.carried
     ? { ...input.carried, runs: input.carried.runs + 1 }
-    : await firstRunState(input.serverId);
+    : initialState(input.serverId, input.slave, Date.now());
   let heartbeatsThisRun = 0;
   let wake = false;
   let stopReason: StopReason | undefined;
@@ -92,12 +93,14 @@ export async function slaveMonitorWorkflow(input: MonitorInput): Promise<Monitor
       if (heartbeat.serverId !== state.serverId) throw new Error(`heartbeat is for "${heartbeat.serverId}"`);
     } catch (error) {
       state.malformedHeartbeats += 1;
+      wake ||= heartbeatsThisRun >= heartbeatsPerRun;
       log.warn('Malformed heartbeat ignored', { serverId: state.serverId, error: (error as Error).message });
       return;
     }
     if (state.phase !== 'monitoring') {
       // No split brain: the promoted server keeps the cameras whatever the broken one says.
       state.lateHeartbeats += 1;
+      wake ||= heartbeatsThisRun >= heartbeatsPerRun;
       log.warn('Heartbeat from a failed-over Slave ignored', {
         serverId: state.serverId,
         phase: state.phase,
@@ -119,6 +122,7 @@ export async function slaveMonitorWorkflow(input: MonitorInput): Promise<Monitor
       wake = true;
       pendingDisks = heartbeat.disks;
     }
+    wake ||= heartbeatsThisRun >= heartbeatsPerRun;
   });
 
   setHandler(stopMonitorSignal, ({ reason }) => {
@@ -210,6 +214,15 @@ export async function slaveMonitorWorkflow(input: MonitorInput): Promise<Monitor
     if (finished || stopReason === undefined) state.phase = 'failed-over';
   };
 
+  if (!input.carried) {
+    // PostgreSQL is the system of record: confirm the Slave may be monitored and take its current settings.
+    const slave = await localSteps.loadMonitoredSlave(state.serverId);
+    state.settings = slave.settings;
+    state.materialDriveLetters = slave.materialDriveLetters;
+    state.maintenanceUntilMs = slave.maintenanceUntilMs;
+    state.deadlineMs = (state.lastHeartbeatAtMs ?? state.sinceMs) + slave.settings.timeoutMs;
+  }
+
   for (;;) {
     setCurrentDetails(describe(state));
     if (stopReason !== undefined) {
@@ -261,9 +274,7 @@ export async function slaveMonitorWorkflow(input: MonitorInput): Promise<Monitor
   }
 }
 
-async function firstRunState(serverId: string): Promise<MonitorState> {
-  const slave = await localSteps.loadMonitoredSlave(serverId);
-  const now = Date.now();
+function initialState(serverId: string, slave: MonitoredSlave, now: number): MonitorState {
   return {
     serverId,
     phase: 'monitoring',

@@ -1,5 +1,8 @@
 /** Waiting on conditions of the system itself (a query, a row), never on the wall clock alone. */
+import type { WorkflowHandle } from '@temporalio/client';
+import { monitorWorkflowId } from '../../domain/names';
 import type { FailoverResult, MonitorState } from '../../workflows/definitions';
+import type { slaveMonitorWorkflow } from '../../workflows/monitor';
 import type { TestContext } from './world';
 
 export const eventually = async <T>(
@@ -15,6 +18,12 @@ export const eventually = async <T>(
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 };
+
+export const monitorHandle = (
+  world: TestContext,
+  serverId: string,
+): WorkflowHandle<typeof slaveMonitorWorkflow> =>
+  world.client.workflow.getHandle<typeof slaveMonitorWorkflow>(monitorWorkflowId(world.site, serverId));
 
 /** The monitor's state once `predicate` holds. */
 export const monitorReaches = (
@@ -32,13 +41,19 @@ export const monitorReaches = (
     options,
   );
 
-/** Waits until the Slave is deemed broken, then for its failover workflow to finish. */
+/**
+ * Waits until the Slave is deemed broken, then for its failover workflow to finish. The promoted server
+ * inherits the protection and nobody sends its heartbeats in a test: `stopPromotedMonitor` stops its
+ * monitor so that assertions about it are not raced by its own failover.
+ */
 export const failoverOf = async (
   world: TestContext,
   serverId: string,
-  options?: { timeoutMs?: number },
+  options: { timeoutMs?: number; stopPromotedMonitor?: boolean } = {},
 ): Promise<FailoverResult> => {
   const state = await monitorReaches(world, serverId, (candidate) => candidate.broken !== null, options);
   const failoverId = state.broken?.failoverWorkflowId as string;
-  return world.client.workflow.getHandle(failoverId).result() as Promise<FailoverResult>;
+  const result = (await world.client.workflow.getHandle(failoverId).result()) as FailoverResult;
+  if (options.stopPromotedMonitor) await world.fleet.stopMonitor(result.failoverServerId);
+  return result;
 };

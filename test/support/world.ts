@@ -12,10 +12,12 @@ import type { Fleet } from '../../client/fleet';
 import { parseSite } from '../../domain/site-file';
 import type { AppConfig } from '../../infra/config';
 import { loadConfig } from '../../infra/config';
+import { createPool } from '../../infra/database';
 import { createLogger } from '../../infra/logger';
 import type { Logger } from '../../infra/logger';
 import type { ImportSummary } from '../../store/site-import';
 import { importSite } from '../../store/site-import';
+import { siteInvariantViolations } from './db';
 import { VmsSimulator } from '../../vms/simulator';
 import { createFleet, createVmsWorker } from '../../workers/worker';
 import {
@@ -93,7 +95,7 @@ export const useTestWorld = (env: Record<string, string> = {}): { current: TestC
       WORKER_IDENTITY: `test-worker-${id}`,
     });
     const logger = createLogger(config);
-    const db = new Pool({ connectionString: databaseUrl, max: 10 });
+    const db = createPool(databaseUrl, logger);
     const vms = new VmsSimulator(db);
     const fleet = createFleet({ config, client, db });
     const createWorker = (options?: Partial<WorkerOptions>) =>
@@ -116,16 +118,19 @@ export const useTestWorld = (env: Record<string, string> = {}): { current: TestC
       client,
       fleet,
       logger,
-      seed: (site) => importSite(db, parseSite(site)),
+      seed: async (site) => importSite(db, parseSite(site)),
       createWorker,
       withWorker: async (work, options) => (await createWorker(options)).runUntil(work),
     };
   });
 
   afterEach(async () => {
+    const violations = context ? await siteInvariantViolations(context.db) : [];
     await context?.db.end();
     context = undefined;
     await admin.query(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);
+    // Checked after every test: a failure here means the test left the site in a state that must never exist.
+    expect(violations).toEqual([]);
   });
 
   return {
