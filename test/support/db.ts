@@ -67,6 +67,8 @@ export const siteInvariantViolations = async (db: Pool): Promise<string[]> => {
     SELECT 'failover ' || f.id || ' completed but ' || f.slave_id || ' is not in Broken recorders or restored'
       FROM failovers f JOIN servers s ON s.id = f.slave_id
      WHERE f.status = 'completed' AND s.status = 'active' AND s.role = 'slave'
+       AND NOT EXISTS (SELECT 1 FROM failover_events e
+                        WHERE e.server_id = f.slave_id AND e.event = 'restored-as-standby' AND e.at >= f.started_at)
     UNION ALL
     SELECT 'slave ' || slave_id || ' has ' || count(*) || ' open failovers'
       FROM failovers WHERE status <> 'completed' GROUP BY slave_id HAVING count(*) > 1
