@@ -1,0 +1,174 @@
+/**
+ * `vms status`: the server list as the VMS shows it, by folder, with what the monitors know. Monitor state
+ * comes from a query, which needs a worker: queries are bounded, so the command answers even with no worker.
+ */
+import type { Client } from '@temporalio/client';
+import type { Command } from 'commander';
+import type { Pool } from 'pg';
+import type { Folder } from '../../domain/site';
+import { listCameras, listServers } from '../../store/servers';
+import type { ServerRecord } from '../../store/servers';
+import type { MonitorState } from '../../workflows/definitions';
+import { isDeadlineExceeded } from '../cli-errors';
+import type { Fleet } from '../fleet';
+import { formatAgo, formatTime, printJson, printLine, printTable } from '../output';
+import { withSession } from '../session';
+
+/** How long the monitors get to answer their state query before the worker is deemed not running. */
+const QUERY_DEADLINE_MS = 5_000;
+
+export type MonitorStatus =
+  'monitoring' | 'failing over' | 'failed over' | 'not monitored' | 'worker not answering';
+
+export interface ServerStatus {
+  id: string;
+  hostname: string;
+  folder: Folder;
+  role: ServerRecord['role'];
+  state: ServerRecord['status'];
+  protected: boolean;
+  timeoutMs: number;
+  /** The broken Slave this server took over from. */
+  replaces: string | null;
+  cameras: { ip: number; analog: number };
+  monitor: MonitorStatus;
+  lastHeartbeatAt: string | null;
+  brokenDisks: string[];
+  maintenanceUntil: string | null;
+}
+
+const FOLDERS: { folder: Folder; title: string }[] = [
+  { folder: 'Servers', title: 'Servers' },
+  { folder: 'FailoverServers', title: 'Failover servers' },
+  { folder: 'BrokenRecorders', title: 'Broken recorders' },
+];
+
+const PHASE_STATUS: Record<MonitorState['phase'], MonitorStatus> = {
+  monitoring: 'monitoring',
+  'failing-over': 'failing over',
+  'failed-over': 'failed over',
+};
+
+type MonitorView = { status: MonitorStatus; state?: MonitorState };
+
+const monitorView = async (fleet: Fleet, server: ServerRecord): Promise<MonitorView> => {
+  if (server.role !== 'slave' || !(await fleet.isMonitorRunning(server.id)))
+    return { status: 'not monitored' };
+  try {
+    const state = await fleet.monitorState(server.id);
+    return state === undefined ? { status: 'not monitored' } : { status: PHASE_STATUS[state.phase], state };
+  } catch (error) {
+    if (isDeadlineExceeded(error)) return { status: 'worker not answering' };
+    throw error;
+  }
+};
+
+const isoOrNull = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+const collectStatus = async (db: Pool, client: Client, fleet: Fleet): Promise<ServerStatus[]> => {
+  const servers = await listServers(db);
+  const cameras = await listCameras(db);
+  const nowMs = Date.now();
+  const views = await client.withDeadline(nowMs + QUERY_DEADLINE_MS, () =>
+    Promise.all(servers.map((server) => monitorView(fleet, server))),
+  );
+  return servers.map((server, index): ServerStatus => {
+    const view = views[index] ?? { status: 'not monitored' };
+    const own = cameras.filter((camera) => camera.serverId === server.id);
+    const inMaintenance = server.maintenanceUntilMs !== null && server.maintenanceUntilMs > nowMs;
+    return {
+      id: server.id,
+      hostname: server.hostname,
+      folder: server.folder,
+      role: server.role,
+      state: server.status,
+      protected: server.settings.protected,
+      timeoutMs: server.settings.timeoutMs,
+      replaces: server.replacesServerId,
+      cameras: {
+        ip: own.filter((camera) => camera.kind === 'ip').length,
+        analog: own.filter((camera) => camera.kind === 'analog').length,
+      },
+      monitor: view.status,
+      lastHeartbeatAt: isoOrNull(view.state?.lastHeartbeatAtMs ?? null),
+      brokenDisks: view.state?.brokenDisks ?? [],
+      maintenanceUntil: inMaintenance ? isoOrNull(server.maintenanceUntilMs) : null,
+    };
+  });
+};
+
+const ROLE_NAMES: Record<ServerRecord['role'], string> = {
+  master: 'Master',
+  slave: 'Slave',
+  failover: 'Failover',
+};
+
+const describeState = (server: ServerStatus): string => {
+  const parts: string[] = [server.state];
+  if (server.replaces !== null && server.state === 'active') parts.push(`replaces ${server.replaces}`);
+  if (server.brokenDisks.length > 0) parts.push(`broken disks ${server.brokenDisks.join(',')}`);
+  return parts.join(', ');
+};
+
+const describeMonitor = (server: ServerStatus): string => {
+  if (server.role !== 'slave') return '-';
+  if (server.monitor === 'not monitored' && server.protected && server.state === 'active') {
+    return 'not monitored (protected)';
+  }
+  return server.monitor;
+};
+
+const printStatus = (site: string, servers: ServerStatus[]): void => {
+  const nowMs = Date.now();
+  printLine(`Site ${site}, ${formatTime(nowMs)}`);
+  for (const { folder, title } of FOLDERS) {
+    printLine();
+    printLine(title);
+    printTable(
+      ['SERVER', 'ROLE', 'STATE', 'LAST HEARTBEAT', 'CAMERAS IP/ANALOG', 'MONITOR', 'TIMEOUT', 'MAINTENANCE'],
+      servers
+        .filter((server) => server.folder === folder)
+        .map((server) => [
+          server.id,
+          ROLE_NAMES[server.role],
+          describeState(server),
+          server.lastHeartbeatAt === null ? '-' : formatAgo(Date.parse(server.lastHeartbeatAt), nowMs),
+          `${server.cameras.ip}/${server.cameras.analog}`,
+          describeMonitor(server),
+          server.role === 'slave' ? `${server.timeoutMs / 1000}s` : '-',
+          server.maintenanceUntil === null ? '-' : `until ${formatTime(Date.parse(server.maintenanceUntil))}`,
+        ]),
+    );
+  }
+  if (servers.some((server) => server.monitor === 'worker not answering')) {
+    printLine();
+    printLine(
+      `worker not answering: monitor states are unknown (no answer within ${QUERY_DEADLINE_MS / 1000}s); check that a vms worker runs for this site`,
+    );
+  }
+};
+
+export const registerStatusCommand = (program: Command): void => {
+  program
+    .command('status')
+    .description('the server list by folder: roles, states, heartbeats, cameras, monitors, maintenance')
+    .option('--json', 'machine-readable output')
+    .action((options: { json?: boolean }) =>
+      withSession(async (session) => {
+        const servers = await collectStatus(
+          await session.db(),
+          await session.client(),
+          await session.fleet(),
+        );
+        if (options.json === true) {
+          printJson({
+            site: session.config.site,
+            workerAnswering: !servers.some((server) => server.monitor === 'worker not answering'),
+            servers,
+          });
+        } else {
+          printStatus(session.config.site, servers);
+        }
+      }),
+    );
+};
