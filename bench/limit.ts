@@ -1,0 +1,25 @@
+/** Bounded concurrency for the bench's calls to the server. */
+
+/** At most `limit` calls at once; the others wait their turn in order. */
+export class Semaphore {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active += 1;
+    try {
+      return await work();
+    } finally {
+      this.active -= 1;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
+export const mapLimited = <T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> => {
+  const semaphore = new Semaphore(limit);
+  return Promise.all(items.map((item) => semaphore.run(() => work(item))));
+};

@@ -1,0 +1,121 @@
+/**
+ * `npm run bench`: failover latency and monitoring capacity on the real stack (Temporal, PostgreSQL, the
+ * worker service as its own process). Prints a report per run and ends with one JSON line per run; exits
+ * non-zero when a correctness counter is not 0. Runs other than --smoke are kept in .data/bench/results.jsonl
+ * and drawn in docs/bench-overhead.svg.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CommanderError, InvalidArgumentError } from 'commander';
+import { ConfigError, loadConfig } from '../infra/config';
+import type { AppConfig } from '../infra/config';
+import { createLogger } from '../infra/logger';
+import { projectRoot } from '../infra/paths';
+import { connectClient } from '../infra/temporal';
+import { overheadChart } from './chart';
+import type { ChartPoint } from './chart';
+import { parseBenchOptions } from './options';
+import { correctnessFailures, report, summaryLine } from './report';
+import type { Summary } from './report';
+import { runOnce } from './run';
+
+const LOOPBACK = /^(127\.0\.0\.1|localhost)(:\d+)?$/;
+
+const RESULTS_FILE = join(projectRoot(), '.data', 'bench', 'results.jsonl');
+const CHART_FILE = join(projectRoot(), 'docs', 'bench-overhead.svg');
+
+const fail = (message: string): never => {
+  process.stderr.write(`bench: ${message}\n`);
+  process.exit(2);
+};
+
+/** The worker tuning the operator set for the bench, passed on to the worker process it starts. */
+const workerTuningEnv = (config: AppConfig): Record<string, string> => ({
+  ...(config.worker.maxCachedWorkflows !== undefined && {
+    WORKER_MAX_CACHED_WORKFLOWS: String(config.worker.maxCachedWorkflows),
+  }),
+});
+
+/** The latest run of each size with this heartbeat interval and timeout, for the chart. */
+const chartPoints = (intervalMs: number, timeoutMs: number): ChartPoint[] => {
+  const latest = new Map<number, Summary>();
+  for (const line of readFileSync(RESULTS_FILE, 'utf8').split('\n')) {
+    if (line.trim() === '') continue;
+    const summary = JSON.parse(line) as Summary;
+    if (summary.intervalMs === intervalMs && summary.timeoutMs === timeoutMs)
+      latest.set(summary.slaves, summary);
+  }
+  return [...latest.values()];
+};
+
+const main = async (): Promise<number> => {
+  let options;
+  try {
+    options = parseBenchOptions(process.argv.slice(2));
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    if (error instanceof InvalidArgumentError) return fail(error.message);
+    throw error;
+  }
+  let config: AppConfig;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) return fail(`configuration error: ${error.message}`);
+    throw error;
+  }
+  const databaseHost = new URL(config.databaseUrl).host;
+  if (!LOOPBACK.test(config.temporal.address) || !LOOPBACK.test(databaseHost)) {
+    return fail('the benchmark runs on 127.0.0.1 only: TEMPORAL_ADDRESS and DATABASE_URL must be local');
+  }
+  const logger = createLogger({ log: { level: 'warn', format: 'json' } });
+  const client = await connectClient(config.temporal);
+  const summaries: Summary[] = [];
+  let broken = false;
+  try {
+    for (const slaves of options.slaveCounts) {
+      const result = await runOnce(
+        { config, client, logger, workerEnv: workerTuningEnv(config) },
+        options,
+        slaves,
+      );
+      process.stdout.write(`${report(result)}\n`);
+      const summary = summaryLine(result);
+      summaries.push(summary);
+      const failures = correctnessFailures(result);
+      if (failures.length > 0) {
+        broken = true;
+        process.stderr.write(`bench: correctness counters are not 0: ${failures.join(', ')}\n`);
+      }
+      if (!options.smoke) {
+        mkdirSync(join(projectRoot(), '.data', 'bench'), { recursive: true });
+        appendFileSync(RESULTS_FILE, `${JSON.stringify(summary)}\n`);
+      }
+    }
+  } finally {
+    await client.connection.close();
+  }
+  if (!options.smoke && existsSync(RESULTS_FILE)) {
+    const points = chartPoints(options.intervalMs, options.timeoutMs);
+    writeFileSync(
+      CHART_FILE,
+      overheadChart(
+        points,
+        `heartbeat every ${options.intervalMs / 1000} s, timeout ${options.timeoutMs / 1000} s; latest run of each size`,
+      ),
+    );
+    process.stderr.write(`bench: chart of ${points.length} sizes written to docs/bench-overhead.svg\n`);
+  }
+  for (const summary of summaries) process.stdout.write(`${JSON.stringify(summary)}\n`);
+  return broken ? 1 : 0;
+};
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(
+      `bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exit(1);
+  },
+);

@@ -1,0 +1,148 @@
+/**
+ * The worker under test as its own process (`node dist/workers/main.js`), and CPU and memory read from
+ * /proc: of the worker, of the Temporal dev server and of the whole machine.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { existsSync, openSync, readFileSync, readdirSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { projectRoot } from '../infra/paths';
+
+const READY_WITHIN_MS = 180_000;
+const EXIT_WITHIN_MS = 30_000;
+
+export interface WorkerProcess {
+  pid: number;
+  stop(): Promise<number | null>;
+}
+
+/** Starts the worker service with exactly the environment given, and waits until it polls. */
+export const startWorker = async (
+  env: Record<string, string>,
+  readyFile: string,
+  logFile: string,
+): Promise<WorkerProcess> => {
+  const log = openSync(logFile, 'a');
+  const child: ChildProcess = spawn(process.execPath, [join(projectRoot(), 'dist', 'workers', 'main.js')], {
+    env,
+    stdio: ['ignore', log, log],
+  });
+  closeSync(log);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let exitCode: number | null | undefined;
+  void exited.then((code) => (exitCode = code));
+  const giveUpAt = Date.now() + READY_WITHIN_MS;
+  while (!existsSync(readyFile)) {
+    if (exitCode !== undefined) throw new Error(`the worker exited with code ${exitCode} (log: ${logFile})`);
+    if (Date.now() > giveUpAt) {
+      child.kill('SIGKILL');
+      throw new Error(`the worker was not ready within ${READY_WITHIN_MS} ms (log: ${logFile})`);
+    }
+    await sleep(100);
+  }
+  if (child.pid === undefined) throw new Error('the worker process has no pid');
+  return {
+    pid: child.pid,
+    async stop() {
+      if (exitCode !== undefined) return exitCode;
+      child.kill('SIGTERM');
+      const timedOut = sleep(EXIT_WITHIN_MS).then(() => 'timeout' as const);
+      const outcome = await Promise.race([exited, timedOut]);
+      if (outcome === 'timeout') {
+        child.kill('SIGKILL');
+        return exited;
+      }
+      return outcome;
+    },
+  };
+};
+
+const clockTicksPerSecond = (): number => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+};
+
+const TICKS = clockTicksPerSecond();
+
+/** CPU seconds a process used so far (user + system), or undefined once it is gone. */
+const processCpuSeconds = (pid: number): number | undefined => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS;
+  } catch {
+    return undefined;
+  }
+};
+
+const processRssMb = (pid: number): number | undefined => {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/** Busy and total CPU seconds of the whole machine, all cores together. */
+const machineCpuSeconds = (): { busy: number; total: number } => {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const values = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = values.reduce((sum, value) => sum + value, 0);
+  const idle = (values[3] ?? 0) + (values[4] ?? 0);
+  return { busy: (total - idle) / TICKS, total: total / TICKS };
+};
+
+/** The local Temporal dev server, found by its command line; undefined when the cluster is elsewhere. */
+export const findDevServerPid = (): number | undefined => {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const command = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (command.includes('start-dev') && command.some((part) => part.endsWith('temporal')))
+        return Number(entry);
+    } catch {
+      // The process ended while the list was read.
+    }
+  }
+  return undefined;
+};
+
+export interface CpuWindow {
+  /** Cores used on average over the window (1.0 = one core busy all the time). */
+  workerCores: number;
+  devServerCores: number | undefined;
+  machineCores: number;
+  seconds: number;
+}
+
+/** Marks a moment; `since` gives the CPU used from that moment to now. */
+export const cpuMark = (workerPid: number, devServerPid: number | undefined) => {
+  const at = Date.now();
+  const worker = processCpuSeconds(workerPid) ?? 0;
+  const devServer = devServerPid === undefined ? undefined : processCpuSeconds(devServerPid);
+  const machine = machineCpuSeconds();
+  return {
+    since(): CpuWindow {
+      const seconds = (Date.now() - at) / 1000;
+      const devServerNow = devServerPid === undefined ? undefined : processCpuSeconds(devServerPid);
+      return {
+        workerCores: ((processCpuSeconds(workerPid) ?? worker) - worker) / seconds,
+        devServerCores:
+          devServer === undefined || devServerNow === undefined
+            ? undefined
+            : (devServerNow - devServer) / seconds,
+        machineCores: (machineCpuSeconds().busy - machine.busy) / seconds,
+        seconds,
+      };
+    },
+  };
+};
+
+export const workerRssMb = (pid: number): number => processRssMb(pid) ?? 0;
