@@ -68,22 +68,37 @@ export interface Correctness {
   falseFailovers: number;
 }
 
-export const correctness = async (db: Pool, failedSlaveIds: string[]): Promise<Correctness> => {
+/**
+ * The counters, over the run proper: every heartbeat agent stops at `heartbeatsStoppedAtMs`, so a server
+ * whose deadline comes after that (its monitor not yet ended when its timeout ran out) was failed over by the
+ * end of the benchmark, not by the system. A genuine false failover has a deadline while heartbeats were
+ * still being sent, since the timeout is longer than the interval.
+ */
+export const correctness = async (
+  db: Pool,
+  failedSlaveIds: string[],
+  heartbeatsStoppedAtMs: number,
+): Promise<Correctness> => {
   const { rows } = await db.query<{ [K in keyof Correctness]: string }>(
-    `SELECT
+    `WITH after_run AS (
+       SELECT slave_id FROM failovers WHERE deadline_at >= to_timestamp($2 / 1000.0) AND NOT (slave_id = ANY($1))
+     )
+     SELECT
        (SELECT count(*) FROM (SELECT failover_server_id FROM failovers WHERE failover_server_id IS NOT NULL
                                GROUP BY failover_server_id HAVING count(*) > 1) AS standby_twice)
      + (SELECT count(*) FROM (SELECT slave_id FROM failovers GROUP BY slave_id HAVING count(*) > 1) AS slave_twice)
          AS "doubleClaims",
        (SELECT count(*) FROM cameras c JOIN servers s ON s.id = c.server_id
-         WHERE c.kind = 'ip' AND NOT (s.status = 'active' AND s.role IN ('slave', 'master'))) AS "lostCameras",
+         WHERE c.kind = 'ip' AND NOT (s.status = 'active' AND s.role IN ('slave', 'master'))
+           AND s.id NOT IN (SELECT slave_id FROM after_run)) AS "lostCameras",
        (SELECT count(*) FROM cameras c JOIN vms_sim.camera_bindings b ON b.camera_id = c.id
          WHERE b.server_id <> c.server_id) AS "splitCameras",
        (SELECT count(*) FROM unnest($1::text[]) AS failed (id)
          WHERE NOT EXISTS (SELECT 1 FROM failovers f
                             WHERE f.slave_id = failed.id AND f.cameras_committed_at IS NOT NULL)) AS "missed",
-       (SELECT count(*) FROM failovers f WHERE NOT (f.slave_id = ANY($1))) AS "falseFailovers"`,
-    [failedSlaveIds],
+       (SELECT count(*) FROM failovers f
+         WHERE NOT (f.slave_id = ANY($1)) AND f.slave_id NOT IN (SELECT slave_id FROM after_run)) AS "falseFailovers"`,
+    [failedSlaveIds, heartbeatsStoppedAtMs],
   );
   const row = rows[0];
   if (row === undefined) throw new Error('the correctness query returned no row');
@@ -94,4 +109,17 @@ export const correctness = async (db: Pool, failedSlaveIds: string[]): Promise<C
     missed: Number(row.missed),
     falseFailovers: Number(row.falseFailovers),
   };
+};
+
+/** Failovers the end of the benchmark caused (see `correctness`); reported, not counted as errors. */
+export const failoversAfterRun = async (
+  db: Pool,
+  failedSlaveIds: string[],
+  heartbeatsStoppedAtMs: number,
+): Promise<number> => {
+  const { rows } = await db.query<{ count: string }>(
+    'SELECT count(*) FROM failovers WHERE deadline_at >= to_timestamp($2 / 1000.0) AND NOT (slave_id = ANY($1))',
+    [failedSlaveIds, heartbeatsStoppedAtMs],
+  );
+  return Number(rows[0]?.count ?? 0);
 };

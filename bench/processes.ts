@@ -99,13 +99,14 @@ const machineCpuSeconds = (): { busy: number; total: number } => {
   return { busy: (total - idle) / TICKS, total: total / TICKS };
 };
 
-/** The local Temporal dev server, found by its command line; undefined when the cluster is elsewhere. */
-export const findDevServerPid = (): number | undefined => {
+/** The local Temporal dev server serving `port`, found by its command line; undefined when there is none. */
+export const findDevServerPid = (port: string): number | undefined => {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const command = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (command.includes('start-dev') && command.some((part) => part.endsWith('temporal')))
+      const portIndex = command.indexOf('--port');
+      if (command.includes('start-dev') && portIndex >= 0 && command[portIndex + 1] === port)
         return Number(entry);
     } catch {
       // The process ended while the list was read.

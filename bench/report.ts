@@ -56,6 +56,6 @@ export const report = (result: RunResult): string => {
       `(${round(((result.workerRssMb - result.workerRssIdleMb) * 1024) / result.slaves)} kB per Slave)`,
     `correctness: ${Object.entries(result.correctness)
       .map(([name, count]) => `${name} ${count}`)
-      .join(', ')}`,
+      .join(', ')} (failovers caused by the end of the run, not counted: ${result.failoversAfterRun})`,
   ].join('\n');
 };

@@ -15,7 +15,7 @@ import type { Logger } from '../infra/logger';
 import { projectRoot } from '../infra/paths';
 import { createFleet } from '../workers/worker';
 import type { Correctness } from './checks';
-import { committedCount, correctness, failoverTimings, promotedServers } from './checks';
+import { committedCount, correctness, failoverTimings, failoversAfterRun, promotedServers } from './checks';
 import { HeartbeatSenders } from './heartbeats';
 import { mapLimited } from './limit';
 import type { BenchOptions } from './options';
@@ -58,6 +58,8 @@ export interface RunResult {
   workerRssMb: number;
   monitorStartsPerSec: number;
   correctness: Correctness;
+  /** Failovers caused by the end of the run (monitors whose timeout ran out before they were ended). */
+  failoversAfterRun: number;
   runSeconds: number;
 }
 
@@ -160,7 +162,7 @@ export const runOnce = async (
       join(runDir, 'worker.log'),
     );
     stopWorker = () => worker.stop();
-    const devServerPid = findDevServerPid();
+    const devServerPid = findDevServerPid(config.temporal.address.split(':')[1] ?? '7233');
     const workerRssIdleMb = workerRssMb(worker.pid);
     const fleet: Fleet = createFleet({
       config: { ...config, site, temporal: { ...config.temporal, taskQueue } },
@@ -203,11 +205,13 @@ export const runOnce = async (
         workflowIds.add(monitorWorkflowId(site, serverId));
         senders.start(serverId, Date.now());
       }
-      return (await committedCount(db, failed)) === failed.length;
+      // Done once every failed Slave's cameras are committed and its promoted server heartbeats.
+      return (await committedCount(db, failed)) === failed.length && promotedAgents.size >= failed.length;
     });
-    // Two more intervals: the promoted servers' monitors get their first heartbeats, the others keep going.
+    // Two more intervals: the promoted servers' monitors handle their first heartbeats, the others keep going.
     if (allCommitted) await sleep(2 * options.intervalMs);
     const failoverCpu = failoverMark.since();
+    const heartbeatsStoppedAtMs = Date.now();
     await senders.stopAll();
 
     const monitored = [...slaveIds, ...promotedAgents];
@@ -243,7 +247,7 @@ export const runOnce = async (
 
     const timings = (await failoverTimings(db)).filter((timing) => failedSet.has(timing.slaveId));
     const committed = timings.filter((timing) => timing.camerasCommittedMs !== null);
-    const result: Omit<RunResult, 'correctness' | 'runSeconds'> = {
+    const result: Omit<RunResult, 'correctness' | 'failoversAfterRun' | 'runSeconds'> = {
       slaves,
       failures: failed.length,
       intervalMs: options.intervalMs,
@@ -280,7 +284,8 @@ export const runOnce = async (
     stopWorker = undefined;
     return {
       ...result,
-      correctness: await correctness(db, failed),
+      correctness: await correctness(db, failed, heartbeatsStoppedAtMs),
+      failoversAfterRun: await failoversAfterRun(db, failed, heartbeatsStoppedAtMs),
       runSeconds: (Date.now() - runStartedAt) / 1000,
     };
   } finally {

@@ -21,22 +21,34 @@ if healthy; then
   exit 0
 fi
 
+# One SQLite file and log per port: a second dev server (another port) never shares the default one's.
+instance="dev-server"
+if [ "$DEV_PORT" != 7233 ]; then instance="dev-server-$DEV_PORT"; fi
+db_file="$DATA_DIR/temporal/$instance.sqlite"
+log_file="$DATA_DIR/temporal/$instance.log"
 mkdir -p "$DATA_DIR/temporal"
-say "starting the Temporal dev server at $address, Web UI http://127.0.0.1:$UI_PORT (log: .data/temporal/dev-server.log)"
+say "starting the Temporal dev server at $address, Web UI http://127.0.0.1:$UI_PORT (log: ${log_file#"$PROJECT_ROOT"/})"
 search_attributes=()
 for name in VmsServerId VmsFolder VmsRole VmsFailoverTarget; do
   search_attributes+=(--search-attribute "$name=Keyword")
 done
+# The history service reads new transfer and timer tasks at most 20 times a second by default: every hop of a
+# failover (timer fired, child started, workflow task dispatched) then waits up to 50 ms for the next read.
+# Reads are triggered by new tasks, so a higher ceiling costs nothing when idle (docs/benchmark.md).
+dynamic_config=()
+for key in history.transferProcessorMaxPollRPS history.timerProcessorMaxPollRPS; do
+  dynamic_config+=(--dynamic-config-value "$key=1000")
+done
 nohup temporal server start-dev \
   --ip 127.0.0.1 --port "$DEV_PORT" --ui-port "$UI_PORT" --metrics-port "$METRICS_PORT" \
-  --db-filename "$DATA_DIR/temporal/dev-server.sqlite" \
+  --db-filename "$db_file" \
   --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
-  "${search_attributes[@]}" \
+  "${search_attributes[@]}" "${dynamic_config[@]}" \
   --log-level warn \
-  >"$DATA_DIR/temporal/dev-server.log" 2>&1 &
+  >"$log_file" 2>&1 &
 
 for _ in $(seq 1 90); do
   if healthy; then exit 0; fi
   sleep 1
 done
-die "the Temporal dev server did not become healthy in 90s (see .data/temporal/dev-server.log)."
+die "the Temporal dev server did not become healthy in 90s (see ${log_file#"$PROJECT_ROOT"/})."
