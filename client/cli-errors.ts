@@ -38,6 +38,15 @@ const causeChain = (error: unknown): unknown[] => {
 const hasCode = (error: unknown, matches: (code: unknown) => boolean): boolean =>
   causeChain(error).some((link) => matches((link as { code?: unknown }).code));
 
+/** "Failed to query Workflow: 9 FAILED_PRECONDITION: ...": a wrapper's message says little without its cause's. */
+const causeMessages = (error: unknown): string => {
+  const chain = causeChain(error);
+  if (chain.length === 0) return String(error);
+  return [...new Set(chain.map((link) => (link as Error).message).filter((message) => message !== ''))].join(
+    ': ',
+  );
+};
+
 export const isDeadlineExceeded = (error: unknown): boolean =>
   error instanceof WorkflowUpdateRPCTimeoutOrCancelledError ||
   hasCode(error, (code) => code === GRPC_DEADLINE_EXCEEDED);
@@ -72,6 +81,5 @@ export const describeError = (error: unknown): { message: string; exitCode: Exit
       exitCode: ExitCode.Unavailable,
     };
   }
-  const message = root instanceof Error ? root.message : String(root);
-  return { message, exitCode: ExitCode.Failure };
+  return { message: causeMessages(root), exitCode: ExitCode.Failure };
 };

@@ -54,7 +54,8 @@ const nodeAt = (document: Document, path: Path): Node | undefined => {
     } else if (isSeq(current) && typeof segment === 'number') {
       next = current.items[segment];
     }
-    if (isNode(next) && next.range) {
+    const emptyValue = isScalar(next) && next.value === null && next.range?.[0] === next.range?.[1];
+    if (isNode(next) && next.range && !emptyValue) {
       found = next;
     } else if (isNode(key) && key.range) {
       // A key without a value (`drives:`): point at the key.

@@ -2,9 +2,11 @@
  * `vms status`: the server list as the VMS shows it, by folder, with what the monitors know. Monitor state
  * comes from a query, which needs a worker: queries are bounded, so the command answers even with no worker.
  */
+import { ServiceError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import type { Pool } from 'pg';
+import { formatDuration } from '../../domain/duration';
 import type { Folder } from '../../domain/site';
 import { listCameras, listServers } from '../../store/servers';
 import type { ServerRecord } from '../../store/servers';
@@ -58,7 +60,9 @@ const monitorView = async (fleet: Fleet, server: ServerRecord): Promise<MonitorV
     const state = await fleet.monitorState(server.id);
     return state === undefined ? { status: 'not monitored' } : { status: PHASE_STATUS[state.phase], state };
   } catch (error) {
-    if (isDeadlineExceeded(error)) return { status: 'worker not answering' };
+    // No worker within the deadline, or a query that failed because the worker that held the workflow has
+    // just stopped: either way nobody can tell the monitor's state now.
+    if (isDeadlineExceeded(error) || error instanceof ServiceError) return { status: 'worker not answering' };
     throw error;
   }
 };
@@ -135,7 +139,7 @@ const printStatus = (site: string, servers: ServerStatus[]): void => {
           server.lastHeartbeatAt === null ? '-' : formatAgo(Date.parse(server.lastHeartbeatAt), nowMs),
           `${server.cameras.ip}/${server.cameras.analog}`,
           describeMonitor(server),
-          server.role === 'slave' ? `${server.timeoutMs / 1000}s` : '-',
+          server.role === 'slave' ? formatDuration(server.timeoutMs) : '-',
           server.maintenanceUntil === null ? '-' : `until ${formatTime(Date.parse(server.maintenanceUntil))}`,
         ]),
     );
