@@ -220,13 +220,13 @@ export const runOnce = async (
     await waitFor('the monitors to handle every heartbeat', DRAIN_WITHIN_MS, async () => {
       const behind = monitored.filter((id) => (states.get(id)?.received ?? -1) < senders.sentTo(id));
       const fresh = await mapLimited(behind, BULK_CONCURRENCY, async (id) => {
-        const state = await fleet.monitorState(id);
-        return [
-          id,
-          { received: state?.heartbeatsReceived ?? 0, lastAtMs: state?.lastHeartbeatAtMs ?? null },
-        ] as const;
+        // A monitor too far behind to answer a query in time counts as behind; it is asked again.
+        const state = await fleet.monitorState(id).catch(() => undefined);
+        return state === undefined
+          ? []
+          : [[id, { received: state.heartbeatsReceived, lastAtMs: state.lastHeartbeatAtMs }] as const];
       });
-      states = new Map([...states, ...fresh]);
+      states = new Map([...states, ...fresh.flat()]);
       return monitored.every((id) => (states.get(id)?.received ?? 0) >= senders.sentTo(id));
     });
     const drainMs = Date.now() - drainBegan;
