@@ -169,7 +169,11 @@ describe('vms monitor', () => {
         code: 0,
         stdout: 'rec-01: monitor stopped\nrec-02: monitor stopped\n',
       });
-      expect(await fleet.isMonitorRunning('rec-01')).toBe(false);
+      await expect(
+        world.current.client.workflow.getHandle(`vms-${world.current.site}-monitor-rec-01`).result(),
+      ).resolves.toMatchObject({ outcome: 'stopped', reason: 'operator' });
+      const stoppedAgain = await vms('monitor', 'stop', 'rec-01');
+      expect(stoppedAgain).toMatchObject({ code: 0, stdout: 'rec-01: not monitored\n' });
     });
   });
 
