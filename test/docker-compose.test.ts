@@ -1,0 +1,256 @@
+/**
+ * The container deployment, checked without a Docker engine: docker-compose.yml, the Dockerfile and
+ * .env.example agree with each other, with package.json and with what infra/config.ts reads.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Runtime } from '@temporalio/worker';
+import { parse } from 'yaml';
+import { ALL_SEARCH_ATTRIBUTES } from '../domain/search-attributes';
+import { loadConfig } from '../infra/config';
+import { projectRoot } from '../infra/paths';
+
+// This file opens no Temporal connection, so the runtime test/support/quiet-runtime.ts installs never becomes
+// idle-after-use and would keep jest's process alive (its log forwarding holds the event loop).
+afterAll(() => Runtime.instance().shutdown());
+
+const root = projectRoot();
+const read = (path: string): string => readFileSync(join(root, path), 'utf8');
+
+interface Service {
+  image?: string;
+  build?: { context: string; dockerfile: string };
+  restart?: string;
+  environment?: Record<string, string>;
+  ports?: string[];
+  volumes?: string[];
+  healthcheck?: { test: string[] };
+  depends_on?: Record<string, { condition: string }>;
+  entrypoint?: string[];
+  stop_grace_period?: string;
+}
+
+const compose = parse(read('docker-compose.yml'), { merge: true }) as {
+  services: Record<string, Service>;
+  volumes: Record<string, unknown>;
+};
+const service = (name: string): Service => {
+  const found = compose.services[name];
+  if (found === undefined) throw new Error(`docker-compose.yml has no service "${name}"`);
+  return found;
+};
+
+/** The values an operator puts in .env, for the `${NAME:?...}` that docker compose requires. */
+const OPERATOR_ENV: Record<string, string> = {
+  POSTGRES_PASSWORD: 'temporal-secret',
+  VMS_DB_PASSWORD: 'vms-secret',
+};
+
+/** docker compose's interpolation: ${NAME}, ${NAME:-default}, ${NAME:?error}. */
+const interpolate = (value: string, env: Record<string, string>): string =>
+  value.replace(/\$\{([A-Z0-9_]+)(?::([-?])([^}]*))?\}/g, (_, name: string, kind?: string, rest?: string) => {
+    const set = env[name];
+    if (set !== undefined && set !== '') return set;
+    if (kind === '-') return rest ?? '';
+    throw new Error(`docker compose needs ${name}: ${rest ?? 'not set'}`);
+  });
+
+const interpolatedNames = (text: string): string[] =>
+  [...text.matchAll(/\$\{([A-Z0-9_]+)/g)].map((match) => match[1] as string);
+
+/** Every variable loadConfig reads, from its source: text(env, 'X'), secret(env, 'X') (also X_FILE)... */
+const configVariables = (): string[] => {
+  const source = read('infra/config.ts');
+  const names = [
+    ...source.matchAll(/\b(text|durationMs|integer|flag|secret|fileContents)\(env, '([A-Z0-9_]+)'/g),
+  ];
+  return [
+    ...new Set(
+      names.flatMap(([, reader, name]) =>
+        reader === 'secret' ? [name, `${name}_FILE`] : [name],
+      ) as string[],
+    ),
+  ].sort();
+};
+
+const envExampleVariables = (): string[] =>
+  [...read('.env.example').matchAll(/^#?\s*([A-Z][A-Z0-9_]*)=/gm)].map((match) => match[1] as string);
+
+const workerEnvironment = (): Record<string, string> =>
+  Object.fromEntries(
+    Object.entries(service('worker').environment ?? {}).map(([name, value]) => [
+      name,
+      interpolate(String(value), OPERATOR_ENV),
+    ]),
+  );
+
+describe('docker-compose.yml', () => {
+  test('runs PostgreSQL, Temporal with its schema and namespace set up, the Web UI and the worker', () => {
+    expect(Object.keys(compose.services).sort()).toEqual([
+      'postgres',
+      'temporal',
+      'temporal-schema',
+      'temporal-setup',
+      'temporal-ui',
+      'worker',
+    ]);
+    expect(service('temporal').depends_on).toEqual({
+      'temporal-schema': { condition: 'service_completed_successfully' },
+    });
+    expect(service('temporal-schema').depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
+    expect(service('temporal-setup').depends_on).toEqual({ temporal: { condition: 'service_healthy' } });
+    expect(service('worker').depends_on).toEqual({
+      postgres: { condition: 'service_healthy' },
+      'temporal-setup': { condition: 'service_completed_successfully' },
+    });
+  });
+
+  test('keeps PostgreSQL data in a named volume and runs Temporal on that PostgreSQL', () => {
+    expect(service('postgres').volumes).toContain('postgres-data:/var/lib/postgresql/data');
+    expect(Object.keys(compose.volumes)).toEqual(['postgres-data']);
+    expect(service('temporal').environment).toMatchObject({ DB: 'postgres12', POSTGRES_SEEDS: 'postgres' });
+  });
+
+  test('publishes the Temporal frontend, the Web UI on 8233 and the worker metrics', () => {
+    expect(service('temporal').ports).toEqual(['7233:7233']);
+    expect(service('temporal-ui').ports).toEqual(['8233:8080']);
+    expect(service('temporal-ui').environment).toMatchObject({ TEMPORAL_ADDRESS: 'temporal:7233' });
+    expect(service('worker').ports).toEqual([`${workerEnvironment().METRICS_PORT}:9464`]);
+  });
+
+  test('long-running services have health checks and restart policies, one-shot setups retry a few times', () => {
+    for (const name of ['postgres', 'temporal', 'temporal-ui', 'worker']) {
+      expect([name, service(name).healthcheck?.test[0]]).toEqual([name, 'CMD']);
+      expect([name, service(name).restart]).toEqual([name, 'unless-stopped']);
+    }
+    for (const name of ['temporal-schema', 'temporal-setup']) {
+      expect([name, service(name).restart]).toEqual([name, 'on-failure:5']);
+    }
+  });
+
+  test('the worker health check asks the readiness endpoint on the port the worker is told to serve it', () => {
+    const { worker } = compose.services;
+    const config = loadConfig(workerEnvironment());
+    expect(config.worker.healthPort).toBeGreaterThan(0);
+    expect(worker?.healthcheck?.test.join(' ')).toContain(
+      `http://127.0.0.1:${config.worker.healthPort}/readyz`,
+    );
+    // Longer than the worker's 20 s shutdown grace time, so in-flight activities finish before a SIGKILL.
+    expect(worker?.stop_grace_period).toBe('30s');
+  });
+
+  test('every variable the worker service sets is read by infra/config.ts and loads without error', () => {
+    const environment = workerEnvironment();
+    const known = configVariables();
+
+    expect(Object.keys(environment).filter((name) => !known.includes(name))).toEqual([]);
+    const config = loadConfig(environment);
+    expect(config).toMatchObject({
+      site: 'main',
+      databaseUrl: 'postgres://vms_failover:vms-secret@postgres:5432/vms_failover',
+      temporal: { address: 'temporal:7233', namespace: 'default', taskQueue: 'vms-failover' },
+      log: { format: 'json' },
+      worker: { identity: 'vms-worker@master', metricsPort: 9464, readyFile: '/tmp/vms-worker.ready' },
+    });
+  });
+
+  test('a missing password stops docker compose with a message instead of starting with an empty one', () => {
+    expect(() => interpolate(String(service('worker').environment?.DATABASE_URL), {})).toThrow(
+      'docker compose needs VMS_DB_PASSWORD: set VMS_DB_PASSWORD in .env',
+    );
+  });
+
+  test('the Temporal setup registers exactly the search attributes the workflows set', () => {
+    const script = read('deploy/temporal/setup-namespace.sh');
+    const registered = /for name in ([A-Za-z ]+); do/.exec(script)?.[1]?.split(' ');
+    expect(registered).toEqual(ALL_SEARCH_ATTRIBUTES.map((key) => key.name));
+    expect(script).toContain('--type Keyword');
+  });
+
+  test('every file mounted from the repository exists', () => {
+    const mounts = Object.values(compose.services)
+      .flatMap((each) => each.volumes ?? [])
+      .filter((volume) => volume.startsWith('./'))
+      .map((volume) => volume.split(':')[0] as string);
+    expect(mounts.length).toBeGreaterThan(0);
+    expect(mounts.filter((path) => !existsSync(join(root, path)))).toEqual([]);
+  });
+});
+
+describe('Dockerfile', () => {
+  const dockerfile = read('Dockerfile');
+  const packageJson = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
+  const stages = dockerfile.split(/^FROM /m).slice(1);
+  const stage = (name: string): string => {
+    const found = stages.find((text) => text.split('\n')[0]?.endsWith(` AS ${name}`));
+    if (found === undefined) throw new Error(`Dockerfile has no stage "${name}"`);
+    return found;
+  };
+
+  test('the worker service is built from this Dockerfile', () => {
+    expect(service('worker').build).toEqual({ context: '.', dockerfile: 'Dockerfile' });
+  });
+
+  test('the build stage installs exactly the locked dependencies and runs the build script', () => {
+    expect(packageJson.scripts.build).toBe('tsc -p tsconfig.build.json');
+    expect(stage('build')).toContain('RUN npm ci ');
+    expect(stage('build')).toContain('RUN npm run build');
+  });
+
+  test('the runtime image holds production dependencies, dist and migrations, and runs the worker script', () => {
+    expect(stage('production-dependencies')).toContain('RUN npm ci --omit=dev');
+    const runtime = stage('runtime');
+    expect(runtime).toContain('COPY --from=production-dependencies /app/node_modules ./node_modules');
+    expect(runtime).toContain('COPY --from=build /app/dist ./dist');
+    expect(runtime).toContain('COPY migrations ./migrations');
+    // The project root is found by its package.json, and migrations are read next to it.
+    expect(runtime).toContain('COPY package.json ./');
+    expect(runtime).toContain('USER node');
+    const command = /^CMD (.*)$/m.exec(runtime)?.[1];
+    expect(JSON.parse(command ?? '[]')).toEqual(packageJson.scripts.worker?.split(' '));
+  });
+
+  test('the image environment is read by infra/config.ts and serves the health check port', () => {
+    const env: Record<string, string> = Object.fromEntries(
+      [...stage('runtime').matchAll(/([A-Z_]+)=(\S+)/g)]
+        .map((match): [string, string] => [match[1] as string, match[2] as string])
+        .filter(([name]) => name !== 'NODE_ENV'),
+    );
+    expect(Object.keys(env).filter((name) => !configVariables().includes(name))).toEqual([]);
+    expect(loadConfig(env).worker.healthPort).toBe(8080);
+    expect(stage('runtime')).toMatch(/^HEALTHCHECK [^]*\/readyz/m);
+  });
+
+  test('.dockerignore keeps local state and secrets out but everything the build compiles in', () => {
+    const ignored = read('.dockerignore')
+      .split('\n')
+      .filter((line) => line.trim() !== '' && !line.startsWith('#'));
+    expect(ignored).toEqual(expect.arrayContaining(['.git', '.data', '.env', 'node_modules', 'dist']));
+    const built = (JSON.parse(read('tsconfig.build.json')) as { include: string[] }).include;
+    expect(
+      [...built, 'migrations', 'package.json', 'package-lock.json'].filter((path) => ignored.includes(path)),
+    ).toEqual([]);
+  });
+});
+
+describe('.env.example', () => {
+  test('documents every variable infra/config.ts reads, and nothing else but docker compose settings', () => {
+    const documented = envExampleVariables();
+    const composeOnly = interpolatedNames(read('docker-compose.yml'));
+
+    expect(configVariables().filter((name) => !documented.includes(name))).toEqual([]);
+    expect(
+      documented.filter((name) => !configVariables().includes(name) && !composeOnly.includes(name)),
+    ).toEqual([]);
+  });
+
+  test('its values load without error', () => {
+    const values = Object.fromEntries(
+      [...read('.env.example').matchAll(/^([A-Z][A-Z0-9_]*)=(.*)$/gm)].map((match) => [
+        match[1] as string,
+        match[2] as string,
+      ]),
+    );
+    expect(() => loadConfig(values)).not.toThrow();
+  });
+});
