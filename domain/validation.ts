@@ -12,6 +12,8 @@ export const MAX_TIMEOUT_MS = 24 * 3_600_000;
 export const MAX_DISKS_PER_HEARTBEAT = 26;
 export const MAX_SERVER_ID_LENGTH = 64;
 export const MAX_MAINTENANCE_MS = 7 * 24 * 3_600_000;
+/** The latest instant a JavaScript Date can hold: a later timestamp cannot even be printed. */
+export const MAX_TIMESTAMP_MS = 8_640_000_000_000_000;
 
 const SERVER_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const DRIVE_LETTER_PATTERN = /^[A-Z]$/;
@@ -76,8 +78,13 @@ export const checkHeartbeat = (payload: unknown): Heartbeat => {
   if (typeof payload !== 'object' || payload === null) throw new InvalidInput('heartbeat must be an object');
   const { serverId, sentAtMs, disks } = payload as Record<string, unknown>;
   checkServerId(serverId);
-  if (typeof sentAtMs !== 'number' || !Number.isFinite(sentAtMs) || sentAtMs < 0) {
-    throw new InvalidInput('heartbeat.sentAtMs must be a timestamp in milliseconds');
+  if (
+    typeof sentAtMs !== 'number' ||
+    !Number.isFinite(sentAtMs) ||
+    sentAtMs < 0 ||
+    sentAtMs > MAX_TIMESTAMP_MS
+  ) {
+    throw new InvalidInput('heartbeat.sentAtMs must be a timestamp in milliseconds since 1970');
   }
   if (!Array.isArray(disks) || disks.length > MAX_DISKS_PER_HEARTBEAT) {
     throw new InvalidInput(`heartbeat.disks must be a list of at most ${MAX_DISKS_PER_HEARTBEAT} disks`);

@@ -1,7 +1,8 @@
 /**
  * A simulated Mirasys site, kept in PostgreSQL (schema vms_sim) so that every worker process sees the
  * same site and tests can inject faults and count side effects: servers that are down, plugin installs
- * that fail a given number of times, and a log of every call with whether it changed anything.
+ * that fail a given number of times, calls held after their effect until released (to crash a worker at
+ * a chosen step), and a log of every call with whether it changed anything.
  */
 import type { Pool } from 'pg';
 import { withTransaction } from '../infra/database';
@@ -9,6 +10,17 @@ import type { VmsControlPlane } from './control-plane';
 import { VmsCallFailed } from './control-plane';
 
 const SCHEMA_LOCK_ID = 7_263_914_002;
+/** First key of the advisory locks that holds wait on; the second key is the hold's id. */
+const HOLD_LOCK_CLASS = 72_639_140;
+const TABLES = [
+  'recorders',
+  'camera_bindings',
+  'plugins',
+  'down_servers',
+  'plugin_install_faults',
+  'calls',
+  'holds',
+];
 
 const SCHEMA = `
   CREATE SCHEMA IF NOT EXISTS vms_sim;
@@ -43,7 +55,24 @@ const SCHEMA = `
     outcome    text NOT NULL CHECK (outcome IN ('applied', 'already-applied', 'failed')),
     at         timestamptz NOT NULL DEFAULT now()
   );
+  CREATE TABLE IF NOT EXISTS vms_sim.holds (
+    id         serial PRIMARY KEY,
+    operation  text NOT NULL,
+    subject    text,
+    request_id text,
+    reached_at timestamptz
+  );
 `;
+
+export type VmsOperation = 'promote' | 'rebind' | 'install-plugin';
+
+/** A call held by {@link VmsSimulator.hold}: its effect is applied, its caller waits for `release()`. */
+export interface VmsHold {
+  /** Whether a matching call has arrived and waits. */
+  reached(): Promise<boolean>;
+  /** Lets the held call return (and any later call pass: a hold catches one call). */
+  release(): Promise<void>;
+}
 
 export type CallOutcome = 'applied' | 'already-applied' | 'failed';
 
@@ -52,6 +81,12 @@ export class VmsSimulator implements VmsControlPlane {
 
   /** Creates the simulator's tables when missing; safe when several processes do it at once. */
   async install(): Promise<void> {
+    // Installed already: nothing to create, so a role without CREATE rights (the worker's) may start.
+    const present = await this.db.query<{ missing: number }>(
+      "SELECT count(*) FILTER (WHERE to_regclass('vms_sim.' || name) IS NULL)::int AS missing FROM unnest($1::text[]) AS name",
+      [TABLES],
+    );
+    if (present.rows[0]?.missing === 0) return;
     await withTransaction(this.db, async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK_ID]);
       await tx.query(SCHEMA);
@@ -76,6 +111,7 @@ export class VmsSimulator implements VmsControlPlane {
       request.serverId,
       rowCount === 0 ? 'already-applied' : 'applied',
     );
+    await this.waitIfHeld('promote', request.requestId, request.serverId);
   }
 
   async rebindCameras(request: {
@@ -96,6 +132,7 @@ export class VmsSimulator implements VmsControlPlane {
       request.toServerId,
       rowCount === 0 ? 'already-applied' : 'applied',
     );
+    await this.waitIfHeld('rebind', request.requestId, request.toServerId);
   }
 
   async installPlugin(request: { requestId: string; serverId: string; plugin: string }): Promise<void> {
@@ -122,6 +159,7 @@ export class VmsSimulator implements VmsControlPlane {
       subject,
       rowCount === 0 ? 'already-applied' : 'applied',
     );
+    await this.waitIfHeld('install-plugin', request.requestId, subject);
   }
 
   async isServerUp(serverId: string): Promise<boolean> {
@@ -150,6 +188,47 @@ export class VmsSimulator implements VmsControlPlane {
     );
   }
 
+  /**
+   * Holds the next call of `operation` (on `subject`, or on any subject) once its effect is applied and
+   * logged, before it returns: the VMS did the work but the caller has not heard back yet. The hold is an
+   * advisory lock kept on a connection of its own until `release()`.
+   */
+  async hold(operation: VmsOperation, subject?: string): Promise<VmsHold> {
+    const connection = await this.db.connect();
+    try {
+      const { rows } = await connection.query<{ id: number }>(
+        'INSERT INTO vms_sim.holds (operation, subject) VALUES ($1, $2) RETURNING id',
+        [operation, subject ?? null],
+      );
+      const id = (rows[0] as { id: number }).id;
+      await connection.query('SELECT pg_advisory_lock($1, $2)', [HOLD_LOCK_CLASS, id]);
+      let released = false;
+      return {
+        reached: async () => {
+          const reached = await this.db.query(
+            'SELECT 1 FROM vms_sim.holds WHERE id = $1 AND reached_at IS NOT NULL',
+            [id],
+          );
+          return reached.rowCount !== 0;
+        },
+        release: async () => {
+          if (released) return;
+          released = true;
+          // Consumed even if no call came: a later call must not wait on a hold nobody will release.
+          await connection.query(
+            'UPDATE vms_sim.holds SET reached_at = coalesce(reached_at, now()) WHERE id = $1',
+            [id],
+          );
+          await connection.query('SELECT pg_advisory_unlock($1, $2)', [HOLD_LOCK_CLASS, id]);
+          connection.release();
+        },
+      };
+    } catch (error) {
+      connection.release();
+      throw error;
+    }
+  }
+
   async calls(
     operation?: string,
   ): Promise<{ operation: string; requestId: string; subject: string; outcome: CallOutcome }[]> {
@@ -171,6 +250,22 @@ export class VmsSimulator implements VmsControlPlane {
       'SELECT camera_id, server_id FROM vms_sim.camera_bindings',
     );
     return new Map(rows.map((row) => [row.camera_id, row.server_id]));
+  }
+
+  private async waitIfHeld(operation: VmsOperation, requestId: string, subject: string): Promise<void> {
+    const { rows } = await this.db.query<{ id: number }>(
+      `UPDATE vms_sim.holds SET reached_at = now(), request_id = $3
+        WHERE id = (SELECT id FROM vms_sim.holds
+                     WHERE operation = $1 AND (subject IS NULL OR subject = $2) AND reached_at IS NULL
+                     ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+        RETURNING id`,
+      [operation, subject, requestId],
+    );
+    const hold = rows[0];
+    if (hold === undefined) return;
+    await withTransaction(this.db, async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock($1, $2)', [HOLD_LOCK_CLASS, hold.id]);
+    });
   }
 
   private async failIfDown(operation: string, requestId: string, serverId: string): Promise<void> {

@@ -1,5 +1,6 @@
 /** Reads of the system of record, for assertions. */
 import type { Pool } from 'pg';
+import type { VmsSimulator } from '../../vms/simulator';
 
 export const serverRow = async (db: Pool, id: string) =>
   (
@@ -53,25 +54,97 @@ export const pluginReinstalls = async (db: Pool) =>
     }>('SELECT plugin, server_id, status, attempts, last_error FROM plugin_reinstalls ORDER BY plugin')
   ).rows;
 
+/** The IP cameras the simulated VMS records on a server (its own view, not PostgreSQL's). */
+export const cameraBindingsOf = async (vms: VmsSimulator, serverId: string): Promise<string[]> =>
+  [...(await vms.cameraBindings()).entries()]
+    .filter(([, boundTo]) => boundTo === serverId)
+    .map(([cameraId]) => cameraId)
+    .sort();
+
+/** Every row of every table of the site and of the simulated VMS: compared before and after bad input. */
+export const snapshotAllTables = async (db: Pool): Promise<Record<string, unknown[]>> => {
+  const { rows: tables } = await db.query<{ name: string }>(
+    `SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) AS name FROM information_schema.tables
+      WHERE table_schema IN ('public', 'vms_sim') AND table_type = 'BASE TABLE' ORDER BY 1`,
+  );
+  const snapshot: Record<string, unknown[]> = {};
+  for (const { name } of tables) {
+    // Names come from the catalog, quoted by PostgreSQL itself.
+    const { rows } = await db.query(`SELECT to_jsonb(t) AS row FROM ${name} t ORDER BY to_jsonb(t)::text`);
+    snapshot[name] = rows.map((row: { row: unknown }) => row.row);
+  }
+  return snapshot;
+};
+
 /**
- * The invariants that must hold after anything: every IP camera bound to exactly one live recording server
- * (an active Slave or the Master), no server replacing two Slaves, every completed failover matched by state.
+ * The invariants that must hold after anything, each row a problem:
+ * - every IP camera bound to exactly one live recording server (an active Slave or the Master), unless its
+ *   Slave is failing over right now, and the simulated VMS records it where PostgreSQL says;
+ * - no failover server serving two Slaves, and each replacement matched by the failover that made it;
+ * - every failover in history matched by state: the Slave in Broken recorders (or restored since), the
+ *   events of its steps recorded, recording restored before it completed, no plugin left pending;
+ * - no server in Broken recorders without a failover, at most one open failover per Slave.
  */
 export const siteInvariantViolations = async (db: Pool): Promise<string[]> => {
   const { rows } = await db.query<{ problem: string }>(`
+    WITH open_failovers AS (
+      SELECT * FROM failovers WHERE status IN ('started', 'waiting-for-standby', 'standby-claimed', 'promoted')
+    ), latest_failovers AS (
+      SELECT DISTINCT ON (slave_id) * FROM failovers ORDER BY slave_id, started_at DESC, id DESC
+    )
     SELECT 'IP camera ' || c.id || ' bound to ' || s.id || ' which is ' || s.folder AS problem
       FROM cameras c JOIN servers s ON s.id = c.server_id
      WHERE c.kind = 'ip' AND NOT (s.status = 'active' AND s.role IN ('slave', 'master'))
-       AND NOT EXISTS (SELECT 1 FROM failovers f WHERE f.slave_id = s.id AND f.status IN ('started', 'waiting-for-standby', 'standby-claimed', 'promoted'))
+       AND NOT EXISTS (SELECT 1 FROM open_failovers f WHERE f.slave_id = s.id)
+    UNION ALL
+    SELECT 'IP camera ' || c.id || ' recorded by ' || b.server_id || ' in the VMS but bound to ' || c.server_id
+      FROM cameras c JOIN vms_sim.camera_bindings b ON b.camera_id = c.id
+     WHERE b.server_id <> c.server_id
+       AND NOT EXISTS (SELECT 1 FROM open_failovers f WHERE f.slave_id = c.server_id OR f.failover_server_id = b.server_id)
     UNION ALL
     SELECT 'failover ' || f.id || ' completed but ' || f.slave_id || ' is not in Broken recorders or restored'
-      FROM failovers f JOIN servers s ON s.id = f.slave_id
+      FROM latest_failovers f JOIN servers s ON s.id = f.slave_id
      WHERE f.status = 'completed' AND s.status = 'active' AND s.role = 'slave'
-       AND NOT EXISTS (SELECT 1 FROM failover_events e
-                        WHERE e.server_id = f.slave_id AND e.event = 'restored-as-standby' AND e.at >= f.started_at)
+       AND NOT EXISTS (SELECT 1 FROM failover_events e WHERE e.server_id = s.id AND e.event = 'restored-as-standby')
+    UNION ALL
+    SELECT 'failover ' || f.id || ' is open but ' || f.slave_id || ' is not in Broken recorders'
+      FROM open_failovers f JOIN servers s ON s.id = f.slave_id WHERE s.status <> 'broken'
     UNION ALL
     SELECT 'slave ' || slave_id || ' has ' || count(*) || ' open failovers'
       FROM failovers WHERE status <> 'completed' GROUP BY slave_id HAVING count(*) > 1
+    UNION ALL
+    SELECT 'server ' || s.id || ' is in Broken recorders without a failover'
+      FROM servers s WHERE s.status = 'broken' AND NOT EXISTS (SELECT 1 FROM failovers f WHERE f.slave_id = s.id)
+    UNION ALL
+    SELECT 'server ' || s.id || ' replaces ' || s.replaces_server_id || ' but no failover of it names it'
+      FROM servers s WHERE s.replaces_server_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM failovers f WHERE f.slave_id = s.replaces_server_id AND f.failover_server_id = s.id)
+    UNION ALL
+    SELECT 'failover ' || f.id || ' claimed ' || f.failover_server_id || ' which does not replace ' || f.slave_id
+      FROM latest_failovers f JOIN servers slave ON slave.id = f.slave_id
+      JOIN servers claimed ON claimed.id = f.failover_server_id
+     WHERE slave.status = 'broken' AND claimed.replaces_server_id IS DISTINCT FROM f.slave_id
+    UNION ALL
+    SELECT 'server ' || f.failover_server_id || ' serves ' || count(*) || ' open failovers'
+      FROM failovers f WHERE f.status <> 'completed' AND f.failover_server_id IS NOT NULL
+     GROUP BY f.failover_server_id HAVING count(*) > 1
+    UNION ALL
+    SELECT 'failover ' || f.id || ' has ' || count(e.id) || ' "' || expected.event || '" events'
+      FROM failovers f
+      CROSS JOIN LATERAL (VALUES ('moved-to-broken-recorders', true),
+                                 ('standby-claimed', f.failover_server_id IS NOT NULL),
+                                 ('cameras-rebound', f.cameras_committed_at IS NOT NULL),
+                                 ('failover-completed', f.status = 'completed')) AS expected(event, due)
+      LEFT JOIN failover_events e ON e.failover_id = f.id AND e.event = expected.event
+     GROUP BY f.id, expected.event, expected.due
+    HAVING count(e.id) <> CASE WHEN expected.due THEN 1 ELSE 0 END
+    UNION ALL
+    SELECT 'failover ' || f.id || ' completed before its cameras were rebound'
+      FROM failovers f WHERE f.status = 'completed' AND f.cameras_committed_at IS NULL
+    UNION ALL
+    SELECT 'plugin ' || r.plugin || ' of completed failover ' || r.failover_id || ' is still pending'
+      FROM plugin_reinstalls r JOIN failovers f ON f.id = r.failover_id
+     WHERE f.status = 'completed' AND r.status = 'pending'
   `);
   return rows.map((row) => row.problem);
 };

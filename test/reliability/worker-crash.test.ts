@@ -1,0 +1,166 @@
+/**
+ * The worker process killed (SIGKILL) in the middle of a failover, at each step in turn, then started
+ * again: the failover completes, and every side effect on the VMS and in PostgreSQL happens exactly once.
+ * The step is stopped deterministically: PostgreSQL-only steps inside their transaction, VMS steps after
+ * the VMS applied the call but before the worker heard back (the window where a crash leaves it unsure).
+ */
+import {
+  cameraBindingsOf,
+  eventsOf,
+  failoverRows,
+  pluginReinstalls,
+  serverRow,
+  camerasOf,
+} from '../support/db';
+import { terminateRunningWorkflows } from '../support/cleanup';
+import { buildService, killAllServices, startService } from '../support/service-process';
+import { serviceEnv } from '../support/service-env';
+import { site, slave, standby } from '../support/site';
+import { holdEventTransaction, holdReached } from '../support/transaction-hold';
+import type { TestContext } from '../support/world';
+import { useTestWorld } from '../support/world';
+import { eventually, failoverOf } from '../support/wait';
+
+beforeAll(buildService, 180_000);
+
+afterEach(async () => {
+  await killAllServices();
+  await terminateRunningWorkflows(world.current.client, world.current.taskQueue);
+});
+
+const world = useTestWorld();
+
+const ALL_EVENTS = [
+  'disks-degraded',
+  'moved-to-broken-recorders',
+  'standby-claimed',
+  'standby-promoted',
+  'cameras-rebound',
+  'plugin-reinstalled',
+  'failover-completed',
+];
+
+interface CrashPoint {
+  step: string;
+  hold(world: TestContext): Promise<{ reached(): Promise<boolean>; release(): Promise<void> }>;
+  /** The VMS call that is repeated after the restart, if the step makes one. */
+  repeatedCall?: string;
+}
+
+const CRASH_POINTS: CrashPoint[] = [
+  {
+    step: 'move to Broken recorders',
+    hold: ({ db }) => holdEventTransaction(db, 'moved-to-broken-recorders', 'rec-01'),
+  },
+  { step: 'claim a standby', hold: ({ db }) => holdEventTransaction(db, 'standby-claimed', 'rec-01') },
+  { step: 'promote the standby', hold: ({ vms }) => vms.hold('promote', 'fo-01'), repeatedCall: 'promote' },
+  { step: 'rebind the IP cameras', hold: ({ vms }) => vms.hold('rebind', 'fo-01'), repeatedCall: 'rebind' },
+];
+
+const seedOneSlave = (world: TestContext) =>
+  world.seed(
+    site(
+      slave({ id: 'rec-01', timeout: '1h', ipCameras: 2, analogCameras: 1, plugins: ['ANPR+'] }),
+      standby('fo-01'),
+    ),
+  );
+
+/** Starts a worker, breaks rec-01's disks and kills the worker once the failover reaches the hold. */
+const crashDuringFailover = async (world: TestContext, point: CrashPoint): Promise<void> => {
+  const hold = await point.hold(world);
+  try {
+    const first = startService(serviceEnv(world));
+    await first.ready();
+    await world.fleet.startMonitor('rec-01');
+    await world.fleet.sendHeartbeat({
+      serverId: 'rec-01',
+      sentAtMs: Date.now(),
+      disks: [
+        { letter: 'D', healthy: false },
+        { letter: 'E', healthy: false },
+      ],
+    });
+    await holdReached(hold, `the failover to reach "${point.step}"`);
+    await first.kill();
+  } finally {
+    await hold.release();
+  }
+};
+
+test.each(CRASH_POINTS)(
+  'a worker killed during "$step" is restarted and the failover completes exactly once',
+  async (point) => {
+    const { db, vms } = world.current;
+    await seedOneSlave(world.current);
+
+    await crashDuringFailover(world.current, point);
+    const stepDoneBeforeCrash = await failoverRows(db);
+    await startService(serviceEnv(world.current)).ready();
+    const result = await failoverOf(world.current, 'rec-01', { timeoutMs: 90_000 });
+
+    if (point.repeatedCall === undefined) {
+      // The killed transaction was rolled back: nothing of the step survived the crash.
+      expect(stepDoneBeforeCrash.map((row) => row.status)).not.toContain('standby-claimed');
+    } else {
+      expect((await vms.calls(point.repeatedCall)).map((call) => call.outcome)).toEqual([
+        'applied',
+        'already-applied',
+      ]);
+    }
+    expect(result).toMatchObject({
+      slaveId: 'rec-01',
+      failoverServerId: 'fo-01',
+      ipCameraIds: ['rec-01-ip-1', 'rec-01-ip-2'],
+      analogCameraIds: ['rec-01-analog-1'],
+      plugins: [{ plugin: 'ANPR+', status: 'installed' }],
+    });
+    const applied = (await vms.calls()).filter((call) => call.outcome === 'applied');
+    expect(applied.map(({ operation, subject }) => ({ operation, subject }))).toEqual([
+      { operation: 'promote', subject: 'fo-01' },
+      { operation: 'rebind', subject: 'fo-01' },
+      { operation: 'install-plugin', subject: 'fo-01/ANPR+' },
+    ]);
+    expect(await failoverRows(db)).toMatchObject([
+      { slave_id: 'rec-01', status: 'completed', failover_server_id: 'fo-01' },
+    ]);
+    expect(await eventsOf(db, 'rec-01')).toEqual(ALL_EVENTS);
+    expect(await serverRow(db, 'rec-01')).toMatchObject({ folder: 'BrokenRecorders' });
+    expect(await serverRow(db, 'fo-01')).toMatchObject({ role: 'slave', replaces_server_id: 'rec-01' });
+    expect(await camerasOf(db, 'fo-01')).toEqual(['rec-01-ip-1', 'rec-01-ip-2']);
+    expect(await cameraBindingsOf(vms, 'fo-01')).toEqual(['rec-01-ip-1', 'rec-01-ip-2']);
+    expect(await pluginReinstalls(db)).toMatchObject([{ plugin: 'ANPR+', status: 'installed', attempts: 1 }]);
+  },
+);
+
+/*
+ * Known defect, kept as a failing spec: the plugin reinstall runs as a regular activity with a 5-minute
+ * start-to-close timeout and no heartbeat, so the server notices a killed worker only 5 minutes later.
+ * Recording is already restored at that point; the reinstall and the completion of the failover wait.
+ * Fix proposed in docs/guarantees.md (heartbeat the reinstall, 30 s heartbeat timeout); drop `.failing`
+ * once it is in.
+ */
+test.failing(
+  'a worker killed during a plugin reinstall: the reinstall resumes within a minute, exactly once',
+  async () => {
+    const { db, vms } = world.current;
+    await seedOneSlave(world.current);
+
+    await crashDuringFailover(world.current, {
+      step: 'reinstall plugins',
+      hold: ({ vms: simulator }) => simulator.hold('install-plugin', 'fo-01/ANPR+'),
+    });
+    expect(await camerasOf(db, 'fo-01')).toEqual(['rec-01-ip-1', 'rec-01-ip-2']);
+    await startService(serviceEnv(world.current)).ready();
+
+    await eventually(
+      'the failover to complete after the restart',
+      async () => ((await failoverRows(db))[0]?.status === 'completed' ? true : undefined),
+      { timeoutMs: 45_000, intervalMs: 500 },
+    );
+    expect((await vms.calls('install-plugin')).map((call) => call.outcome)).toEqual([
+      'applied',
+      'already-applied',
+    ]);
+    expect(await eventsOf(db, 'rec-01')).toEqual(ALL_EVENTS);
+  },
+);
