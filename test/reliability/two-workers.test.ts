@@ -1,0 +1,80 @@
+/**
+ * Two worker services at once on the same site and task queue, the Master's and a second host's, each its
+ * own process: failovers spread over both, and every side effect on the VMS happens once.
+ */
+import { eventsOf, failoverRows } from '../support/db';
+import { terminateRunningWorkflows } from '../support/cleanup';
+import { buildService, killAllServices, startService } from '../support/service-process';
+import { serviceEnv } from '../support/service-env';
+import { site, slave, standby } from '../support/site';
+import { eventually } from '../support/wait';
+import { useTestWorld } from '../support/world';
+
+beforeAll(buildService, 180_000);
+
+afterEach(async () => {
+  await killAllServices();
+  await terminateRunningWorkflows(world.current.client, world.current.taskQueue);
+});
+
+const world = useTestWorld();
+
+const SLAVES = ['rec-01', 'rec-02', 'rec-03', 'rec-04'];
+
+test('two workers on the same task queue: four failovers, each effect applied exactly once', async () => {
+  const w = world.current;
+  await w.seed(
+    site(
+      ...SLAVES.map((id) => slave({ id, timeout: '1h', plugins: ['ANPR+'] })),
+      ...SLAVES.map((_, index) => standby(`fo-0${index + 1}`)),
+    ),
+  );
+  const workers = [
+    startService({ ...serviceEnv(w), WORKER_IDENTITY: 'master-worker' }),
+    startService({ ...serviceEnv(w), WORKER_IDENTITY: 'second-host-worker' }),
+  ];
+  await Promise.all(workers.map((worker) => worker.ready()));
+
+  for (const id of SLAVES) await w.fleet.startMonitor(id);
+  await Promise.all(
+    SLAVES.map((serverId) =>
+      w.fleet.sendHeartbeat({
+        serverId,
+        sentAtMs: Date.now(),
+        disks: [
+          { letter: 'D', healthy: false },
+          { letter: 'E', healthy: false },
+        ],
+      }),
+    ),
+  );
+  const failovers = await eventually(
+    'four completed failovers',
+    async () => {
+      const rows = await failoverRows(w.db);
+      return rows.length === 4 && rows.every((row) => row.status === 'completed') ? rows : undefined;
+    },
+    { timeoutMs: 90_000 },
+  );
+
+  expect(new Set(failovers.map((row) => row.failover_server_id)).size).toBe(4);
+  const applied = (await w.vms.calls()).filter((call) => call.outcome === 'applied');
+  for (const operation of ['promote', 'rebind', 'install-plugin']) {
+    const byFailover = applied.filter((call) => call.operation === operation).map((call) => call.requestId);
+    expect(byFailover.sort()).toEqual(failovers.map((row) => row.id).sort());
+  }
+  for (const id of SLAVES) {
+    expect(await eventsOf(w.db, id)).toEqual([
+      'disks-degraded',
+      'moved-to-broken-recorders',
+      'standby-claimed',
+      'standby-promoted',
+      'cameras-rebound',
+      'plugin-reinstalled',
+      'failover-completed',
+    ]);
+  }
+  // Both services were alive and polling throughout.
+  expect(workers.map((worker) => worker.child.exitCode)).toEqual([null, null]);
+  expect(workers.every((worker) => worker.logs().some((line) => line.msg === 'Worker ready'))).toBe(true);
+});
