@@ -263,9 +263,8 @@ export class VmsSimulator implements VmsControlPlane {
     );
     const hold = rows[0];
     if (hold === undefined) return;
-    await withTransaction(this.db, async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock($1, $2)', [HOLD_LOCK_CLASS, hold.id]);
-    });
+    // Autocommit: the lock is granted once the test releases it, and let go as the statement ends.
+    await this.db.query('SELECT pg_advisory_xact_lock($1, $2)', [HOLD_LOCK_CLASS, hold.id]);
   }
 
   private async failIfDown(operation: string, requestId: string, serverId: string): Promise<void> {
