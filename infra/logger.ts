@@ -22,6 +22,13 @@ export const REDACTED_PATHS = [
   '*.tls.clientCertPair',
   'authorization',
   '*.authorization',
+  // A whole config object logged under a key ({ config }) nests the secrets one level deeper.
+  '*.*.password',
+  '*.*.apiKey',
+  '*.*.databaseUrl',
+  '*.*.connectionString',
+  '*.*.tls.clientCertPair',
+  '*.*.authorization',
 ];
 
 export const createLogger = (

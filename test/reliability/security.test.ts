@@ -1,0 +1,276 @@
+/**
+ * Secrets stay secret and PostgreSQL access is as narrow as it can be: secrets come from the environment or
+ * files and never reach a log line; SQL takes values only as parameters; the worker runs a whole failover
+ * as the least-privilege role of deploy/least-privilege.sql and can do nothing else.
+ */
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import type { Pool } from 'pg';
+import ts from 'typescript';
+import { loadConfig } from '../../infra/config';
+import { createPool } from '../../infra/database';
+import { createLogger } from '../../infra/logger';
+import { projectRoot } from '../../infra/paths';
+import { VmsSimulator } from '../../vms/simulator';
+import { createFleet, createVmsWorker } from '../../workers/worker';
+import { camerasOf, eventsOf, failoverRows, serverRow } from '../support/db';
+import { WORKFLOW_BUNDLE_PATH, temporalAddress } from '../support/environment';
+import { freePort } from '../support/temporal-dev-server';
+import { buildService, killAllServices, startService } from '../support/service-process';
+import { serviceEnv } from '../support/service-env';
+import { site, slave, standby } from '../support/site';
+import { failoverOf } from '../support/wait';
+import { useTestWorld } from '../support/world';
+import { terminateRunningWorkflows } from '../support/cleanup';
+
+const world = useTestWorld();
+
+describe('secrets never reach the log', () => {
+  const DATABASE_PASSWORD = 'Db-Pa55word-7f3';
+  const API_KEY = 'temporal-api-key-9c1e5';
+  const KEY_MATERIAL = 'MIIEsecretKeyMaterial42';
+  let dir: string;
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'vms-secrets-'));
+    writeFileSync(
+      join(dir, 'client.key'),
+      `-----BEGIN PRIVATE KEY-----\n${KEY_MATERIAL}\n-----END PRIVATE KEY-----\n`,
+    );
+    writeFileSync(
+      join(dir, 'client.crt'),
+      '-----BEGIN CERTIFICATE-----\nMIIBpublicCert\n-----END CERTIFICATE-----\n',
+    );
+    writeFileSync(join(dir, 'api-key'), `${API_KEY}\n`);
+  });
+
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('config objects and connection errors logged every usual way carry no password, API key or TLS key', async () => {
+    const closedPort = await freePort();
+    const config = loadConfig({
+      DATABASE_URL: `postgres://vms:${DATABASE_PASSWORD}@127.0.0.1:${closedPort}/vms_failover`,
+      TEMPORAL_API_KEY_FILE: join(dir, 'api-key'),
+      TEMPORAL_TLS_CERT_PATH: join(dir, 'client.crt'),
+      TEMPORAL_TLS_KEY_PATH: join(dir, 'client.key'),
+      LOG_FORMAT: 'json',
+    });
+    expect(config.temporal.apiKey).toBe(API_KEY);
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const logger = createLogger({ log: { level: 'trace', format: 'json' } }, destination);
+
+    logger.info(config, 'Configuration loaded');
+    logger.info({ config }, 'Configuration loaded');
+    logger.info({ temporal: config.temporal }, 'Temporal settings');
+    logger.info(config.temporal, 'Temporal settings');
+    logger.info({ tls: config.temporal.tls }, 'TLS settings');
+    logger.child({ databaseUrl: config.databaseUrl }).info('Child logger with the database URL');
+    const pool = createPool(config.databaseUrl, logger, { connectionTimeoutMillis: 2_000 });
+    const databaseError = await pool.query('SELECT 1').catch((error: unknown) => error);
+    await pool.end();
+    logger.error({ err: databaseError, databaseUrl: config.databaseUrl }, 'PostgreSQL unreachable');
+    const temporalError = await Connection.connect({
+      address: `127.0.0.1:${closedPort}`,
+      apiKey: API_KEY,
+      connectTimeout: '1s',
+    }).catch((error: unknown) => error);
+    logger.error({ err: temporalError, apiKey: API_KEY }, 'Temporal unreachable');
+
+    const output = lines.join('');
+    expect(lines).toHaveLength(8);
+    expect(databaseError).toMatchObject({ code: 'ECONNREFUSED' });
+    expect(temporalError).toMatchObject({ message: expect.any(String) });
+    const keyBytes = JSON.stringify([...Buffer.from(KEY_MATERIAL)]).slice(1, -1);
+    for (const secret of [
+      DATABASE_PASSWORD,
+      API_KEY,
+      KEY_MATERIAL,
+      keyBytes,
+      Buffer.from(KEY_MATERIAL).toString('base64'),
+    ]) {
+      expect(output).not.toContain(secret);
+    }
+    // Redaction hides the secret, not the fact that the setting is there.
+    expect(output).toContain('[redacted]');
+    expect(output).toContain('127.0.0.1:7233');
+  });
+});
+
+describe('SQL takes values only as parameters', () => {
+  /** A literal, an UPPER_CASE constant, or a choice between such (`down ? 'INSERT ...' : 'DELETE ...'`). */
+  const isConstantSql = (node: ts.Expression): boolean =>
+    ts.isStringLiteral(node) ||
+    ts.isNoSubstitutionTemplateLiteral(node) ||
+    (ts.isIdentifier(node) && /^[A-Z][A-Z0-9_]*$/.test(node.text)) ||
+    (ts.isConditionalExpression(node) && isConstantSql(node.whenTrue) && isConstantSql(node.whenFalse));
+
+  /** SQL passed to `.query(...)` that is built from anything but literals and UPPER_CASE constants. */
+  const interpolatedSql = (fileName: string, source: string): string[] => {
+    const file = ts.createSourceFile(fileName, source, ts.ScriptTarget.ES2022, true);
+    const problems: string[] = [];
+    const visit = (node: ts.Node): void => {
+      if (
+        ts.isCallExpression(node) &&
+        ts.isPropertyAccessExpression(node.expression) &&
+        node.expression.name.text === 'query'
+      ) {
+        const [sql] = node.arguments;
+        const where = `${fileName}:${file.getLineAndCharacterOfPosition(node.getStart()).line + 1}`;
+        if (sql !== undefined && ts.isTemplateExpression(sql)) {
+          for (const span of sql.templateSpans) {
+            if (!(ts.isIdentifier(span.expression) && /^[A-Z][A-Z0-9_]*$/.test(span.expression.text))) {
+              problems.push(`${where}: \${${span.expression.getText(file)}}`);
+            }
+          }
+        } else if (sql !== undefined && !isConstantSql(sql)) {
+          problems.push(`${where}: ${sql.getText(file)}`);
+        }
+      }
+      ts.forEachChild(node, visit);
+    };
+    visit(file);
+    return problems;
+  };
+
+  test('the check itself spots interpolated and concatenated values', () => {
+    const unsafe = [
+      'db.query(`SELECT * FROM servers WHERE id = ${serverId}`);',
+      "db.query('SELECT * FROM servers WHERE id = ' + serverId);",
+      'db.query(`${SELECT_SERVERS} WHERE s.id = $1`, [serverId]);',
+    ].join('\n');
+    expect(interpolatedSql('sample.ts', unsafe)).toEqual([
+      'sample.ts:1: ${serverId}',
+      "sample.ts:2: 'SELECT * FROM servers WHERE id = ' + serverId",
+    ]);
+  });
+
+  test('no SQL in store/ and vms/ is built from values', () => {
+    const files = ['store', 'vms'].flatMap((dir) =>
+      readdirSync(join(projectRoot(), dir))
+        .filter((name) => name.endsWith('.ts'))
+        .map((name) => join(dir, name)),
+    );
+    expect(files.length).toBeGreaterThan(5);
+    const problems = files.flatMap((path) =>
+      interpolatedSql(path, readFileSync(join(projectRoot(), path), 'utf8')),
+    );
+    expect(problems).toEqual([]);
+  });
+});
+
+describe('the least-privilege role of the worker', () => {
+  let role: string;
+
+  /** deploy/least-privilege.sql as psql runs it with -v worker_role=<role>. */
+  const grantScript = (roleName: string): string =>
+    readFileSync(join(projectRoot(), 'deploy', 'least-privilege.sql'), 'utf8').replaceAll(
+      ':"worker_role"',
+      `"${roleName}"`,
+    );
+
+  const roleUrl = (): string => {
+    const url = new URL(world.current.databaseUrl);
+    url.username = role;
+    url.password = 'worker-password';
+    return url.toString();
+  };
+
+  beforeAll(buildService, 180_000);
+
+  beforeEach(async () => {
+    role = `vms_worker_${world.current.site}`;
+    await world.current.db.query(grantScript(role));
+    await world.current.db.query(`ALTER ROLE "${role}" PASSWORD 'worker-password'`);
+  });
+
+  afterEach(async () => {
+    await killAllServices();
+    await terminateRunningWorkflows(world.current.client, world.current.taskQueue);
+    await world.current.db.query(`DROP OWNED BY "${role}"`);
+    await world.current.db.query(`DROP ROLE "${role}"`);
+  });
+
+  test('a whole failover and restore run as the restricted role; DDL, history deletes and new servers are refused', async () => {
+    const w = world.current;
+    await w.seed(
+      site(slave({ id: 'rec-01', timeout: '1h', analogCameras: 1, plugins: ['ANPR+'] }), standby('fo-01')),
+    );
+    const restricted: Pool = createPool(roleUrl(), w.logger);
+    const connection = await NativeConnection.connect({ address: temporalAddress() });
+    try {
+      const fleet = createFleet({ config: w.config, client: w.client, db: restricted });
+      const worker = await createVmsWorker({
+        config: w.config,
+        connection,
+        client: w.client,
+        db: restricted,
+        vms: new VmsSimulator(restricted),
+        workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH },
+      });
+      const result = await worker.runUntil(async () => {
+        await fleet.startMonitor('rec-01');
+        await fleet.sendHeartbeat({
+          serverId: 'rec-01',
+          sentAtMs: Date.now(),
+          disks: [
+            { letter: 'D', healthy: false },
+            { letter: 'E', healthy: false },
+          ],
+        });
+        const failover = await failoverOf(w, 'rec-01', { stopPromotedMonitor: true });
+        await fleet.sendHeartbeat({ serverId: 'rec-01', sentAtMs: Date.now(), disks: [] });
+        await fleet.restore('rec-01', ['C', 'D', 'E']);
+        return failover;
+      });
+
+      expect(result).toMatchObject({
+        failoverServerId: 'fo-01',
+        plugins: [{ plugin: 'ANPR+', status: 'installed' }],
+      });
+      expect(await failoverRows(w.db)).toMatchObject([{ status: 'completed' }]);
+      expect(await camerasOf(w.db, 'fo-01')).toEqual(['rec-01-ip-1', 'rec-01-ip-2']);
+      expect(await serverRow(w.db, 'rec-01')).toMatchObject({ folder: 'FailoverServers' });
+      expect(await eventsOf(w.db, 'rec-01')).toEqual(
+        expect.arrayContaining(['late-heartbeat', 'restored-as-standby']),
+      );
+
+      for (const forbidden of [
+        'DROP TABLE servers',
+        'CREATE TABLE stolen (id int)',
+        'DELETE FROM failover_events',
+        'TRUNCATE failovers',
+        "INSERT INTO servers (id, hostname, role, status) VALUES ('rogue', 'rogue', 'slave', 'active')",
+        "UPDATE servers SET hostname = 'renamed'",
+        "UPDATE cameras SET kind = 'analog'",
+        'DELETE FROM cameras',
+      ]) {
+        await expect(restricted.query(forbidden)).rejects.toMatchObject({
+          code: expect.stringMatching(/^42501$|^42P01$/),
+        });
+      }
+    } finally {
+      await restricted.end();
+      await connection.close();
+    }
+  });
+
+  /*
+   * Known defect, kept as a failing spec: the worker service applies migrations at start, and migrate()
+   * runs CREATE TABLE IF NOT EXISTS schema_migrations, which PostgreSQL refuses to a role without CREATE on
+   * the schema even when the table exists. Fix proposed in docs/guarantees.md; drop `.failing` once in.
+   */
+  test.failing('the worker service starts as the restricted role once the owner has migrated', async () => {
+    const worker = startService({ ...serviceEnv(world.current), DATABASE_URL: roleUrl() });
+    await worker.ready();
+  });
+});
