@@ -262,3 +262,23 @@ test('a bad setting stops the service at once with a message naming the variable
   );
   expect(worker.output()).not.toMatch(/\n\s+at /);
 });
+
+test('a metrics port already in use stops the service with a message naming METRICS_PORT', async () => {
+  const occupied = createServer();
+  await new Promise<void>((resolve) => occupied.listen(0, '0.0.0.0', resolve));
+  const { port } = occupied.address() as AddressInfo;
+  try {
+    const worker = startWorkerProcess({ ...serviceEnv(), METRICS_PORT: String(port) });
+
+    expect(await worker.exited).toBe(1);
+    expect(worker.logs()).toContainEqual(
+      expect.objectContaining({
+        msg: 'Worker service cannot start',
+        problem: expect.stringContaining(`METRICS_PORT=${port} cannot serve Prometheus metrics`) as string,
+      }),
+    );
+    expect(worker.output()).not.toMatch(/\n\s+at /);
+  } finally {
+    await new Promise((resolve) => occupied.close(resolve));
+  }
+});

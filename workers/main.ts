@@ -49,7 +49,9 @@ const startHealthServer = async (
       .end(JSON.stringify({ status: current }));
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error) =>
+      reject(new ConfigError(`HEALTH_PORT=${port} cannot serve the health endpoints: ${error.message}`)),
+    );
     server.listen(port, '0.0.0.0', resolve);
   });
   logger.info({ port }, 'Health endpoints listening');
@@ -134,6 +136,11 @@ const loadConfigOrExit = (): AppConfig => {
 const config = loadConfigOrExit();
 const logger = createLogger(config);
 run(config, logger).catch((error: unknown) => {
-  logger.fatal({ err: error }, 'Worker service failed');
+  if (error instanceof ConfigError) {
+    // A setting that does not fit this host (a port in use): the message says which; no stack trace.
+    logger.fatal({ problem: error.message }, 'Worker service cannot start');
+  } else {
+    logger.fatal({ err: error }, 'Worker service failed');
+  }
   process.exit(1);
 });
