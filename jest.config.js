@@ -5,7 +5,7 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['@swc/jest'] },
   globalSetup: '<rootDir>/test/global-setup.ts',
-  setupFiles: ['<rootDir>/test/support/quiet-runtime.ts'],
+  setupFilesAfterEnv: ['<rootDir>/test/support/quiet-runtime.ts'],
   testTimeout: 120_000,
   maxWorkers: 2,
 };

@@ -6,6 +6,8 @@ import type { Logger } from './logger';
 export type Db = Pool;
 
 const DUPLICATE_DATABASE = '42P04';
+/** Two processes creating the same database at once: the loser hits the catalog's unique index. */
+const UNIQUE_VIOLATION = '23505';
 const INVALID_CATALOG_NAME = '3D000';
 
 export const createPool = (databaseUrl: string, logger: Logger, options: PoolConfig = {}): Pool => {
@@ -44,7 +46,8 @@ export const ensureDatabase = async (databaseUrl: string, logger: Logger): Promi
     await admin.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
     logger.info({ database: name }, 'Database created');
   } catch (error) {
-    if ((error as { code?: string }).code !== DUPLICATE_DATABASE) throw error;
+    const { code } = error as { code?: string };
+    if (code !== DUPLICATE_DATABASE && code !== UNIQUE_VIOLATION) throw error;
   } finally {
     await admin.end();
   }

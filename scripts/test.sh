@@ -5,6 +5,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$PROJECT_ROOT"
 started_at=$(now)
 bash scripts/setup.sh
+bash scripts/install-chromium.sh
 setup_done=$(now)
 
 say "lint (eslint, prettier)"
@@ -19,11 +20,15 @@ results="$DATA_DIR/test/jest-results.json"
 rm -f "$results"
 status=0
 npx jest --ci --json --outputFile="$results" "$@" || status=$?
+if [ "$status" -eq 0 ] && [ "$#" -eq 0 ]; then
+  say "benchmark smoke run (correctness counters must be 0)"
+  node dist/bench/main.js --smoke || status=$?
+fi
+say "setup took $((setup_done - started_at))s, lint and tests $(($(now) - setup_done))s"
 if [ -f "$results" ]; then
   node -e '
     const r = require(process.argv[1]);
     console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);
   ' "$results"
 fi
-say "setup took $((setup_done - started_at))s, lint and tests $(($(now) - setup_done))s"
 exit "$status"

@@ -4,15 +4,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Runtime } from '@temporalio/worker';
 import { parse } from 'yaml';
 import { ALL_SEARCH_ATTRIBUTES } from '../domain/search-attributes';
 import { loadConfig } from '../infra/config';
 import { projectRoot } from '../infra/paths';
-
-// This file opens no Temporal connection, so the runtime test/support/quiet-runtime.ts installs never becomes
-// idle-after-use and would keep jest's process alive (its log forwarding holds the event loop).
-afterAll(() => Runtime.instance().shutdown());
 
 const root = projectRoot();
 const read = (path: string): string => readFileSync(join(root, path), 'utf8');

@@ -19,7 +19,8 @@ import { useTestWorld } from './support/world';
 
 const WEB_UI = 'http://127.0.0.1:8233';
 const CHROMIUM = '/usr/bin/chromium';
-const SCREENSHOTS = join(projectRoot(), 'docs');
+// Written on every run; docs/ keeps a copy chosen by hand, so a test run leaves the work tree clean.
+const SCREENSHOTS = join(projectRoot(), '.data', 'test', 'screenshots');
 
 const world = useTestWorld();
 

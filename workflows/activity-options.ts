@@ -9,7 +9,7 @@ import type { FailoverWorkflowTuning } from './definitions';
  * the worker inside the workflow task, which saves a server round trip per step while recording is down.
  * Transient faults (PostgreSQL restarting, the VMS not answering) are retried without limit.
  */
-export const localSteps = proxyLocalActivities<Activities>({
+const LOCAL_STEP_OPTIONS = {
   startToCloseTimeout: '30s',
   retry: {
     initialInterval: '200ms',
@@ -17,10 +17,15 @@ export const localSteps = proxyLocalActivities<Activities>({
     maximumInterval: '10s',
     nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
   },
-});
+} as const;
 
-export const pluginSteps = (tuning: FailoverWorkflowTuning) =>
+/** The same local steps, with the one-line summary an operator reads in the Web UI's event history. */
+export const localStep = (summary: string) =>
+  proxyLocalActivities<Activities>({ ...LOCAL_STEP_OPTIONS, summary });
+
+export const pluginStep = (tuning: FailoverWorkflowTuning, summary: string) =>
   proxyActivities<Activities>({
+    summary,
     startToCloseTimeout: '5m',
     retry: {
       initialInterval: tuning.pluginRetryInitialMs,
@@ -31,8 +36,9 @@ export const pluginSteps = (tuning: FailoverWorkflowTuning) =>
     },
   });
 
-export const serverUpCheck = (tuning: FailoverWorkflowTuning) =>
+export const serverUpCheck = (tuning: FailoverWorkflowTuning, summary: string) =>
   proxyActivities<Activities>({
+    summary,
     startToCloseTimeout: '30s',
     scheduleToCloseTimeout: tuning.serverUpTimeoutMs,
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },

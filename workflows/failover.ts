@@ -13,7 +13,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { VmsFailoverTarget } from '../domain/search-attributes';
-import { localSteps, pluginSteps, serverUpCheck } from './activity-options';
+import { localStep, pluginStep, serverUpCheck } from './activity-options';
 import type {
   FailoverInput,
   FailoverResult,
@@ -52,7 +52,7 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverRe
     'moving to Broken recorders',
     `Reason: ${input.reason}; deadline ${new Date(input.deadlineMs).toISOString()}.`,
   );
-  const plan = await localSteps.beginFailover({
+  const plan = await localStep(`Move ${slaveId} to Broken recorders`).beginFailover({
     failoverId,
     slaveId,
     reason: input.reason,
@@ -60,7 +60,8 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverRe
   });
 
   enter('claiming a matched standby', `Drive letters: ${plan.driveLetters.join(', ')}.`);
-  let claim = await localSteps.claimMatchedStandby(failoverId);
+  const claimStandby = localStep(`Claim a standby with drives ${plan.driveLetters.join(', ')}`);
+  let claim = await claimStandby.claimMatchedStandby(failoverId);
   while (!claim.claimed) {
     if (claim.firstWait) {
       log.warn('No matched standby available: Slave waits in Broken recorders', {
@@ -77,17 +78,23 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverRe
     standbyMayBeAvailable = false;
     await condition(() => standbyMayBeAvailable, tuning.standbyRecheckMs);
     state.standbyChecks += 1;
-    claim = await localSteps.claimMatchedStandby(failoverId);
+    claim = await claimStandby.claimMatchedStandby(failoverId);
   }
   const serverId = claim.serverId;
   state.failoverServerId = serverId;
   upsertSearchAttributes([{ key: VmsFailoverTarget, value: serverId }]);
 
   enter('promoting the standby', `${serverId} takes the place of ${slaveId}.`);
-  await localSteps.promoteStandby({ failoverId, slaveId, serverId });
+  await localStep(`Promote ${serverId} to recorder in place of ${slaveId}`).promoteStandby({
+    failoverId,
+    slaveId,
+    serverId,
+  });
 
   enter('rebinding IP cameras', `IP cameras of ${slaveId} move to ${serverId}.`);
-  const cameras = await localSteps.rebindIpCameras(failoverId);
+  const cameras = await localStep(`Rebind the IP cameras of ${slaveId} to ${serverId}`).rebindIpCameras(
+    failoverId,
+  );
   log.info('IP cameras rebound: recording restored', {
     slaveId,
     failoverServerId: serverId,
@@ -99,7 +106,7 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverRe
       analogCameraIds: cameras.analogCameraIds,
     });
   }
-  await localSteps.ensureMonitoring(serverId);
+  await localStep(`Protect ${serverId} with its own monitor`).ensureMonitoring(serverId);
 
   enter(
     'reinstalling plugins',
@@ -107,7 +114,7 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverRe
   );
   const plugins = await reinstallPlugins(failoverId, serverId, plan.plugins, tuning);
 
-  await localSteps.completeFailover(failoverId);
+  await localStep('Record the failover as completed').completeFailover(failoverId);
   const manual = plugins
     .filter((outcome) => outcome.status === 'needs-manual-action')
     .map((outcome) => outcome.plugin);
@@ -134,20 +141,27 @@ async function reinstallPlugins(
 ): Promise<PluginOutcome[]> {
   if (plugins.length === 0) return [];
   const giveUp = async (plugin: string, error: string): Promise<PluginOutcome> => {
-    await localSteps.markPluginNeedsManualAction({ failoverId, plugin, error });
+    await localStep(`${plugin}: needs manual reinstall`).markPluginNeedsManualAction({
+      failoverId,
+      plugin,
+      error,
+    });
     return { plugin, status: 'needs-manual-action', error };
   };
   try {
-    await serverUpCheck(tuning).waitUntilServerUp(serverId);
+    await serverUpCheck(tuning, `Wait until ${serverId} is up`).waitUntilServerUp(serverId);
   } catch (error) {
     const reason = `${serverId} did not come up: ${failureMessage(error)}`;
     return Promise.all(plugins.map((plugin) => giveUp(plugin, reason)));
   }
-  const steps = pluginSteps(tuning);
   return Promise.all(
     plugins.map(async (plugin): Promise<PluginOutcome> => {
       try {
-        await steps.reinstallPlugin({ failoverId, serverId, plugin });
+        await pluginStep(tuning, `Reinstall ${plugin} on ${serverId}`).reinstallPlugin({
+          failoverId,
+          serverId,
+          plugin,
+        });
         return { plugin, status: 'installed' };
       } catch (error) {
         return giveUp(plugin, failureMessage(error));

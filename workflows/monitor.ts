@@ -20,7 +20,7 @@ import { failoverWorkflowId } from '../domain/names';
 import { VmsFailoverTarget, VmsFolder, VmsServerId } from '../domain/search-attributes';
 import type { BrokenReason } from '../domain/site';
 import { checkHeartbeat, checkMaintenanceMs, checkSettings } from '../domain/validation';
-import { localSteps } from './activity-options';
+import { localStep } from './activity-options';
 import type { MonitorInput, MonitorResult, MonitorState, MonitoredSlave, StopReason } from './definitions';
 import {
   heartbeatSignal,
@@ -132,7 +132,7 @@ export async function slaveMonitorWorkflow(input: MonitorInput): Promise<Monitor
   setHandler(
     updateSettingsUpdate,
     async (settings) => {
-      await localSteps.saveSettings({ serverId: state.serverId, settings });
+      await localStep('Save the new failover settings').saveSettings({ serverId: state.serverId, settings });
       state.settings = settings;
       state.deadlineMs = (state.lastHeartbeatAtMs ?? state.sinceMs) + settings.timeoutMs;
       if (!settings.protected) stopReason = 'unprotected';
@@ -157,7 +157,7 @@ export async function slaveMonitorWorkflow(input: MonitorInput): Promise<Monitor
     maintenanceUpdate,
     async ({ durationMs }) => {
       const untilMs = durationMs === 0 ? null : Date.now() + durationMs;
-      await localSteps.saveMaintenance({ serverId: state.serverId, untilMs });
+      await localStep('Save the maintenance window').saveMaintenance({ serverId: state.serverId, untilMs });
       state.maintenanceUntilMs = untilMs;
       wake = true;
       return state;
@@ -199,6 +199,11 @@ export async function slaveMonitorWorkflow(input: MonitorInput): Promise<Monitor
       // The failover must finish even if this monitor is stopped or terminated.
       parentClosePolicy: ParentClosePolicy.ABANDON,
       staticSummary: `Failover of ${state.serverId} (${reason})`,
+      staticDetails: [
+        `Slave **${state.serverId}** was deemed broken (${reason}) at ${new Date(deadlineMs).toISOString()}.`,
+        'Steps: move it to Broken recorders, claim a standby with the same drive letters, promote it,',
+        'rebind the IP cameras (analog cameras stay), protect the promoted server, reinstall the plugins.',
+      ].join('\n'),
       typedSearchAttributes: [
         { key: VmsServerId, value: state.serverId },
         { key: VmsFolder, value: 'BrokenRecorders' },
@@ -216,7 +221,7 @@ export async function slaveMonitorWorkflow(input: MonitorInput): Promise<Monitor
 
   if (!input.carried) {
     // PostgreSQL is the system of record: confirm the Slave may be monitored and take its current settings.
-    const slave = await localSteps.loadMonitoredSlave(state.serverId);
+    const slave = await localStep('Check the Slave may be monitored').loadMonitoredSlave(state.serverId);
     state.settings = slave.settings;
     state.materialDriveLetters = slave.materialDriveLetters;
     state.maintenanceUntilMs = slave.maintenanceUntilMs;
@@ -234,13 +239,16 @@ export async function slaveMonitorWorkflow(input: MonitorInput): Promise<Monitor
     }
     if (diskHealthToRecord) {
       diskHealthToRecord = false;
-      await localSteps.recordDiskHealth({ serverId: state.serverId, disks: pendingDisks });
+      await localStep('Record disk health').recordDiskHealth({
+        serverId: state.serverId,
+        disks: pendingDisks,
+      });
       continue;
     }
     if (lateHeartbeatToRecord !== undefined && state.broken !== null) {
       const sentAtMs = lateHeartbeatToRecord;
       lateHeartbeatToRecord = undefined;
-      await localSteps.recordLateHeartbeat({
+      await localStep('Record a late heartbeat (ignored)').recordLateHeartbeat({
         serverId: state.serverId,
         failoverWorkflowId: state.broken.failoverWorkflowId,
         sentAtMs,

@@ -1,7 +1,7 @@
 /** A repaired server comes back as a new standby failover server. */
 import { getExternalWorkflowHandle, log } from '@temporalio/workflow';
 import { monitorWorkflowId } from '../domain/names';
-import { localSteps } from './activity-options';
+import { localStep } from './activity-options';
 import type { RestoreInput } from './definitions';
 import { standbyAvailableSignal, stopMonitorSignal } from './definitions';
 
@@ -13,10 +13,12 @@ export interface RestoreWorkflowResult {
 }
 
 export async function restoreServerWorkflow(input: RestoreInput): Promise<RestoreWorkflowResult> {
-  const restored = await localSteps.restoreAsStandby({
-    serverId: input.serverId,
-    ...(input.driveLetters !== undefined && { driveLetters: input.driveLetters }),
-  });
+  const restored = await localStep(`Restore ${input.serverId} as a standby failover server`).restoreAsStandby(
+    {
+      serverId: input.serverId,
+      ...(input.driveLetters !== undefined && { driveLetters: input.driveLetters }),
+    },
+  );
   await signalIfRunning(monitorWorkflowId(input.site, input.serverId), (handle) =>
     handle.signal(stopMonitorSignal, { reason: 'restored' }),
   );

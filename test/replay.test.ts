@@ -1,0 +1,32 @@
+/**
+ * Workflow determinism: the current workflow code must replay the recorded histories of earlier versions, or
+ * running monitors and failovers would break on deploy. Histories: test/histories/*.json (record.ts).
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from '@temporalio/worker';
+import { WORKFLOW_BUNDLE_PATH } from './support/environment';
+
+const HISTORIES_DIR = join(__dirname, 'histories');
+const histories = readdirSync(HISTORIES_DIR)
+  .filter((file) => file.endsWith('.json'))
+  .sort();
+
+test('histories are recorded for the monitor, failover and restore workflows', () => {
+  expect(histories).toEqual(
+    expect.arrayContaining([
+      'failover-waiting-for-standby.json',
+      'failover-with-plugin-retries.json',
+      'monitor-continued-as-new.json',
+      'monitor-failover-and-restore.json',
+      'restore.json',
+    ]),
+  );
+});
+
+test.each(histories)('%s replays without nondeterminism', async (file) => {
+  const history: unknown = JSON.parse(readFileSync(join(HISTORIES_DIR, file), 'utf8'));
+  await expect(
+    Worker.runReplayHistory({ workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } }, history, file),
+  ).resolves.toBeUndefined();
+});
