@@ -23,6 +23,8 @@ export interface ActivityDeps {
   monitors: MonitorStarter;
 }
 
+const PLUGIN_INSTALL_HEARTBEAT_MS = 5_000;
+
 export const createActivities = ({ db, vms, monitors }: ActivityDeps) => ({
   async loadMonitoredSlave(serverId: string): Promise<{
     settings: FailoverSettings;
@@ -112,6 +114,7 @@ export const createActivities = ({ db, vms, monitors }: ActivityDeps) => ({
     const { attempt } = Context.current().info;
     const current = await failovers.pluginReinstallStatus(db, input.failoverId, input.plugin);
     if (current?.status === 'installed') return;
+    const beat = setInterval(() => Context.current().heartbeat(), PLUGIN_INSTALL_HEARTBEAT_MS);
     try {
       await vms.installPlugin({
         requestId: input.failoverId,
@@ -122,6 +125,8 @@ export const createActivities = ({ db, vms, monitors }: ActivityDeps) => ({
       const message = error instanceof Error ? error.message : String(error);
       await failovers.recordPluginAttemptFailed(db, { ...input, attempt, error: message });
       throw error;
+    } finally {
+      clearInterval(beat);
     }
     await failovers.recordPluginInstalled(db, { ...input, attempt });
   },

@@ -54,8 +54,25 @@ export const ensureDatabase = async (databaseUrl: string, logger: Logger): Promi
 };
 
 /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
-export const withTransaction = async <T>(db: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> => {
+/**
+ * Checks a client out with a listener for its connection being lost: pg-pool drops its own listener on
+ * checkout, and an unhandled 'error' event would end the process. The running query still rejects, so the
+ * caller (an activity) fails and is retried.
+ */
+export const checkOut = async (db: Pool): Promise<PoolClient & { checkIn(): void }> => {
   const client = await db.connect();
+  const onConnectionLost = (): void => undefined;
+  client.on('error', onConnectionLost);
+  return Object.assign(client, {
+    checkIn: () => {
+      client.off('error', onConnectionLost);
+      client.release();
+    },
+  });
+};
+
+export const withTransaction = async <T>(db: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> => {
+  const client = await checkOut(db);
   try {
     await client.query('BEGIN');
     const result = await work(client);
@@ -65,6 +82,6 @@ export const withTransaction = async <T>(db: Pool, work: (client: PoolClient) =>
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   } finally {
-    client.release();
+    client.checkIn();
   }
 };

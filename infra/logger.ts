@@ -38,6 +38,8 @@ export const createLogger = (
   const options: pino.LoggerOptions = {
     level: config.log.level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    // The Temporal SDK logs failures under `error`; without this, pino drops their message and stack.
+    serializers: { err: pino.stdSerializers.err, error: pino.stdSerializers.err },
     base: { pid: process.pid },
   };
   if (destination !== undefined) return pino(options, destination);

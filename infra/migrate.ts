@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Pool } from 'pg';
-import { withTransaction } from './database';
+import { checkOut, withTransaction } from './database';
 import { projectRoot } from './paths';
 import type { Logger } from './logger';
 
@@ -32,16 +32,23 @@ const readMigrations = (dir: string): Migration[] =>
 
 export const migrate = async (db: Pool, logger: Logger, dir: string = MIGRATIONS_DIR): Promise<number> => {
   const migrations = readMigrations(dir);
-  const client = await db.connect();
+  const client = await checkOut(db);
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
-    await client.query(
-      `CREATE TABLE IF NOT EXISTS schema_migrations (
-         id integer PRIMARY KEY,
-         name text NOT NULL,
-         applied_at timestamptz NOT NULL DEFAULT now()
-       )`,
+    // Only when missing: PostgreSQL checks the CREATE privilege even for IF NOT EXISTS, and the worker's
+    // least-privilege role has none once the schema is in place.
+    const { rows } = await client.query<{ present: boolean }>(
+      "SELECT to_regclass('schema_migrations') IS NOT NULL AS present",
     );
+    if (!rows[0]?.present) {
+      await client.query(
+        `CREATE TABLE schema_migrations (
+           id integer PRIMARY KEY,
+           name text NOT NULL,
+           applied_at timestamptz NOT NULL DEFAULT now()
+         )`,
+      );
+    }
     const applied = new Set(
       (await client.query<{ id: number }>('SELECT id FROM schema_migrations')).rows.map((row) => row.id),
     );
@@ -60,6 +67,6 @@ export const migrate = async (db: Pool, logger: Logger, dir: string = MIGRATIONS
     return count;
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]).catch(() => undefined);
-    client.release();
+    client.checkIn();
   }
 };

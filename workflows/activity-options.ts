@@ -27,6 +27,8 @@ export const pluginStep = (tuning: FailoverWorkflowTuning, summary: string) =>
   proxyActivities<Activities>({
     summary,
     startToCloseTimeout: '5m',
+    // Installers run for minutes; the heartbeat lets the server see a dead worker in seconds, not at the timeout.
+    heartbeatTimeout: '30s',
     retry: {
       initialInterval: tuning.pluginRetryInitialMs,
       backoffCoefficient: 2,

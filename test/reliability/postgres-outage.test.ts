@@ -128,51 +128,46 @@ test('PostgreSQL cut off during two failovers: activities retry, state stays con
 });
 
 /*
- * Known defect, kept as a failing spec: a connection lost while a transaction is open (withTransaction in
- * infra/database.ts checks a client out of the pool and listens to no 'error' event) emits an unhandled
- * 'error' event and the worker process dies with ECONNRESET. Fix proposed in docs/guarantees.md; drop
- * `.failing` once it is in.
+ * A connection lost while a transaction is open: withTransaction (infra/database.ts) listens for the lost
+ * connection, so the query fails, the activity is retried and the worker process lives on.
  */
-test.failing(
-  'PostgreSQL cut off while a failover transaction is open: the worker survives and the failover completes',
-  async () => {
-    const w = world.current;
-    await w.seed(site(slave({ id: 'rec-01', timeout: '1h' }), standby('fo-01')));
-    const database = new URL(w.databaseUrl);
-    proxy = await startTcpProxy({ host: database.hostname, port: Number(database.port || 5432) });
-    const throughProxy = new URL(w.databaseUrl);
-    throughProxy.port = String(proxy.port);
-    const hold = await holdEventTransaction(w.db, 'standby-claimed', 'rec-01');
-    const worker = startService({ ...serviceEnv(w), DATABASE_URL: throughProxy.toString() });
+test('PostgreSQL cut off while a failover transaction is open: the worker survives and the failover completes', async () => {
+  const w = world.current;
+  await w.seed(site(slave({ id: 'rec-01', timeout: '1h' }), standby('fo-01')));
+  const database = new URL(w.databaseUrl);
+  proxy = await startTcpProxy({ host: database.hostname, port: Number(database.port || 5432) });
+  const throughProxy = new URL(w.databaseUrl);
+  throughProxy.port = String(proxy.port);
+  const hold = await holdEventTransaction(w.db, 'standby-claimed', 'rec-01');
+  const worker = startService({ ...serviceEnv(w), DATABASE_URL: throughProxy.toString() });
 
-    try {
-      await worker.ready();
-      await w.fleet.startMonitor('rec-01');
-      await w.fleet.sendHeartbeat({
-        serverId: 'rec-01',
-        sentAtMs: Date.now(),
-        disks: [
-          { letter: 'D', healthy: false },
-          { letter: 'E', healthy: false },
-        ],
-      });
-      await holdReached(hold, 'the claim transaction to be open');
-      await proxy.cut();
-    } finally {
-      await hold.release();
-    }
-    await eventually('the worker to retry the claim', () => {
-      if (worker.child.exitCode !== null) throw new Error(`the worker died:\n${worker.output().slice(-600)}`);
-      const attempts = failedAttempts(worker.logs(), 'claimMatchedStandby');
-      return Promise.resolve(attempts.some((attempt) => attempt >= 3) ? true : undefined);
+  try {
+    await worker.ready();
+    await w.fleet.startMonitor('rec-01');
+    await w.fleet.sendHeartbeat({
+      serverId: 'rec-01',
+      sentAtMs: Date.now(),
+      disks: [
+        { letter: 'D', healthy: false },
+        { letter: 'E', healthy: false },
+      ],
     });
-    await proxy.restore();
+    await holdReached(hold, 'the claim transaction to be open');
+    await proxy.cut();
+  } finally {
+    await hold.release();
+  }
+  await eventually('the worker to retry the claim', () => {
+    if (worker.child.exitCode !== null) throw new Error(`the worker died:\n${worker.output().slice(-600)}`);
+    const attempts = failedAttempts(worker.logs(), 'claimMatchedStandby');
+    return Promise.resolve(attempts.some((attempt) => attempt >= 3) ? true : undefined);
+  });
+  await proxy.restore();
 
-    const failover = await eventually('the failover to complete', async () => {
-      if (worker.child.exitCode !== null) throw new Error(`the worker died:\n${worker.output().slice(-600)}`);
-      const rows = await failoverRows(w.db);
-      return rows[0]?.status === 'completed' ? rows[0] : undefined;
-    });
-    expect(failover).toMatchObject({ slave_id: 'rec-01', failover_server_id: 'fo-01' });
-  },
-);
+  const failover = await eventually('the failover to complete', async () => {
+    if (worker.child.exitCode !== null) throw new Error(`the worker died:\n${worker.output().slice(-600)}`);
+    const rows = await failoverRows(w.db);
+    return rows[0]?.status === 'completed' ? rows[0] : undefined;
+  });
+  expect(failover).toMatchObject({ slave_id: 'rec-01', failover_server_id: 'fo-01' });
+});

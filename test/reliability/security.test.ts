@@ -265,11 +265,10 @@ describe('the least-privilege role of the worker', () => {
   });
 
   /*
-   * Known defect, kept as a failing spec: the worker service applies migrations at start, and migrate()
-   * runs CREATE TABLE IF NOT EXISTS schema_migrations, which PostgreSQL refuses to a role without CREATE on
-   * the schema even when the table exists. Fix proposed in docs/guarantees.md; drop `.failing` once in.
+   * migrate() creates schema_migrations only when it is missing: PostgreSQL checks the CREATE privilege even
+   * for IF NOT EXISTS, and the restricted role has none.
    */
-  test.failing('the worker service starts as the restricted role once the owner has migrated', async () => {
+  test('the worker service starts as the restricted role once the owner has migrated', async () => {
     const worker = startService({ ...serviceEnv(world.current), DATABASE_URL: roleUrl() });
     await worker.ready();
   });
