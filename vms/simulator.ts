@@ -5,7 +5,6 @@
  * a chosen step), and a log of every call with whether it changed anything.
  */
 import type { Pool } from 'pg';
-import { withTransaction } from '../infra/database';
 import type { VmsControlPlane } from './control-plane';
 import { VmsCallFailed } from './control-plane';
 
@@ -87,10 +86,26 @@ export class VmsSimulator implements VmsControlPlane {
       [TABLES],
     );
     if (present.rows[0]?.missing === 0) return;
-    await withTransaction(this.db, async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK_ID]);
-      await tx.query(SCHEMA);
-    });
+    // A session lock, then a transaction of its own: a transaction that starts after the lock is granted
+    // sees the schema another process just created (a transaction that took the lock itself may not, and
+    // its CREATE SCHEMA IF NOT EXISTS then fails on a duplicate key).
+    const connection = await this.db.connect();
+    // A lost connection fails the running query; unheard, its 'error' event would end the process.
+    const ignoreLostConnection = (): void => undefined;
+    connection.on('error', ignoreLostConnection);
+    try {
+      await connection.query('SELECT pg_advisory_lock($1)', [SCHEMA_LOCK_ID]);
+      await connection.query('BEGIN');
+      await connection.query(SCHEMA);
+      await connection.query('COMMIT');
+    } catch (error) {
+      await connection.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      await connection.query('SELECT pg_advisory_unlock($1)', [SCHEMA_LOCK_ID]).catch(() => undefined);
+      connection.off('error', ignoreLostConnection);
+      connection.release();
+    }
   }
 
   async promoteToRecorder(request: {

@@ -1,22 +1,35 @@
 /**
  * The worker service (`workers/main.js`) run as a child process, the way it runs on the Master, so that a
- * test can kill it for real. The build is private to the test run (another build may rewrite dist/) and
- * shared by the test files: the first one to need it compiles it, under a lock directory.
+ * test can kill it for real. The build is private to the tests (another build may rewrite dist/) and shared
+ * by the test files: the first one to need it compiles it, under a lock directory.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../../infra/paths';
 import { TEST_DATA_DIR, temporalAddress } from './environment';
 import { eventually } from './wait';
 
-const BUILD_DIR = join(TEST_DATA_DIR, 'service-dist');
-const BUILT_MARKER = join(BUILD_DIR, '.built');
-const BUILD_LOCK = join(TEST_DATA_DIR, 'service-dist.lock');
+const BUILDS_DIR = join(TEST_DATA_DIR, 'service-builds');
+const LATEST = join(BUILDS_DIR, 'latest');
+const BUILD_LOCK = join(TEST_DATA_DIR, 'service-builds.lock');
 const SOURCE_DIRS = ['domain', 'infra', 'vms', 'activities', 'workflows', 'workers', 'client', 'bench'];
-export const SERVICE_MAIN = join(BUILD_DIR, 'workers', 'main.js');
+/** Builds older than this are removed; a test file never runs that long. */
+const STALE_BUILD_MS = 3_600_000;
+
+/** The service this test file runs, set by buildService(). */
+let serviceMain: string | undefined;
 
 const newestSourceMs = (): number => {
   let newest = 0;
@@ -32,9 +45,6 @@ const newestSourceMs = (): number => {
   return newest;
 };
 
-const upToDate = (): boolean =>
-  existsSync(BUILT_MARKER) && statSync(BUILT_MARKER).mtimeMs >= newestSourceMs();
-
 const tryLock = (): boolean => {
   try {
     mkdirSync(BUILD_LOCK);
@@ -44,31 +54,54 @@ const tryLock = (): boolean => {
   }
 };
 
-/** Compiles the service once for every test file that needs it. */
+/** The newest build, if it is newer than every source file. */
+const upToDateBuild = (): string | undefined => {
+  if (!existsSync(LATEST)) return undefined;
+  const dir = join(BUILDS_DIR, readFileSync(LATEST, 'utf8').trim());
+  const main = join(dir, 'workers', 'main.js');
+  return existsSync(main) && statSync(LATEST).mtimeMs >= newestSourceMs() ? main : undefined;
+};
+
+/**
+ * Compiles the service once for every test file that needs it. Each build goes to a directory of its own
+ * and is never rewritten: a file whose services run from one build is not disturbed by a newer one.
+ */
 export const buildService = async (): Promise<void> => {
-  mkdirSync(TEST_DATA_DIR, { recursive: true });
+  mkdirSync(BUILDS_DIR, { recursive: true });
   await eventually('the service build lock', () => Promise.resolve(tryLock() || undefined), {
     timeoutMs: 180_000,
     intervalMs: 200,
   });
   try {
-    if (upToDate()) return;
-    const startedAt = Date.now();
-    rmSync(BUILD_DIR, { recursive: true, force: true });
+    serviceMain = upToDateBuild();
+    if (serviceMain !== undefined) return;
+    const startedAt = new Date();
+    const name = `build-${startedAt.getTime()}-${randomUUID().slice(0, 8)}`;
+    const dir = join(BUILDS_DIR, name);
     try {
       execFileSync(
         process.execPath,
-        [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', BUILD_DIR],
+        [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', dir],
         { cwd: projectRoot(), stdio: 'pipe' },
       );
     } catch (error) {
       // tsc emits even with type errors in files being edited elsewhere; only a missing service is fatal.
-      if (!existsSync(SERVICE_MAIN)) throw error;
+      if (!existsSync(join(dir, 'workers', 'main.js'))) throw error;
     }
-    writeFileSync(BUILT_MARKER, '');
-    // The marker must not look older than sources saved while the build ran.
-    const now = new Date(Math.max(Date.now(), startedAt));
-    utimesSync(BUILT_MARKER, now, now);
+    writeFileSync(LATEST, name);
+    // Sources saved while the build ran must make the next file build again.
+    utimesSync(LATEST, startedAt, startedAt);
+    serviceMain = join(dir, 'workers', 'main.js');
+    for (const entry of readdirSync(BUILDS_DIR, { withFileTypes: true })) {
+      const path = join(BUILDS_DIR, entry.name);
+      if (
+        entry.isDirectory() &&
+        entry.name !== name &&
+        Date.now() - statSync(path).mtimeMs > STALE_BUILD_MS
+      ) {
+        rmSync(path, { recursive: true, force: true });
+      }
+    }
   } finally {
     rmSync(BUILD_LOCK, { recursive: true, force: true });
   }
@@ -96,7 +129,8 @@ const running = new Set<ServiceProcess>();
 
 export const startService = (env: Record<string, string>): ServiceProcess => {
   const readyFile = join(TEST_DATA_DIR, `service-ready-${randomUUID()}`);
-  const child = spawn(process.execPath, [SERVICE_MAIN], {
+  if (serviceMain === undefined) throw new Error('call buildService() in beforeAll first');
+  const child = spawn(process.execPath, [serviceMain], {
     cwd: projectRoot(),
     env: {
       PATH: process.env.PATH,
