@@ -5,7 +5,8 @@
  */
 import { camerasOf, eventsOf, failoverRows, serverRow } from '../support/db';
 import { site, slave, standby } from '../support/site';
-import { eventually, failoverOf, monitorReaches } from '../support/wait';
+import { failoverOf } from '../support/failover-result';
+import { eventually, monitorReaches } from '../support/wait';
 import type { TestContext } from '../support/world';
 import { useTestWorld } from '../support/world';
 

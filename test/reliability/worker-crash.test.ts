@@ -19,7 +19,8 @@ import { site, slave, standby } from '../support/site';
 import { holdEventTransaction, holdReached } from '../support/transaction-hold';
 import type { TestContext } from '../support/world';
 import { useTestWorld } from '../support/world';
-import { eventually, failoverOf } from '../support/wait';
+import { failoverOf } from '../support/failover-result';
+import { eventually } from '../support/wait';
 
 beforeAll(buildService, 180_000);
 
