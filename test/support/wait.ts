@@ -1,4 +1,5 @@
 /** Waiting on conditions of the system itself (a query, a row), never on the wall clock alone. */
+import { WorkflowNotFoundError } from '@temporalio/client';
 import type { WorkflowHandle } from '@temporalio/client';
 import { monitorWorkflowId } from '../../domain/names';
 import type { FailoverResult, MonitorState } from '../../workflows/definitions';
@@ -53,7 +54,18 @@ export const failoverOf = async (
 ): Promise<FailoverResult> => {
   const state = await monitorReaches(world, serverId, (candidate) => candidate.broken !== null, options);
   const failoverId = state.broken?.failoverWorkflowId as string;
-  const result = (await world.client.workflow.getHandle(failoverId).result()) as FailoverResult;
+  // The monitor records the decision in the same workflow task that starts the failover: it may answer the
+  // query a moment before the failover workflow exists.
+  const failover = world.client.workflow.getHandle(failoverId);
+  await eventually(`failover ${failoverId} to start`, async () => {
+    try {
+      return await failover.describe();
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return undefined;
+      throw error;
+    }
+  });
+  const result = (await failover.result()) as FailoverResult;
   if (options.stopPromotedMonitor) await world.fleet.stopMonitor(result.failoverServerId);
   return result;
 };
