@@ -51,6 +51,14 @@ const object = (value: unknown, path: Path): Record<string, unknown> => {
   return value as Record<string, unknown>;
 };
 
+/** A misspelt key ("camera:" for "cameras:") would otherwise silently import nothing. */
+const onlyKeys = (value: Record<string, unknown>, allowed: readonly string[], path: Path): void => {
+  const unknown = Object.keys(value).find((key) => !allowed.includes(key));
+  if (unknown !== undefined) {
+    throw new SiteFileError([...path, unknown], `unknown field: expected one of ${allowed.join(', ')}`);
+  }
+};
+
 const list = (value: unknown, path: Path): unknown[] => {
   if (value === undefined) return [];
   if (!Array.isArray(value)) throw new SiteFileError(path, 'must be a list');
@@ -84,6 +92,7 @@ const parseDrive = (value: unknown, path: Path): { letter: string; material: boo
   if (typeof value === 'string')
     return { letter: guard(path, () => checkDriveLetters([value]))[0] as string, material: true };
   const drive = object(value, path);
+  onlyKeys(drive, ['letter', 'material'], path);
   const letter = guard([...path, 'letter'], () => checkDriveLetters([drive.letter]))[0] as string;
   if (drive.material !== undefined && typeof drive.material !== 'boolean') {
     throw new SiteFileError([...path, 'material'], 'must be true or false');
@@ -93,6 +102,11 @@ const parseDrive = (value: unknown, path: Path): { letter: string; material: boo
 
 const parseServer = (value: unknown, path: Path): SiteServer => {
   const server = object(value, path);
+  onlyKeys(
+    server,
+    ['id', 'hostname', 'role', 'drives', 'protected', 'failoverTimeout', 'cameras', 'plugins'],
+    path,
+  );
   const id = guard([...path, 'id'], () => checkServerId(server.id));
   const role = server.role as ServerRole;
   if (!ROLES.includes(role)) throw new SiteFileError([...path, 'role'], `must be one of ${ROLES.join(', ')}`);
@@ -125,6 +139,7 @@ const parseServer = (value: unknown, path: Path): SiteServer => {
   const cameras = list(server.cameras, [...path, 'cameras']).map((raw, index) => {
     const cameraPath = [...path, 'cameras', index];
     const camera = object(raw, cameraPath);
+    onlyKeys(camera, ['id', 'name', 'kind', 'address'], cameraPath);
     const cameraId = name(camera.id, [...cameraPath, 'id']);
     const kind = (camera.kind ?? 'ip') as CameraKind;
     if (!KINDS.includes(kind)) throw new SiteFileError([...cameraPath, 'kind'], 'must be ip or analog');
@@ -155,6 +170,7 @@ const parseServer = (value: unknown, path: Path): SiteServer => {
 /** Checks a parsed site file; throws SiteFileError naming the first bad field. */
 export const parseSite = (raw: unknown): Site => {
   const site = object(raw, []);
+  onlyKeys(site, ['servers'], []);
   const servers = list(site.servers, ['servers']).map((server, index) =>
     parseServer(server, ['servers', index]),
   );

@@ -11,7 +11,6 @@ import { migrate } from '../infra/migrate';
 import { ensureSearchAttributes } from '../infra/search-attributes';
 import { VmsSimulator } from '../vms/simulator';
 import {
-  TEMPLATE_DATABASE,
   TEST_DATA_DIR,
   WORKFLOW_BUNDLE_PATH,
   temporalAddress,
@@ -34,13 +33,15 @@ export default async function globalSetup(): Promise<void> {
   await connection.close();
 
   const admin = new Pool({ connectionString: testServerUrl('postgres'), max: 1 });
-  await admin.query(`DROP DATABASE IF EXISTS ${TEMPLATE_DATABASE} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${TEMPLATE_DATABASE}`);
+  const template = `vms_test_template_${process.pid}`;
+  process.env.VMS_TEST_TEMPLATE_DATABASE = template;
+  await admin.query(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${template}`);
   await admin.end();
-  const template = new Pool({ connectionString: testServerUrl(TEMPLATE_DATABASE), max: 2 });
-  await migrate(template, logger);
-  await new VmsSimulator(template).install();
-  await template.end();
+  const templatePool = new Pool({ connectionString: testServerUrl(template), max: 2 });
+  await migrate(templatePool, logger);
+  await new VmsSimulator(templatePool).install();
+  await templatePool.end();
 
   const { code } = await bundleWorkflowCode({
     workflowsPath: require.resolve('../workflows'),

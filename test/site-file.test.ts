@@ -67,6 +67,22 @@ describe('a site file in YAML', () => {
     expect(error.message).toMatch(/^site\.yaml:5:16: servers\[0\]\.protected: the Master cannot be placed/);
   });
 
+  test('a misspelt field is refused, naming it, rather than silently ignored', () => {
+    const error = errorOf(
+      yaml(
+        'servers:',
+        '  - id: rec-01',
+        '    role: slave',
+        '    drives: [C, D]',
+        '    camera:',
+        '      - { id: cam-1 }',
+      ),
+    );
+    expect(error.message).toMatch(
+      /^site\.yaml:6:\d+: servers\[0\]\.camera: unknown field: expected one of id, /,
+    );
+  });
+
   test('a syntax error is reported at its line', () => {
     const error = errorOf(yaml('servers:', '  - id: rec-01', '    role: slave', '   drives: [C, D')).message;
     expect(error).toMatch(/^site\.yaml:4:\d+: syntax error: /);

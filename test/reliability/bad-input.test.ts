@@ -8,8 +8,7 @@ import { monitorWorkflowId } from '../../domain/names';
 import { findServer, listCameras, listPlugins } from '../../store/servers';
 import { failoverRows, snapshotAllTables } from '../support/db';
 import { site, slave, standby } from '../support/site';
-import { failoverOf } from '../support/failover-result';
-import { monitorHandle, monitorReaches } from '../support/wait';
+import { failoverOf, monitorHandle, monitorReaches } from '../support/wait';
 import type { TestContext } from '../support/world';
 import { useTestWorld } from '../support/world';
 

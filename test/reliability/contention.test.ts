@@ -5,8 +5,7 @@
  */
 import { camerasOf, eventsOf, failoverRows, serverRow } from '../support/db';
 import { site, slave, standby } from '../support/site';
-import { failoverOf } from '../support/failover-result';
-import { eventually, monitorReaches } from '../support/wait';
+import { eventually, failoverOf, monitorReaches } from '../support/wait';
 import type { TestContext } from '../support/world';
 import { useTestWorld } from '../support/world';
 

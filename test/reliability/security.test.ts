@@ -23,7 +23,7 @@ import { freePort } from '../support/temporal-dev-server';
 import { buildService, killAllServices, startService } from '../support/service-process';
 import { serviceEnv } from '../support/service-env';
 import { site, slave, standby } from '../support/site';
-import { failoverOf } from '../support/failover-result';
+import { failoverOf } from '../support/wait';
 import { useTestWorld } from '../support/world';
 import { terminateRunningWorkflows } from '../support/cleanup';
 

@@ -19,8 +19,7 @@ import { site, slave, standby } from '../support/site';
 import { holdEventTransaction, holdReached } from '../support/transaction-hold';
 import type { TestContext } from '../support/world';
 import { useTestWorld } from '../support/world';
-import { failoverOf } from '../support/failover-result';
-import { eventually } from '../support/wait';
+import { eventually, failoverOf } from '../support/wait';
 
 beforeAll(buildService, 180_000);
 

@@ -4,7 +4,16 @@ import { projectRoot } from '../../infra/paths';
 
 export const TEST_DATA_DIR = join(projectRoot(), '.data', 'test');
 export const WORKFLOW_BUNDLE_PATH = join(TEST_DATA_DIR, 'workflow-bundle.js');
-export const TEMPLATE_DATABASE = 'vms_test_template';
+/**
+ * The migrated database each test copies; one per test run (global setup names it after its process), so
+ * that two runs on one machine never drop each other's.
+ */
+export const templateDatabase = (): string => {
+  const name = process.env.VMS_TEST_TEMPLATE_DATABASE;
+  if (name === undefined)
+    throw new Error('VMS_TEST_TEMPLATE_DATABASE is set by test/global-setup.ts: run jest');
+  return name;
+};
 
 /** The server the tests use: DATABASE_URL's server when set, else the local one. */
 export const testServerUrl = (database: string): string => {

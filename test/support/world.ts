@@ -21,7 +21,7 @@ import { siteInvariantViolations } from './db';
 import { VmsSimulator } from '../../vms/simulator';
 import { createFleet, createVmsWorker } from '../../workers/worker';
 import {
-  TEMPLATE_DATABASE,
+  templateDatabase,
   WORKFLOW_BUNDLE_PATH,
   temporalAddress,
   temporalNamespace,
@@ -83,7 +83,7 @@ export const useTestWorld = (env: Record<string, string> = {}): { current: TestC
   beforeEach(async () => {
     const id = randomUUID().replace(/-/g, '').slice(0, 12);
     databaseName = `vms_test_${id}`;
-    await admin.query(`CREATE DATABASE ${databaseName} TEMPLATE ${TEMPLATE_DATABASE}`);
+    await admin.query(`CREATE DATABASE ${databaseName} TEMPLATE ${templateDatabase()}`);
     const databaseUrl = testServerUrl(databaseName);
     const config = loadConfig({
       ...process.env,
