@@ -3,94 +3,22 @@
  * Master. It becomes ready, serves Prometheus metrics and health endpoints, writes only JSON log lines,
  * lets an in-flight activity finish on SIGTERM and exits 0; two of them start together safely.
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { Pool } from 'pg';
 import { monitorWorkflowId } from '../domain/names';
 import { MIGRATIONS_DIR } from '../infra/migrate';
-import { projectRoot } from '../infra/paths';
 import { pluginReinstalls } from './support/db';
-import { TEST_DATA_DIR, temporalAddress, testServerUrl } from './support/environment';
+import { testServerUrl } from './support/environment';
 import { site, slave, standby } from './support/site';
 import { eventually, monitorReaches } from './support/wait';
+import { buildService, killAllServices, startService } from './support/service-process';
+import type { ServiceProcess } from './support/service-process';
 import { useTestWorld } from './support/world';
 
-/** A private build of the service, so this file never reads a dist/ that another build is rewriting. */
-const BUILD_DIR = join(TEST_DATA_DIR, 'worker-service-dist');
-const MAIN = join(BUILD_DIR, 'workers', 'main.js');
-
-interface WorkerProcess {
-  child: ChildProcess;
-  readyFile: string;
-  output(): string;
-  /** The JSON log lines written to stdout. */
-  logs(): { msg?: string; [field: string]: unknown }[];
-  /** stdout lines that are not JSON: there must be none. */
-  unstructuredLines(): string[];
-  exited: Promise<number | null>;
-}
-
-const running: WorkerProcess[] = [];
-
-const startWorkerProcess = (env: Record<string, string>): WorkerProcess => {
-  const readyFile = join(TEST_DATA_DIR, `worker-ready-${randomUUID()}`);
-  const child = spawn(process.execPath, [MAIN], {
-    cwd: projectRoot(),
-    env: {
-      PATH: process.env.PATH,
-      TEMPORAL_ADDRESS: temporalAddress(),
-      LOG_LEVEL: 'info',
-      LOG_FORMAT: 'json',
-      METRICS_PORT: '0',
-      WORKER_READY_FILE: readyFile,
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const lines = () => stdout.split('\n').filter((line) => line.trim() !== '');
-  const parse = (line: string): { msg?: string } | undefined => {
-    try {
-      return JSON.parse(line) as { msg?: string };
-    } catch {
-      return undefined;
-    }
-  };
-  const worker: WorkerProcess = {
-    child,
-    readyFile,
-    output: () => `${stdout}${stderr}`,
-    logs: () => lines().flatMap((line) => parse(line) ?? []),
-    unstructuredLines: () => lines().filter((line) => parse(line) === undefined),
-    exited,
-  };
-  running.push(worker);
-  return worker;
-};
-
-const becomesReady = (worker: WorkerProcess): Promise<true> =>
-  eventually(
-    'the worker to write its ready file',
-    () => {
-      if (worker.child.exitCode !== null) {
-        throw new Error(`the worker exited with ${worker.child.exitCode}:\n${worker.output()}`);
-      }
-      return Promise.resolve(existsSync(worker.readyFile) ? true : undefined);
-    },
-    { timeoutMs: 60_000 },
-  );
-
-const hasLogged = (worker: WorkerProcess, message: string): Promise<true> =>
+const hasLogged = (worker: ServiceProcess, message: string): Promise<true> =>
   eventually(`the worker to log "${message}"`, () =>
     Promise.resolve(worker.logs().some((line) => line.msg === message) ? true : undefined),
   );
@@ -108,23 +36,9 @@ const httpGet = async (url: string): Promise<{ status: number; body: string }> =
   return { status: response.status, body: await response.text() };
 };
 
-beforeAll(() => {
-  mkdirSync(TEST_DATA_DIR, { recursive: true });
-  rmSync(BUILD_DIR, { recursive: true, force: true });
-  execFileSync(
-    process.execPath,
-    [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', BUILD_DIR],
-    { cwd: projectRoot(), stdio: 'inherit' },
-  );
-}, 120_000);
+beforeAll(buildService, 180_000);
 
-afterEach(async () => {
-  for (const worker of running.splice(0)) {
-    if (worker.child.exitCode === null) worker.child.kill('SIGKILL');
-    await worker.exited;
-    rmSync(worker.readyFile, { force: true });
-  }
-});
+afterEach(killAllServices);
 
 const world = useTestWorld();
 
@@ -136,13 +50,13 @@ const serviceEnv = (): Record<string, string> => ({
 
 test('the service becomes ready, serves metrics and health, and exits 0 on SIGTERM', async () => {
   const [metricsPort, healthPort] = [await freePort(), await freePort()];
-  const worker = startWorkerProcess({
+  const worker = startService({
     ...serviceEnv(),
     METRICS_PORT: String(metricsPort),
     HEALTH_PORT: String(healthPort),
   });
 
-  await becomesReady(worker);
+  await worker.ready();
   expect(await httpGet(`http://127.0.0.1:${healthPort}/readyz`)).toEqual({
     status: 200,
     body: JSON.stringify({ status: 'RUNNING' }),
@@ -176,8 +90,8 @@ test('on SIGTERM an in-flight activity finishes before the process exits', async
   const vmsLock = await db.connect();
   await vmsLock.query('BEGIN');
   await vmsLock.query('LOCK TABLE vms_sim.plugins IN EXCLUSIVE MODE');
-  const worker = startWorkerProcess(serviceEnv());
-  await becomesReady(worker);
+  const worker = startService(serviceEnv());
+  await worker.ready();
 
   try {
     await fleet.startMonitor('rec-01');
@@ -227,11 +141,11 @@ test('two workers started together on an empty database both migrate it safely a
   const env = { ...serviceEnv(), DATABASE_URL: testServerUrl(databaseName) };
   try {
     const workers = [
-      startWorkerProcess({ ...env, WORKER_IDENTITY: 'master-worker' }),
-      startWorkerProcess({ ...env, WORKER_IDENTITY: 'second-host-worker' }),
+      startService({ ...env, WORKER_IDENTITY: 'master-worker' }),
+      startService({ ...env, WORKER_IDENTITY: 'second-host-worker' }),
     ];
 
-    await Promise.all(workers.map(becomesReady));
+    await Promise.all(workers.map((worker) => worker.ready()));
 
     const migrated = new Pool({ connectionString: testServerUrl(databaseName), max: 1 });
     const { rows } = await migrated.query<{ name: string }>('SELECT name FROM schema_migrations ORDER BY id');
@@ -254,7 +168,7 @@ test('two workers started together on an empty database both migrate it safely a
 });
 
 test('a bad setting stops the service at once with a message naming the variable', async () => {
-  const worker = startWorkerProcess({ ...serviceEnv(), METRICS_PORT: 'ninety' });
+  const worker = startService({ ...serviceEnv(), METRICS_PORT: 'ninety' });
 
   expect(await worker.exited).toBe(1);
   expect(worker.output()).toContain(
@@ -268,7 +182,7 @@ test('a metrics port already in use stops the service with a message naming METR
   await new Promise<void>((resolve) => occupied.listen(0, '0.0.0.0', resolve));
   const { port } = occupied.address() as AddressInfo;
   try {
-    const worker = startWorkerProcess({ ...serviceEnv(), METRICS_PORT: String(port) });
+    const worker = startService({ ...serviceEnv(), METRICS_PORT: String(port) });
 
     expect(await worker.exited).toBe(1);
     expect(worker.logs()).toContainEqual(

@@ -114,10 +114,14 @@ export interface LogLine {
 
 export interface ServiceProcess {
   child: ChildProcess;
+  /** WORKER_READY_FILE: the service writes it when it polls and removes it when it stops. */
+  readyFile: string;
   /** Everything written to stdout and stderr. */
   output(): string;
   /** The JSON log lines written to stdout. */
   logs(): LogLine[];
+  /** stdout lines that are not JSON: a service writing structured logs has none. */
+  unstructuredLines(): string[];
   exited: Promise<number | null>;
   /** Resolves once the worker polls its task queue. */
   ready(): Promise<void>;
@@ -147,23 +151,25 @@ export const startService = (env: Record<string, string>): ServiceProcess => {
   let stderr = '';
   child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => {
-      rmSync(readyFile, { force: true });
-      resolve(code);
-    }),
-  );
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const lines = () => stdout.split('\n').filter((line) => line.trim() !== '');
+  const parse = (line: string): LogLine | undefined => {
+    try {
+      return JSON.parse(line) as LogLine;
+    } catch {
+      return undefined;
+    }
+  };
   const service: ServiceProcess = {
     child,
+    readyFile,
     output: () => `${stdout}${stderr}`,
     logs: () =>
-      stdout.split('\n').flatMap((line) => {
-        try {
-          return [JSON.parse(line) as LogLine];
-        } catch {
-          return [];
-        }
+      lines().flatMap((line): LogLine[] => {
+        const parsed = parse(line);
+        return parsed === undefined ? [] : [parsed];
       }),
+    unstructuredLines: () => lines().filter((line) => parse(line) === undefined),
     exited,
     ready: async () => {
       await eventually(
@@ -180,6 +186,8 @@ export const startService = (env: Record<string, string>): ServiceProcess => {
     kill: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
+      // A killed service leaves its ready file behind.
+      rmSync(readyFile, { force: true });
       running.delete(service);
     },
   };
