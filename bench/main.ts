@@ -34,6 +34,12 @@ const workerTuningEnv = (config: AppConfig): Record<string, string> => ({
   ...(config.worker.maxCachedWorkflows !== undefined && {
     WORKER_MAX_CACHED_WORKFLOWS: String(config.worker.maxCachedWorkflows),
   }),
+  ...(config.worker.workflowTaskPollers !== undefined && {
+    WORKER_WORKFLOW_TASK_POLLERS: String(config.worker.workflowTaskPollers),
+  }),
+  ...(config.worker.workflowTaskSlots !== undefined && {
+    WORKER_WORKFLOW_TASK_SLOTS: String(config.worker.workflowTaskSlots),
+  }),
 });
 
 /** The latest run of each size with this heartbeat interval and timeout, for the chart. */

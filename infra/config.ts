@@ -54,6 +54,12 @@ export interface AppConfig {
     /** Written once the worker polls, removed as soon as it starts shutting down. */
     readyFile?: string;
     maxCachedWorkflows?: number;
+    /** PostgreSQL connections of the worker, all opened at start and kept open. */
+    databaseConnections: number;
+    /** Workflow tasks polled at once; heartbeats of many monitors need more than the SDK's 10 (docs/benchmark.md). */
+    workflowTaskPollers?: number;
+    /** Workflow tasks executed at once (the SDK's default is 40). */
+    workflowTaskSlots?: number;
   };
 }
 
@@ -85,6 +91,13 @@ const integer = (env: Env, name: string, fallback: number, min: number, max: num
   }
   return parsed;
 };
+
+/** An integer setting that has no default of ours: left out, the SDK chooses. */
+const optionalInteger = (env: Env, name: string, min: number, max: number): number | undefined =>
+  text(env, name) === undefined ? undefined : integer(env, name, min, min, max);
+
+/** The SDK's maxConcurrentWorkflowTaskExecutions when none is given. */
+const SDK_WORKFLOW_TASK_SLOTS = 40;
 
 const flag = (env: Env, name: string): boolean => {
   const raw = text(env, name)?.toLowerCase();
@@ -166,7 +179,17 @@ export const loadConfig = (env: Env = process.env): AppConfig => {
   if (formatRaw !== 'pretty' && formatRaw !== 'json')
     throw new ConfigError(`LOG_FORMAT="${formatRaw}" must be pretty or json`);
   const readyFile = text(env, 'WORKER_READY_FILE');
-  const maxCachedWorkflows = text(env, 'WORKER_MAX_CACHED_WORKFLOWS');
+  const maxCachedWorkflows = optionalInteger(env, 'WORKER_MAX_CACHED_WORKFLOWS', 0, 1_000_000);
+  const workflowTaskSlots = optionalInteger(env, 'WORKER_WORKFLOW_TASK_SLOTS', 2, 10_000);
+  const workflowTaskPollers = optionalInteger(env, 'WORKER_WORKFLOW_TASK_POLLERS', 2, 1_000);
+  if (
+    workflowTaskPollers !== undefined &&
+    workflowTaskPollers > (workflowTaskSlots ?? SDK_WORKFLOW_TASK_SLOTS)
+  ) {
+    throw new ConfigError(
+      `WORKER_WORKFLOW_TASK_POLLERS=${workflowTaskPollers} cannot exceed WORKER_WORKFLOW_TASK_SLOTS=${workflowTaskSlots ?? SDK_WORKFLOW_TASK_SLOTS}`,
+    );
+  }
   const site = text(env, 'VMS_SITE') ?? DEFAULT_SITE;
   if (!/^[a-z0-9][a-z0-9-]{0,30}$/.test(site)) {
     throw new ConfigError(`VMS_SITE="${site}" must be 1 to 31 lower-case letters, digits or "-"`);
@@ -192,10 +215,11 @@ export const loadConfig = (env: Env = process.env): AppConfig => {
       identity: text(env, 'WORKER_IDENTITY') ?? `vms-worker@${hostname()}`,
       metricsPort: integer(env, 'METRICS_PORT', 9464, 0, 65_535),
       healthPort: integer(env, 'HEALTH_PORT', 0, 0, 65_535),
+      databaseConnections: integer(env, 'WORKER_DATABASE_CONNECTIONS', 10, 1, 500),
       ...(readyFile !== undefined && { readyFile }),
-      ...(maxCachedWorkflows !== undefined && {
-        maxCachedWorkflows: integer(env, 'WORKER_MAX_CACHED_WORKFLOWS', 0, 0, 1_000_000),
-      }),
+      ...(maxCachedWorkflows !== undefined && { maxCachedWorkflows }),
+      ...(workflowTaskPollers !== undefined && { workflowTaskPollers }),
+      ...(workflowTaskSlots !== undefined && { workflowTaskSlots }),
     },
   };
 };

@@ -24,6 +24,18 @@ export const createPool = (databaseUrl: string, logger: Logger, options: PoolCon
   return pool;
 };
 
+/**
+ * Opens every connection of the pool now and keeps them open while idle: in steady state the worker may not
+ * touch the database for longer than any idle timeout, and a failover should not pay for starting PostgreSQL
+ * backends (docs/benchmark.md: on the benchmark machine the commit flush, not this, dominates a step).
+ */
+export const createWarmPool = async (databaseUrl: string, logger: Logger, size: number): Promise<Pool> => {
+  const pool = createPool(databaseUrl, logger, { max: size, min: size });
+  const clients = await Promise.all(Array.from({ length: size }, () => pool.connect()));
+  for (const client of clients) client.release();
+  return pool;
+};
+
 const databaseName = (databaseUrl: string): string =>
   decodeURIComponent(new URL(databaseUrl).pathname.slice(1));
 

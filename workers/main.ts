@@ -13,7 +13,7 @@ import type { Server } from 'node:http';
 import type { State, Worker } from '@temporalio/worker';
 import { ConfigError, loadConfig } from '../infra/config';
 import type { AppConfig } from '../infra/config';
-import { createPool, ensureDatabase } from '../infra/database';
+import { createWarmPool, ensureDatabase } from '../infra/database';
 import { createLogger } from '../infra/logger';
 import type { Logger } from '../infra/logger';
 import { migrate } from '../infra/migrate';
@@ -83,7 +83,7 @@ async function run(config: AppConfig, logger: Logger): Promise<void> {
   const health = await startHealthServer(config.worker.healthPort, status, logger);
 
   await ensureDatabase(config.databaseUrl, logger);
-  const db = createPool(config.databaseUrl, logger);
+  const db = await createWarmPool(config.databaseUrl, logger, config.worker.databaseConnections);
   await migrate(db, logger);
   const vms = new VmsSimulator(db);
   await vms.install();

@@ -46,6 +46,12 @@ export const createVmsWorker = async (deps: VmsWorkerDeps): Promise<Worker> => {
     ...(deps.config.worker.maxCachedWorkflows !== undefined && {
       maxCachedWorkflows: deps.config.worker.maxCachedWorkflows,
     }),
+    ...(deps.config.worker.workflowTaskPollers !== undefined && {
+      maxConcurrentWorkflowTaskPolls: deps.config.worker.workflowTaskPollers,
+    }),
+    ...(deps.config.worker.workflowTaskSlots !== undefined && {
+      maxConcurrentWorkflowTaskExecutions: deps.config.worker.workflowTaskSlots,
+    }),
     // In-flight activities get this long to finish on SIGTERM before they are cancelled and retried elsewhere.
     shutdownGraceTime: '20s',
     ...deps.options,
