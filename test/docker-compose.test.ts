@@ -57,7 +57,9 @@ const interpolatedNames = (text: string): string[] =>
 const configVariables = (): string[] => {
   const source = read('infra/config.ts');
   const names = [
-    ...source.matchAll(/\b(text|durationMs|integer|optionalInteger|flag|secret|fileContents)\(env, '([A-Z0-9_]+)'/g),
+    ...source.matchAll(
+      /\b(text|durationMs|integer|optionalInteger|flag|secret|fileContents)\(env, '([A-Z0-9_]+)'/g,
+    ),
   ];
   return [
     ...new Set(
