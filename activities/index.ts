@@ -11,6 +11,7 @@ import * as failovers from '../store/failovers';
 import { getMonitorableSlave } from '../store/servers';
 import { saveDiskHealth, saveMaintenance, saveSettings } from '../store/settings';
 import type { VmsControlPlane } from '../vms/control-plane';
+import type { TakeOver } from '../workflows/definitions';
 
 /** Starts the monitor workflow of a Slave (the promoted server, after a failover). */
 export interface MonitorStarter {
@@ -24,132 +25,178 @@ export interface ActivityDeps {
 }
 
 const PLUGIN_INSTALL_HEARTBEAT_MS = 5_000;
+/** A fast take-over never heartbeats; a slow one (PostgreSQL or the VMS slow to answer) shows it is alive. */
+const TAKE_OVER_HEARTBEAT_MS = 2_000;
 
-export const createActivities = ({ db, vms, monitors }: ActivityDeps) => ({
-  async loadMonitoredSlave(serverId: string): Promise<{
-    settings: FailoverSettings;
-    materialDriveLetters: string[];
-    maintenanceUntilMs: number | null;
-  }> {
-    const slave = await getMonitorableSlave(db, serverId);
-    return {
-      settings: slave.settings,
-      materialDriveLetters: slave.materialDriveLetters,
-      maintenanceUntilMs: slave.maintenanceUntilMs,
-    };
-  },
+interface FailoverStart {
+  failoverId: string;
+  slaveId: string;
+  reason: BrokenReason;
+  deadlineMs: number;
+}
 
-  async recordDiskHealth(input: { serverId: string; disks: DiskHealth[] }): Promise<void> {
-    await saveDiskHealth(db, input.serverId, input.disks);
-  },
-
-  async recordLateHeartbeat(input: {
-    serverId: string;
-    failoverWorkflowId: string;
-    sentAtMs: number;
-  }): Promise<void> {
-    log.warn('Late heartbeat from a failed-over Slave ignored', { ...input });
-    await appendEvent(db, {
-      serverId: input.serverId,
-      failoverId: input.failoverWorkflowId,
-      event: 'late-heartbeat',
-      details: {
-        sentAt: new Date(input.sentAtMs).toISOString(),
-        action: 'ignored: the promoted server keeps recording',
-      },
-      idempotencyKey: `${input.failoverWorkflowId}:late-heartbeat`,
-    });
-  },
-
-  async saveSettings(input: { serverId: string; settings: FailoverSettings }): Promise<void> {
-    await saveSettings(db, input.serverId, input.settings);
-  },
-
-  async saveMaintenance(input: { serverId: string; untilMs: number | null }): Promise<void> {
-    await saveMaintenance(db, input.serverId, input.untilMs);
-  },
-
-  async beginFailover(input: {
-    failoverId: string;
-    slaveId: string;
-    reason: BrokenReason;
-    deadlineMs: number;
-  }): Promise<failovers.FailoverPlan> {
+export const createActivities = ({ db, vms, monitors }: ActivityDeps) => {
+  const beginFailover = async (input: FailoverStart): Promise<failovers.FailoverPlan> => {
     const plan = await failovers.beginFailover(db, input);
     log.info('Slave moved to Broken recorders', { slaveId: input.slaveId, reason: input.reason });
     return plan;
-  },
+  };
 
-  async claimMatchedStandby(failoverId: string): Promise<failovers.ClaimResult> {
-    return failovers.claimMatchedStandby(db, failoverId);
-  },
+  const claimMatchedStandby = (failoverId: string): Promise<failovers.ClaimResult> =>
+    failovers.claimMatchedStandby(db, failoverId);
 
-  async promoteStandby(input: { failoverId: string; slaveId: string; serverId: string }): Promise<void> {
+  const promoteStandby = async (input: {
+    failoverId: string;
+    slaveId: string;
+    serverId: string;
+  }): Promise<void> => {
     await vms.promoteToRecorder({
       requestId: input.failoverId,
       serverId: input.serverId,
       replacesServerId: input.slaveId,
     });
     await failovers.recordPromotion(db, input.failoverId);
-  },
+  };
 
-  async rebindIpCameras(failoverId: string): Promise<failovers.CameraMove> {
+  const rebindIpCameras = async (failoverId: string): Promise<failovers.CameraMove> => {
     const { serverId, cameraIds } = await failovers.ipCamerasToMove(db, failoverId);
     if (cameraIds.length > 0)
       await vms.rebindCameras({ requestId: failoverId, cameraIds, toServerId: serverId });
     return failovers.commitCameraMove(db, failoverId, cameraIds);
-  },
+  };
 
-  async ensureMonitoring(serverId: string): Promise<{ started: boolean }> {
-    return monitors.ensureMonitoring(serverId);
-  },
+  return {
+    async loadMonitoredSlave(serverId: string): Promise<{
+      settings: FailoverSettings;
+      materialDriveLetters: string[];
+      maintenanceUntilMs: number | null;
+    }> {
+      const slave = await getMonitorableSlave(db, serverId);
+      return {
+        settings: slave.settings,
+        materialDriveLetters: slave.materialDriveLetters,
+        maintenanceUntilMs: slave.maintenanceUntilMs,
+      };
+    },
 
-  async waitUntilServerUp(serverId: string): Promise<void> {
-    if (!(await vms.isServerUp(serverId))) {
-      throw ApplicationFailure.retryable(`server ${serverId} is not up yet`, 'ServerNotUp');
-    }
-  },
+    async recordDiskHealth(input: { serverId: string; disks: DiskHealth[] }): Promise<void> {
+      await saveDiskHealth(db, input.serverId, input.disks);
+    },
 
-  async reinstallPlugin(input: { failoverId: string; serverId: string; plugin: string }): Promise<void> {
-    const { attempt } = Context.current().info;
-    const current = await failovers.pluginReinstallStatus(db, input.failoverId, input.plugin);
-    if (current?.status === 'installed') return;
-    const beat = setInterval(() => Context.current().heartbeat(), PLUGIN_INSTALL_HEARTBEAT_MS);
-    try {
-      await vms.installPlugin({
-        requestId: input.failoverId,
+    async recordLateHeartbeat(input: {
+      serverId: string;
+      failoverWorkflowId: string;
+      sentAtMs: number;
+    }): Promise<void> {
+      log.warn('Late heartbeat from a failed-over Slave ignored', { ...input });
+      await appendEvent(db, {
         serverId: input.serverId,
-        plugin: input.plugin,
+        failoverId: input.failoverWorkflowId,
+        event: 'late-heartbeat',
+        details: {
+          sentAt: new Date(input.sentAtMs).toISOString(),
+          action: 'ignored: the promoted server keeps recording',
+        },
+        idempotencyKey: `${input.failoverWorkflowId}:late-heartbeat`,
       });
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      await failovers.recordPluginAttemptFailed(db, { ...input, attempt, error: message });
-      throw error;
-    } finally {
-      clearInterval(beat);
-    }
-    await failovers.recordPluginInstalled(db, { ...input, attempt });
-  },
+    },
 
-  async markPluginNeedsManualAction(input: {
-    failoverId: string;
-    plugin: string;
-    error: string;
-  }): Promise<void> {
-    log.error('Plugin reinstall failed for good: needs manual action', { ...input });
-    await failovers.recordPluginNeedsManualAction(db, input);
-  },
+    async saveSettings(input: { serverId: string; settings: FailoverSettings }): Promise<void> {
+      await saveSettings(db, input.serverId, input.settings);
+    },
 
-  async completeFailover(failoverId: string): Promise<void> {
-    await failovers.completeFailover(db, failoverId);
-  },
+    async saveMaintenance(input: { serverId: string; untilMs: number | null }): Promise<void> {
+      await saveMaintenance(db, input.serverId, input.untilMs);
+    },
 
-  async restoreAsStandby(input: {
-    serverId: string;
-    driveLetters?: string[];
-  }): Promise<failovers.RestoreResult> {
-    return failovers.restoreAsStandby(db, input);
-  },
-});
+    beginFailover,
+    claimMatchedStandby,
+    promoteStandby,
+    rebindIpCameras,
+
+    /**
+     * The monitor's one step from deadline to recording restored: the four failover steps back to back in one
+     * activity, scheduled in the workflow task that deems the Slave broken (and handed to this worker with it,
+     * when the server dispatches activities eagerly). Each step is idempotent, so a retry goes on from where
+     * the last attempt stopped. The failover workflow continues from its result.
+     */
+    async takeOverRecording(input: FailoverStart): Promise<TakeOver> {
+      const { failoverId, slaveId } = input;
+      // The activity fails as a whole; the operator needs to know which step failed, and why.
+      const step = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
+        try {
+          return await run();
+        } catch (error) {
+          log.warn('Take-over step failed', { failoverId, step: name, error });
+          throw error;
+        }
+      };
+      const beat = setInterval(() => Context.current().heartbeat(), TAKE_OVER_HEARTBEAT_MS);
+      try {
+        const plan = await step('beginFailover', () => beginFailover(input));
+        const claim = await step('claimMatchedStandby', () => claimMatchedStandby(failoverId));
+        // The failover workflow says that no standby matched, and waits for one.
+        if (!claim.claimed) return { plan, claim, cameras: null };
+        const { serverId } = claim;
+        await step('promoteStandby', () => promoteStandby({ failoverId, slaveId, serverId }));
+        const cameras = await step('rebindIpCameras', () => rebindIpCameras(failoverId));
+        return { plan, claim, cameras };
+      } finally {
+        clearInterval(beat);
+      }
+    },
+
+    async ensureMonitoring(serverId: string): Promise<{ started: boolean }> {
+      return monitors.ensureMonitoring(serverId);
+    },
+
+    async waitUntilServerUp(serverId: string): Promise<void> {
+      if (!(await vms.isServerUp(serverId))) {
+        throw ApplicationFailure.retryable(`server ${serverId} is not up yet`, 'ServerNotUp');
+      }
+    },
+
+    async reinstallPlugin(input: { failoverId: string; serverId: string; plugin: string }): Promise<void> {
+      const { attempt } = Context.current().info;
+      const current = await failovers.pluginReinstallStatus(db, input.failoverId, input.plugin);
+      if (current?.status === 'installed') return;
+      const beat = setInterval(() => Context.current().heartbeat(), PLUGIN_INSTALL_HEARTBEAT_MS);
+      try {
+        await vms.installPlugin({
+          requestId: input.failoverId,
+          serverId: input.serverId,
+          plugin: input.plugin,
+        });
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        await failovers.recordPluginAttemptFailed(db, { ...input, attempt, error: message });
+        throw error;
+      } finally {
+        clearInterval(beat);
+      }
+      await failovers.recordPluginInstalled(db, { ...input, attempt });
+    },
+
+    async markPluginNeedsManualAction(input: {
+      failoverId: string;
+      plugin: string;
+      error: string;
+    }): Promise<void> {
+      log.error('Plugin reinstall failed for good: needs manual action', { ...input });
+      await failovers.recordPluginNeedsManualAction(db, input);
+    },
+
+    async completeFailover(failoverId: string): Promise<void> {
+      await failovers.completeFailover(db, failoverId);
+    },
+
+    async restoreAsStandby(input: {
+      serverId: string;
+      driveLetters?: string[];
+    }): Promise<failovers.RestoreResult> {
+      return failovers.restoreAsStandby(db, input);
+    },
+  };
+};
 
 export type Activities = ReturnType<typeof createActivities>;

@@ -15,6 +15,9 @@ const histories = readdirSync(HISTORIES_DIR)
 test('histories are recorded for the monitor, failover and restore workflows', () => {
   expect(histories).toEqual(
     expect.arrayContaining([
+      'before-take-over-failover-waiting-for-standby.json',
+      'before-take-over-failover-with-plugin-retries.json',
+      'before-take-over-monitor-failover-and-restore.json',
       'failover-waiting-for-standby.json',
       'failover-with-plugin-retries.json',
       'monitor-continued-as-new.json',

@@ -23,6 +23,19 @@ const LOCAL_STEP_OPTIONS = {
 export const localStep = (summary: string) =>
   proxyLocalActivities<Activities>({ ...LOCAL_STEP_OPTIONS, summary });
 
+/**
+ * The monitor's take-over (activities/takeOverRecording) is a regular activity, not a local one: the
+ * workflow task that deems the Slave broken completes before anything moves, so the decision is in the
+ * history before its effects. A retry after a lost worker starts within the heartbeat timeout.
+ */
+export const takeOverStep = (summary: string) =>
+  proxyActivities<Activities>({
+    summary,
+    startToCloseTimeout: '2m',
+    heartbeatTimeout: '6s',
+    retry: LOCAL_STEP_OPTIONS.retry,
+  });
+
 export const pluginStep = (tuning: FailoverWorkflowTuning, summary: string) =>
   proxyActivities<Activities>({
     summary,

@@ -2,6 +2,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { BrokenReason, FailoverSettings } from '../domain/site';
 import type { Heartbeat } from '../domain/validation';
+import type { CameraMove, ClaimResult, FailoverPlan } from '../store/failovers';
 
 export type MonitorPhase = 'monitoring' | 'failing-over' | 'failed-over';
 
@@ -65,6 +66,18 @@ export interface FailoverInput {
   /** When the Slave was due to be deemed broken. */
   deadlineMs: number;
   tuning: FailoverWorkflowTuning;
+  /** The steps the monitor already took to restore recording; the failover workflow goes on from there. */
+  takeOver?: TakeOver;
+}
+
+/**
+ * What the monitor's take-over did, up to the IP cameras committed to the promoted server. `cameras` is null
+ * when no matched standby was free: the failover workflow then waits for one and finishes the steps.
+ */
+export interface TakeOver {
+  plan: FailoverPlan;
+  claim: ClaimResult;
+  cameras: CameraMove | null;
 }
 
 export interface FailoverWorkflowTuning {

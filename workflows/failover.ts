@@ -14,6 +14,7 @@ import {
 } from '@temporalio/workflow';
 import { VmsFailoverTarget } from '../domain/search-attributes';
 import { localStep, pluginStep, serverUpCheck } from './activity-options';
+import type { CameraMove } from '../store/failovers';
 import type {
   FailoverInput,
   FailoverResult,
@@ -52,16 +53,19 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverRe
     'moving to Broken recorders',
     `Reason: ${input.reason}; deadline ${new Date(input.deadlineMs).toISOString()}.`,
   );
-  const plan = await localStep(`Move ${slaveId} to Broken recorders`).beginFailover({
-    failoverId,
-    slaveId,
-    reason: input.reason,
-    deadlineMs: input.deadlineMs,
-  });
+  const { takeOver } = input;
+  const plan =
+    takeOver?.plan ??
+    (await localStep(`Move ${slaveId} to Broken recorders`).beginFailover({
+      failoverId,
+      slaveId,
+      reason: input.reason,
+      deadlineMs: input.deadlineMs,
+    }));
 
   enter('claiming a matched standby', `Drive letters: ${plan.driveLetters.join(', ')}.`);
   const claimStandby = localStep(`Claim a standby with drives ${plan.driveLetters.join(', ')}`);
-  let claim = await claimStandby.claimMatchedStandby(failoverId);
+  let claim = takeOver?.claim ?? (await claimStandby.claimMatchedStandby(failoverId));
   while (!claim.claimed) {
     if (claim.firstWait) {
       log.warn('No matched standby available: Slave waits in Broken recorders', {
@@ -74,7 +78,13 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverRe
       `No available failover server has drive letters ${plan.driveLetters.join(', ')}. ` +
         'The failover goes on as soon as one is restored or added.',
     );
-    if (workflowInfo().continueAsNewSuggested) return continueAsNew<typeof failoverWorkflow>(input);
+    if (workflowInfo().continueAsNewSuggested) {
+      // The next run waits on; the warning above was given once.
+      const waiting = { ...claim, firstWait: false };
+      return continueAsNew<typeof failoverWorkflow>(
+        takeOver ? { ...input, takeOver: { ...takeOver, claim: waiting } } : input,
+      );
+    }
     standbyMayBeAvailable = false;
     await condition(() => standbyMayBeAvailable, tuning.standbyRecheckMs);
     state.standbyChecks += 1;
@@ -84,17 +94,7 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverRe
   state.failoverServerId = serverId;
   upsertSearchAttributes([{ key: VmsFailoverTarget, value: serverId }]);
 
-  enter('promoting the standby', `${serverId} takes the place of ${slaveId}.`);
-  await localStep(`Promote ${serverId} to recorder in place of ${slaveId}`).promoteStandby({
-    failoverId,
-    slaveId,
-    serverId,
-  });
-
-  enter('rebinding IP cameras', `IP cameras of ${slaveId} move to ${serverId}.`);
-  const cameras = await localStep(`Rebind the IP cameras of ${slaveId} to ${serverId}`).rebindIpCameras(
-    failoverId,
-  );
+  const cameras = takeOver?.cameras ?? (await promoteAndRebind(failoverId, slaveId, serverId, enter));
   log.info('IP cameras rebound: recording restored', {
     slaveId,
     failoverServerId: serverId,
@@ -131,6 +131,22 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverRe
     analogCameraIds: cameras.analogCameraIds,
     plugins,
   };
+}
+
+async function promoteAndRebind(
+  failoverId: string,
+  slaveId: string,
+  serverId: string,
+  enter: (step: FailoverStep, details: string) => void,
+): Promise<CameraMove> {
+  enter('promoting the standby', `${serverId} takes the place of ${slaveId}.`);
+  await localStep(`Promote ${serverId} to recorder in place of ${slaveId}`).promoteStandby({
+    failoverId,
+    slaveId,
+    serverId,
+  });
+  enter('rebinding IP cameras', `IP cameras of ${slaveId} move to ${serverId}.`);
+  return localStep(`Rebind the IP cameras of ${slaveId} to ${serverId}`).rebindIpCameras(failoverId);
 }
 
 async function reinstallPlugins(

@@ -3,11 +3,13 @@
  * fails the Slave over when no heartbeat arrives in time or a heartbeat reports all material disks broken.
  */
 import {
+  ActivityFailure,
   ParentClosePolicy,
   allHandlersFinished,
   condition,
   continueAsNew,
   log,
+  patched,
   setCurrentDetails,
   setHandler,
   startChild,
@@ -20,8 +22,15 @@ import { failoverWorkflowId } from '../domain/names';
 import { VmsFailoverTarget, VmsFolder, VmsServerId } from '../domain/search-attributes';
 import type { BrokenReason } from '../domain/site';
 import { checkHeartbeat, checkMaintenanceMs, checkSettings } from '../domain/validation';
-import { localStep } from './activity-options';
-import type { MonitorInput, MonitorResult, MonitorState, MonitoredSlave, StopReason } from './definitions';
+import { localStep, takeOverStep } from './activity-options';
+import type {
+  MonitorInput,
+  MonitorResult,
+  MonitorState,
+  MonitoredSlave,
+  StopReason,
+  TakeOver,
+} from './definitions';
 import {
   heartbeatSignal,
   maintenanceUpdate,
@@ -182,6 +191,33 @@ export async function slaveMonitorWorkflow(input: MonitorInput): Promise<Monitor
     workflowInfo().continueAsNewSuggested ||
     workflowInfo().historyLength >= HISTORY_EVENTS_PER_RUN;
 
+  /**
+   * Restores recording from this workflow, without waiting for the failover workflow to be created and
+   * dispatched. When it fails, the failover workflow takes every step itself, as before this existed.
+   */
+  const takeOverRecording = async (
+    failoverId: string,
+    reason: BrokenReason,
+    deadlineMs: number,
+  ): Promise<TakeOver | undefined> => {
+    if (!patched('take-over-in-monitor')) return undefined;
+    try {
+      return await takeOverStep(`Take over the recording of ${state.serverId}`).takeOverRecording({
+        failoverId,
+        slaveId: state.serverId,
+        reason,
+        deadlineMs,
+      });
+    } catch (error) {
+      log.warn('Take-over failed: the failover workflow takes the steps', {
+        serverId: state.serverId,
+        failoverWorkflowId: failoverId,
+        error: error instanceof ActivityFailure && error.cause ? error.cause.message : String(error),
+      });
+      return undefined;
+    }
+  };
+
   const failOver = async (reason: BrokenReason, deadlineMs: number): Promise<void> => {
     const workflowId = failoverWorkflowId(input.site, state.serverId, deadlineMs);
     state.phase = 'failing-over';
@@ -193,9 +229,19 @@ export async function slaveMonitorWorkflow(input: MonitorInput): Promise<Monitor
       reason,
       failoverWorkflowId: workflowId,
     });
+    const takeOver = await takeOverRecording(workflowId, reason, deadlineMs);
     const failover = await startChild(failoverWorkflow, {
       workflowId,
-      args: [{ site: input.site, slaveId: state.serverId, reason, deadlineMs, tuning: input.tuning }],
+      args: [
+        {
+          site: input.site,
+          slaveId: state.serverId,
+          reason,
+          deadlineMs,
+          tuning: input.tuning,
+          ...(takeOver !== undefined && { takeOver }),
+        },
+      ],
       // The failover must finish even if this monitor is stopped or terminated.
       parentClosePolicy: ParentClosePolicy.ABANDON,
       staticSummary: `Failover of ${state.serverId} (${reason})`,

@@ -31,10 +31,30 @@ const world = useTestWorld();
 
 const SLAVES = ['rec-01', 'rec-02'];
 
-const failedAttempts = (logs: LogLine[], activityType: string): number[] =>
+/**
+ * Failed attempts at a failover step: the step as its own activity of the failover workflow, or the monitor's
+ * take-over that runs it (a take-over retried after an outage starts again from its first, idempotent step).
+ */
+const failedAttempts = (logs: LogLine[], step: string): number[] =>
   logs
-    .filter((line) => line.msg === 'Activity failed' && line.activityType === activityType)
+    .filter(
+      (line) =>
+        line.msg === 'Activity failed' &&
+        (line.activityType === step || line.activityType === 'takeOverRecording'),
+    )
     .map((line) => line.attempt as number);
+
+const FAILOVER_STEPS = ['beginFailover', 'claimMatchedStandby', 'promoteStandby', 'rebindIpCameras'];
+
+/** What the worker logs of a failed step: as its own activity, or as the step of a take-over that failed. */
+const stepFailures = (logs: LogLine[], step: string): { failoverId: unknown; error: unknown }[] =>
+  logs.flatMap((line) => {
+    if (line.msg === 'Activity failed' && line.activityType === step)
+      return [{ failoverId: line.workflowId, error: line.error }];
+    if (line.msg === 'Take-over step failed' && line.step === step)
+      return [{ failoverId: line.failoverId, error: line.error }];
+    return [];
+  });
 
 test('PostgreSQL cut off during two failovers: activities retry, state stays consistent, both complete once', async () => {
   const w = world.current;
@@ -116,13 +136,12 @@ test('PostgreSQL cut off during two failovers: activities retry, state stays con
     ]);
   }
   // What an operator reads: which step failed, for which failover, how often, and why.
-  const rebindFailures = logsDuringOutage.filter(
-    (line) => line.msg === 'Activity failed' && line.activityType === 'rebindIpCameras',
-  );
-  expect(new Set(rebindFailures.map((line) => line.workflowId))).toEqual(
+  const rebindFailures = stepFailures(logsDuringOutage, 'rebindIpCameras');
+  expect(new Set(rebindFailures.map((failure) => failure.failoverId))).toEqual(
     new Set(failovers.map((row) => row.id)),
   );
-  const causes = new Set(rebindFailures.map((line) => (line.error as { code?: string } | undefined)?.code));
+  const failures = FAILOVER_STEPS.flatMap((step) => stepFailures(logsDuringOutage, step));
+  const causes = new Set(failures.map((failure) => (failure.error as { code?: string } | undefined)?.code));
   expect(causes).toContain('ECONNREFUSED');
   expect(worker.child.exitCode).toBeNull();
 });

@@ -54,8 +54,8 @@ export const failoverOf = async (
 ): Promise<FailoverResult> => {
   const state = await monitorReaches(world, serverId, (candidate) => candidate.broken !== null, options);
   const failoverId = state.broken?.failoverWorkflowId as string;
-  // The monitor records the decision in the same workflow task that starts the failover: it may answer the
-  // query a moment before the failover workflow exists.
+  // The monitor records the decision, then takes over recording, then starts the failover workflow: it
+  // answers the query before the failover workflow exists.
   const failover = world.client.workflow.getHandle(failoverId);
   await eventually(`failover ${failoverId} to start`, async () => {
     try {
