@@ -5,6 +5,8 @@
 import type { Pool } from 'pg';
 
 export interface FailoverTiming {
+  /** Also the failover workflow's id. */
+  id: string;
   slaveId: string;
   failoverServerId: string | null;
   status: string;
@@ -15,6 +17,7 @@ export interface FailoverTiming {
 
 export const failoverTimings = async (db: Pool): Promise<FailoverTiming[]> => {
   const { rows } = await db.query<{
+    id: string;
     slave_id: string;
     failover_server_id: string | null;
     status: string;
@@ -22,13 +25,14 @@ export const failoverTimings = async (db: Pool): Promise<FailoverTiming[]> => {
     started_ms: string;
     committed_ms: string | null;
   }>(
-    `SELECT slave_id, failover_server_id, status,
+    `SELECT id, slave_id, failover_server_id, status,
             (extract(epoch FROM deadline_at) * 1000)::float8 AS deadline_ms,
             (extract(epoch FROM started_at) * 1000)::float8 AS started_ms,
             (extract(epoch FROM cameras_committed_at) * 1000)::float8 AS committed_ms
        FROM failovers ORDER BY started_at`,
   );
   return rows.map((row) => ({
+    id: row.id,
     slaveId: row.slave_id,
     failoverServerId: row.failover_server_id,
     status: row.status,

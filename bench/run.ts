@@ -39,6 +39,8 @@ export interface RunResult {
   timeoutMs: number;
   overhead: Percentiles;
   detection: Percentiles;
+  /** The failover workflow's start (Temporal's record) minus the deadline. */
+  workflowStart: Percentiles;
   /** Cameras committed minus (last heartbeat sent by the Slave + timeout): the Slave's own view. */
   endToEnd: Percentiles;
   /** Signal sent to signal handled by the monitor (its workflow clock), last heartbeat of each Slave. */
@@ -247,6 +249,14 @@ export const runOnce = async (
 
     const timings = (await failoverTimings(db)).filter((timing) => failedSet.has(timing.slaveId));
     const committed = timings.filter((timing) => timing.camerasCommittedMs !== null);
+    const workflowStartMs = await mapLimited(timings, BULK_CONCURRENCY, async (timing) => {
+      const started = await client.workflow
+        .getHandle(timing.id)
+        .describe()
+        .then((description) => description.startTime.getTime())
+        .catch(() => undefined);
+      return started === undefined ? [] : [started - timing.deadlineMs];
+    });
     const result: Omit<RunResult, 'correctness' | 'failoversAfterRun' | 'runSeconds'> = {
       slaves,
       failures: failed.length,
@@ -254,6 +264,7 @@ export const runOnce = async (
       timeoutMs: options.timeoutMs,
       overhead: percentiles(committed.map((timing) => (timing.camerasCommittedMs ?? 0) - timing.deadlineMs)),
       detection: percentiles(timings.map((timing) => timing.startedMs - timing.deadlineMs)),
+      workflowStart: percentiles(workflowStartMs.flat()),
       endToEnd: percentiles(
         committed.map(
           (timing) =>

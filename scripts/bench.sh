@@ -1,8 +1,38 @@
 #!/usr/bin/env bash
 # `npm run bench [-- options]`: sets the project up (dependencies, PostgreSQL, Temporal dev server, build),
 # then runs the compiled benchmark with the options given. `npm run bench -- --help` lists them.
+#
+# Unless TEMPORAL_ADDRESS is set, the bench gets a dev server of its own (port BENCH_TEMPORAL_PORT, 7243 by
+# default) on a new SQLite file, stopped at the end: a dev server that has run tests or earlier benches for
+# hours is slower (its history tables grow), and the figures would depend on what ran before.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$PROJECT_ROOT"
 
-bash scripts/setup.sh
-exec node dist/bench/main.js "$@"
+if [ -n "${TEMPORAL_ADDRESS:-}" ]; then
+  bash scripts/setup.sh
+else
+  port="${BENCH_TEMPORAL_PORT:-7243}"
+  instance="$DATA_DIR/temporal/dev-server-$port"
+  stop_bench_server() {
+    [ -f "$instance.pid" ] || return 0
+    local pid
+    pid="$(cat "$instance.pid")"
+    if grep -q start-dev "/proc/$pid/cmdline" 2>/dev/null; then
+      kill "$pid"
+      for _ in $(seq 1 50); do
+        [ -d "/proc/$pid" ] || break
+        sleep 0.2
+      done
+    fi
+    rm -f "$instance.pid"
+  }
+  stop_bench_server
+  rm -f "$instance.sqlite" "$instance.sqlite-wal" "$instance.sqlite-shm"
+  trap stop_bench_server EXIT
+  # The default dev server is not needed for the bench: setup leaves it alone when TEMPORAL_ADDRESS is set.
+  TEMPORAL_ADDRESS="127.0.0.1:$port" bash scripts/setup.sh
+  TEMPORAL_DEV_PORT="$port" TEMPORAL_UI_PORT="$((port + 1000))" TEMPORAL_DEV_METRICS_PORT="$((port + 2))" \
+    bash scripts/temporal-dev-server.sh
+  export TEMPORAL_ADDRESS="127.0.0.1:$port"
+fi
+node dist/bench/main.js "$@"

@@ -26,6 +26,7 @@ instance="dev-server"
 if [ "$DEV_PORT" != 7233 ]; then instance="dev-server-$DEV_PORT"; fi
 db_file="$DATA_DIR/temporal/$instance.sqlite"
 log_file="$DATA_DIR/temporal/$instance.log"
+pid_file="$DATA_DIR/temporal/$instance.pid"
 mkdir -p "$DATA_DIR/temporal"
 say "starting the Temporal dev server at $address, Web UI http://127.0.0.1:$UI_PORT (log: ${log_file#"$PROJECT_ROOT"/})"
 search_attributes=()
@@ -49,6 +50,7 @@ nohup temporal server start-dev \
   "${search_attributes[@]}" "${dynamic_config[@]}" \
   --log-level warn \
   >"$log_file" 2>&1 &
+echo $! >"$pid_file"
 
 for _ in $(seq 1 90); do
   if healthy; then exit 0; fi
