@@ -8,6 +8,12 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$PROJECT_ROOT"
 
+# Two runs at once would share the machine's cores (and the bench's own dev server): their figures would
+# mean nothing.
+mkdir -p "$DATA_DIR/bench"
+exec 9>"$DATA_DIR/bench/lock"
+flock -n 9 || die "another benchmark is running on this machine (lock: .data/bench/lock)"
+
 if [ -n "${TEMPORAL_ADDRESS:-}" ]; then
   bash scripts/setup.sh
 else
@@ -32,7 +38,7 @@ else
   # The default dev server is not needed for the bench: setup leaves it alone when TEMPORAL_ADDRESS is set.
   TEMPORAL_ADDRESS="127.0.0.1:$port" bash scripts/setup.sh
   TEMPORAL_DEV_PORT="$port" TEMPORAL_UI_PORT="$((port + 1000))" TEMPORAL_DEV_METRICS_PORT="$((port + 2))" \
-    bash scripts/temporal-dev-server.sh
+    bash scripts/temporal-dev-server.sh 9>&-
   export TEMPORAL_ADDRESS="127.0.0.1:$port"
 fi
 node dist/bench/main.js "$@"
