@@ -14,7 +14,7 @@ import { projectRoot } from '../infra/paths';
 import { connectClient } from '../infra/temporal';
 import { overheadChart } from './chart';
 import type { ChartPoint } from './chart';
-import { parseBenchOptions } from './options';
+import { DEFAULT_INTERVAL_MS, DEFAULT_TIMEOUT_MS, parseBenchOptions } from './options';
 import { correctnessFailures, report, summaryLine } from './report';
 import type { Summary } from './report';
 import { runOnce } from './run';
@@ -101,7 +101,9 @@ const main = async (): Promise<number> => {
   } finally {
     await client.connection.close();
   }
-  if (!options.smoke && existsSync(RESULTS_FILE)) {
+  // The chart is the README's: runs with another interval or timeout are kept in the results, not drawn.
+  const drawn = options.intervalMs === DEFAULT_INTERVAL_MS && options.timeoutMs === DEFAULT_TIMEOUT_MS;
+  if (!options.smoke && drawn && existsSync(RESULTS_FILE)) {
     const points = chartPoints(options.intervalMs, options.timeoutMs);
     writeFileSync(
       CHART_FILE,

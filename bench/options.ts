@@ -33,6 +33,10 @@ const SMOKE: Omit<BenchOptions, 'smoke' | 'keepDatabase' | 'senderConcurrency'> 
 
 const MAX_SLAVES = 20_000;
 
+/** The configuration of the targets, the README's table and the chart. */
+export const DEFAULT_INTERVAL_MS = 5_000;
+export const DEFAULT_TIMEOUT_MS = 15_000;
+
 const wholeNumber =
   (min: number, max: number) =>
   (value: string): number => {
@@ -70,12 +74,12 @@ export const parseBenchOptions = (argv: string[]): BenchOptions => {
       slaveList,
       [1_000],
     )
-    .option('--interval <duration>', 'heartbeat interval of each Slave', duration(100), 5_000)
+    .option('--interval <duration>', 'heartbeat interval of each Slave', duration(100), DEFAULT_INTERVAL_MS)
     .option(
       '--timeout <duration>',
       'failover timeout of each Slave (no heartbeat for this long)',
       duration(1_000),
-      15_000,
+      DEFAULT_TIMEOUT_MS,
     )
     .option(
       '--failures <count>',
