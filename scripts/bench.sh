@@ -18,27 +18,14 @@ if [ -n "${TEMPORAL_ADDRESS:-}" ]; then
   bash scripts/setup.sh
 else
   port="${BENCH_TEMPORAL_PORT:-7243}"
-  instance="$DATA_DIR/temporal/dev-server-$port"
-  stop_bench_server() {
-    [ -f "$instance.pid" ] || return 0
-    local pid
-    pid="$(cat "$instance.pid")"
-    if grep -q start-dev "/proc/$pid/cmdline" 2>/dev/null; then
-      kill "$pid"
-      for _ in $(seq 1 50); do
-        [ -d "/proc/$pid" ] || break
-        sleep 0.2
-      done
-    fi
-    rm -f "$instance.pid"
+  bench_server() {
+    TEMPORAL_DEV_PORT="$port" TEMPORAL_UI_PORT="$((port + 1000))" TEMPORAL_DEV_METRICS_PORT="$((port + 2))" \
+      bash scripts/temporal-dev-server.sh "$1" 9>&-
   }
-  stop_bench_server
-  rm -f "$instance.sqlite" "$instance.sqlite-wal" "$instance.sqlite-shm"
-  trap stop_bench_server EXIT
+  trap 'bench_server --stop' EXIT
   # The default dev server is not needed for the bench: setup leaves it alone when TEMPORAL_ADDRESS is set.
   TEMPORAL_ADDRESS="127.0.0.1:$port" bash scripts/setup.sh
-  TEMPORAL_DEV_PORT="$port" TEMPORAL_UI_PORT="$((port + 1000))" TEMPORAL_DEV_METRICS_PORT="$((port + 2))" \
-    bash scripts/temporal-dev-server.sh 9>&-
+  bench_server --fresh
   export TEMPORAL_ADDRESS="127.0.0.1:$port"
 fi
 node dist/bench/main.js "$@"

@@ -1,13 +1,52 @@
 #!/usr/bin/env bash
 # Starts the Temporal dev server (persistent SQLite file in WAL mode, Web UI) unless one already answers,
 # or does nothing when TEMPORAL_ADDRESS points at another cluster.
+#   --fresh  stops the server this script started on TEMPORAL_DEV_PORT, then starts it on a new SQLite file
+#   --stop   stops the server this script started on TEMPORAL_DEV_PORT
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$PROJECT_ROOT"
+
+mode="${1:-start}"
+case "$mode" in
+  start | --fresh | --stop) ;;
+  *) die "unknown option $mode (expected --fresh or --stop)" ;;
+esac
 
 DEV_PORT="${TEMPORAL_DEV_PORT:-7233}"
 UI_PORT="${TEMPORAL_UI_PORT:-8233}"
 METRICS_PORT="${TEMPORAL_DEV_METRICS_PORT:-7235}"
 address="${TEMPORAL_ADDRESS:-127.0.0.1:$DEV_PORT}"
+
+# One SQLite file and log per port: a second dev server (another port) never shares the default one's.
+instance="dev-server"
+if [ "$DEV_PORT" != 7233 ]; then instance="dev-server-$DEV_PORT"; fi
+db_file="$DATA_DIR/temporal/$instance.sqlite"
+log_file="$DATA_DIR/temporal/$instance.log"
+pid_file="$DATA_DIR/temporal/$instance.pid"
+
+stop_server() {
+  [ -f "$pid_file" ] || return 0
+  local pid
+  pid="$(cat "$pid_file")"
+  # The pid may have been reused by another process since: only a dev server is stopped.
+  if grep -q start-dev "/proc/$pid/cmdline" 2>/dev/null; then
+    kill "$pid"
+    for _ in $(seq 1 50); do
+      [ -d "/proc/$pid" ] || break
+      sleep 0.2
+    done
+  fi
+  rm -f "$pid_file"
+}
+
+if [ "$mode" = --stop ]; then
+  stop_server
+  exit 0
+fi
+if [ "$mode" = --fresh ]; then
+  stop_server
+  rm -f "$db_file" "$db_file-wal" "$db_file-shm"
+fi
 
 if [ -n "${TEMPORAL_ADDRESS:-}" ] && [ "$TEMPORAL_ADDRESS" != "127.0.0.1:$DEV_PORT" ] && [ "$TEMPORAL_ADDRESS" != "localhost:$DEV_PORT" ]; then
   say "TEMPORAL_ADDRESS=$TEMPORAL_ADDRESS: not starting a local dev server"
@@ -21,12 +60,6 @@ if healthy; then
   exit 0
 fi
 
-# One SQLite file and log per port: a second dev server (another port) never shares the default one's.
-instance="dev-server"
-if [ "$DEV_PORT" != 7233 ]; then instance="dev-server-$DEV_PORT"; fi
-db_file="$DATA_DIR/temporal/$instance.sqlite"
-log_file="$DATA_DIR/temporal/$instance.log"
-pid_file="$DATA_DIR/temporal/$instance.pid"
 mkdir -p "$DATA_DIR/temporal"
 say "starting the Temporal dev server at $address, Web UI http://127.0.0.1:$UI_PORT (log: ${log_file#"$PROJECT_ROOT"/})"
 search_attributes=()
