@@ -22,6 +22,7 @@ test('histories are recorded for the monitor, failover and restore workflows', (
       'failover-with-plugin-retries.json',
       'monitor-continued-as-new.json',
       'monitor-failover-and-restore.json',
+      'monitor-settings-changed-as-it-starts.json',
       'restore.json',
     ]),
   );

@@ -87,6 +87,15 @@ export async function slaveMonitorWorkflow(input: MonitorInput): Promise<Monitor
   let diskHealthToRecord = false;
   let lateHeartbeatToRecord: number | undefined;
   let pendingDisks = state.brokenDisks.map((letter) => ({ letter, healthy: false }));
+  let slaveLoaded = input.carried !== undefined;
+
+  /**
+   * An update that arrives with the start must not save its settings before the first load reads them:
+   * the load would then refuse a Slave just unprotected, or overwrite a new timeout with the one it read.
+   */
+  const afterSlaveLoaded = async (): Promise<void> => {
+    if (patched('updates-after-slave-loaded')) await condition(() => slaveLoaded);
+  };
 
   const allMaterialDisksBroken = (): boolean =>
     state.materialDriveLetters.length > 0 &&
@@ -141,6 +150,7 @@ export async function slaveMonitorWorkflow(input: MonitorInput): Promise<Monitor
   setHandler(
     updateSettingsUpdate,
     async (settings) => {
+      await afterSlaveLoaded();
       await localStep('Save the new failover settings').saveSettings({ serverId: state.serverId, settings });
       state.settings = settings;
       state.deadlineMs = (state.lastHeartbeatAtMs ?? state.sinceMs) + settings.timeoutMs;
@@ -165,6 +175,7 @@ export async function slaveMonitorWorkflow(input: MonitorInput): Promise<Monitor
   setHandler(
     maintenanceUpdate,
     async ({ durationMs }) => {
+      await afterSlaveLoaded();
       const untilMs = durationMs === 0 ? null : Date.now() + durationMs;
       await localStep('Save the maintenance window').saveMaintenance({ serverId: state.serverId, untilMs });
       state.maintenanceUntilMs = untilMs;
@@ -272,6 +283,7 @@ export async function slaveMonitorWorkflow(input: MonitorInput): Promise<Monitor
     state.materialDriveLetters = slave.materialDriveLetters;
     state.maintenanceUntilMs = slave.maintenanceUntilMs;
     state.deadlineMs = (state.lastHeartbeatAtMs ?? state.sinceMs) + slave.settings.timeoutMs;
+    slaveLoaded = true;
   }
 
   for (;;) {

@@ -75,3 +75,17 @@ test('record a failover that waits for a matched standby', async () => {
     save('failover-waiting-for-standby', failoverId);
   });
 });
+
+test('record a monitor whose settings change as it starts', async () => {
+  const { fleet, seed, createWorker } = world.current;
+  await seed(site(slave({ id: 'rec-01', timeout: '1h' })));
+
+  const { workflowId } = await fleet.startMonitor('rec-01');
+  const change = fleet.updateSettings('rec-01', { protected: false, timeoutMs: 60_000 });
+  const worker = await createWorker();
+  await worker.runUntil(async () => {
+    await change;
+    await monitorHandle(world.current, 'rec-01').result();
+  });
+  save('monitor-settings-changed-as-it-starts', workflowId);
+});
