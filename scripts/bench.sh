@@ -24,8 +24,9 @@ else
   }
   trap 'bench_server --stop' EXIT
   # The default dev server is not needed for the bench: setup leaves it alone when TEMPORAL_ADDRESS is set.
-  TEMPORAL_ADDRESS="127.0.0.1:$port" bash scripts/setup.sh
+  address="127.0.0.1:$port"
+  TEMPORAL_ADDRESS="$address" bash scripts/setup.sh
   bench_server --fresh
-  export TEMPORAL_ADDRESS="127.0.0.1:$port"
+  export TEMPORAL_ADDRESS="$address"
 fi
 node dist/bench/main.js "$@"

@@ -1,9 +1,14 @@
 /** The failover rules of the product description, one test each, on the real Temporal server and PostgreSQL. */
-import type { FailoverSettings } from '../domain/site';
 import { findServer } from '../store/servers';
 import { camerasOf, eventsOf, failoverRows, pluginReinstalls, pluginsOf, serverRow } from './support/db';
 import { site, slave, standby, systemDrive } from './support/site';
-import { eventually, failoverOf, monitorHandle, monitorReaches } from './support/wait';
+import {
+  changeSettingsAsMonitorStarts,
+  eventually,
+  failoverOf,
+  monitorHandle,
+  monitorReaches,
+} from './support/wait';
 import { useTestWorld } from './support/world';
 
 const world = useTestWorld();
@@ -382,31 +387,15 @@ test('turning protection off ends the monitor without a failover', async () => {
   expect(await failoverRows(db)).toEqual([]);
 });
 
-/**
- * Sends a settings change to a monitor no worker has run yet, then runs one until `then` settles: the change
- * and the start are handled together, which is when the monitor's first read of the Slave could race it.
- */
-const changeSettingsAsMonitorStarts = async <T>(
-  serverId: string,
-  settings: FailoverSettings,
-  then: () => Promise<T>,
-): Promise<T> => {
-  const { fleet, createWorker } = world.current;
-  await fleet.startMonitor(serverId);
-  const change = fleet.updateSettings(serverId, settings);
-  const worker = await createWorker();
-  return worker.runUntil(async () => {
-    await change;
-    return then();
-  });
-};
-
 test('protection turned off as the monitor starts ends it without a failover', async () => {
   const { db, seed } = world.current;
   await seed(site(slave({ id: 'rec-01', timeout: '1h' }), standby('fo-01')));
 
-  const outcome = await changeSettingsAsMonitorStarts('rec-01', { protected: false, timeoutMs: 60_000 }, () =>
-    monitorHandle(world.current, 'rec-01').result(),
+  const outcome = await changeSettingsAsMonitorStarts(
+    world.current,
+    'rec-01',
+    { protected: false, timeoutMs: 60_000 },
+    () => monitorHandle(world.current, 'rec-01').result(),
   );
 
   expect(outcome).toMatchObject({ outcome: 'unprotected', state: { settings: { protected: false } } });
@@ -419,6 +408,7 @@ test('a timeout changed as the monitor starts is the one it keeps', async () => 
   await seed(site(slave({ id: 'rec-01', timeout: '1h' }), standby('fo-01')));
 
   const state = await changeSettingsAsMonitorStarts(
+    world.current,
     'rec-01',
     { protected: true, timeoutMs: 90_000 },
     async () => {

@@ -7,7 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { temporalAddress, temporalNamespace } from '../support/environment';
-import { failoverOf, monitorHandle, monitorReaches } from '../support/wait';
+import { temporalCli } from '../support/temporal-dev-server';
+import { changeSettingsAsMonitorStarts, failoverOf, monitorHandle, monitorReaches } from '../support/wait';
 import { site, slave, standby } from '../support/site';
 import { useTestWorld } from '../support/world';
 
@@ -16,7 +17,7 @@ const world = useTestWorld({ MONITOR_HEARTBEATS_PER_RUN: '10' });
 /** Saves a history in the JSON format of `temporal workflow show --output json`, the one replay reads. */
 const save = (name: string, workflowId: string, runId?: string): void => {
   const json = execFileSync(
-    'temporal',
+    temporalCli(),
     [
       'workflow', 'show', '--output', 'json', '--address', temporalAddress(), '--namespace', temporalNamespace(),
       '--workflow-id', workflowId, ...(runId !== undefined ? ['--run-id', runId] : []),
@@ -77,15 +78,10 @@ test('record a failover that waits for a matched standby', async () => {
 });
 
 test('record a monitor whose settings change as it starts', async () => {
-  const { fleet, seed, createWorker } = world.current;
-  await seed(site(slave({ id: 'rec-01', timeout: '1h' })));
+  await world.current.seed(site(slave({ id: 'rec-01', timeout: '1h' })));
 
-  const { workflowId } = await fleet.startMonitor('rec-01');
-  const change = fleet.updateSettings('rec-01', { protected: false, timeoutMs: 60_000 });
-  const worker = await createWorker();
-  await worker.runUntil(async () => {
-    await change;
-    await monitorHandle(world.current, 'rec-01').result();
-  });
-  save('monitor-settings-changed-as-it-starts', workflowId);
+  await changeSettingsAsMonitorStarts(world.current, 'rec-01', { protected: false, timeoutMs: 60_000 }, () =>
+    monitorHandle(world.current, 'rec-01').result(),
+  );
+  save('monitor-settings-changed-as-it-starts', monitorHandle(world.current, 'rec-01').workflowId);
 });

@@ -21,7 +21,8 @@ export const freePort = async (): Promise<number> => {
   return port;
 };
 
-const temporalCli = (): string => {
+/** The project's Temporal CLI (installed by setup), or the one on PATH. */
+export const temporalCli = (): string => {
   const local = join(projectRoot(), '.tools', 'bin', 'temporal');
   return existsSync(local) ? local : 'temporal';
 };

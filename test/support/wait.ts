@@ -2,6 +2,7 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { WorkflowHandle } from '@temporalio/client';
 import { monitorWorkflowId } from '../../domain/names';
+import type { FailoverSettings } from '../../domain/site';
 import type { FailoverResult, MonitorState } from '../../workflows/definitions';
 import type { slaveMonitorWorkflow } from '../../workflows/monitor';
 import type { TestContext } from './world';
@@ -68,4 +69,23 @@ export const failoverOf = async (
   const result = (await failover.result()) as FailoverResult;
   if (options.stopPromotedMonitor) await world.fleet.stopMonitor(result.failoverServerId);
   return result;
+};
+
+/**
+ * Sends a settings change to a monitor no worker has run yet, then runs one until `then` settles: the change
+ * and the start are handled together, which is when the monitor's first read of the Slave could race it.
+ */
+export const changeSettingsAsMonitorStarts = async <T>(
+  world: TestContext,
+  serverId: string,
+  settings: FailoverSettings,
+  then: () => Promise<T>,
+): Promise<T> => {
+  await world.fleet.startMonitor(serverId);
+  const change = world.fleet.updateSettings(serverId, settings);
+  const worker = await world.createWorker();
+  return worker.runUntil(async () => {
+    await change;
+    return then();
+  });
 };
