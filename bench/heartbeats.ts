@@ -4,7 +4,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Fleet } from '../client/fleet';
-import { Semaphore } from './limit';
+import { Semaphore } from '../infra/limit';
 
 const HEALTHY_DISKS = [
   { letter: 'C', healthy: true },

@@ -17,7 +17,7 @@ import { createFleet } from '../workers/worker';
 import type { Correctness } from './checks';
 import { committedCount, correctness, failoverTimings, failoversAfterRun, promotedServers } from './checks';
 import { HeartbeatSenders } from './heartbeats';
-import { mapLimited } from './limit';
+import { mapLimited } from '../infra/limit';
 import type { BenchOptions } from './options';
 import type { CpuWindow } from './processes';
 import { cpuMark, findDevServerPid, startWorker, workerRssMb } from './processes';

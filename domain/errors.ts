@@ -18,3 +18,15 @@ export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];
 
 /** Bad input never gets better by retrying. */
 export const NON_RETRYABLE_ERROR_TYPES: string[] = Object.values(ErrorType);
+
+/** A request that cannot be acted on, typed so that every runtime reports it alike. Workflow-safe. */
+export class DomainError extends Error {
+  override readonly name = 'DomainError';
+  constructor(
+    readonly type: ErrorTypeName,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+  }
+}

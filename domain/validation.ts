@@ -86,6 +86,11 @@ export const checkHeartbeat = (payload: unknown): Heartbeat => {
   ) {
     throw new InvalidInput('heartbeat.sentAtMs must be a timestamp in milliseconds since 1970');
   }
+  return { serverId: serverId as string, sentAtMs, disks: checkDisks(disks) };
+};
+
+/** Disk health as a heartbeat reports it: at most one entry per drive letter. */
+export const checkDisks = (disks: unknown): DiskHealth[] => {
   if (!Array.isArray(disks) || disks.length > MAX_DISKS_PER_HEARTBEAT) {
     throw new InvalidInput(`heartbeat.disks must be a list of at most ${MAX_DISKS_PER_HEARTBEAT} disks`);
   }
@@ -99,7 +104,7 @@ export const checkHeartbeat = (payload: unknown): Heartbeat => {
   if (new Set(checked.map((disk) => disk.letter)).size !== checked.length) {
     throw new InvalidInput('heartbeat.disks lists a drive letter twice');
   }
-  return { serverId: serverId as string, sentAtMs, disks: checked };
+  return checked;
 };
 
 export const checkMaintenanceMs = (durationMs: unknown): number => {

@@ -17,7 +17,10 @@ export type FailoverEventName =
   | 'disks-degraded'
   | 'settings-changed'
   | 'maintenance-started'
-  | 'restored-as-standby';
+  | 'restored-as-standby'
+  | 'failover-held'
+  | 'failover-released'
+  | 'failover-dismissed';
 
 export interface FailoverEvent {
   serverId: string;

@@ -1,5 +1,6 @@
 /** Signals, queries and updates of the workflows, defined once and imported by clients. */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { LivenessReport } from '../domain/liveness';
 import type { BrokenReason, FailoverSettings } from '../domain/site';
 import type { Heartbeat } from '../domain/validation';
 import type { CameraMove, ClaimResult, FailoverPlan } from '../store/failovers';
@@ -28,8 +29,10 @@ export interface MonitorState {
 
 export type StopReason = 'operator' | 'restored' | 'unprotected';
 
-/** Sent by the heartbeat agent on each Slave. */
+/** Sent by the heartbeat agent on each Slave (monitors started before the liveness layer). */
 export const heartbeatSignal = defineSignal<[Heartbeat]>('heartbeat');
+/** Sent by the liveness detector: checkpoints, disk health changes, deadlines, holds. */
+export const livenessSignal = defineSignal<[LivenessReport]>('liveness');
 /** Ends a monitor: stopped by an operator, or its server restored as a standby. */
 export const stopMonitorSignal = defineSignal<[{ reason: StopReason }]>('stopMonitor');
 export const monitorStateQuery = defineQuery<MonitorState>('state');

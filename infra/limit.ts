@@ -1,4 +1,4 @@
-/** Bounded concurrency for the bench's calls to the server. */
+/** Bounded concurrency for calls made in bulk (signals to many monitors, the bench's calls to the server). */
 
 /** At most `limit` calls at once; the others wait their turn in order. */
 export class Semaphore {

@@ -1,0 +1,593 @@
+/**
+ * The liveness detector of a site: exactly one active at a time, in whichever worker holds its PostgreSQL
+ * advisory lock (taken over within a second by another worker when that connection ends). It keeps every
+ * monitored Slave's deadline in memory, to the millisecond, and tells the Slave's monitor at once when a
+ * deadline passes or the disk health changes; otherwise it sends each monitor a checkpoint rarely.
+ *
+ * Why an advisory lock rather than a long-running activity: the lock costs no Temporal action and no
+ * workflow history, PostgreSQL frees it the moment the leader's connection ends (process killed) or within
+ * about 11 s (host gone: TCP keepalives), and its term number fences a leader that lost it: reports and
+ * failovers carry the term, and PostgreSQL refuses a failover decided in an older one.
+ *
+ * Outage grace: each term starts observing when it begins. A Slave's silence never counts from before that
+ * moment, so after any outage of the orchestrator (worker, PostgreSQL, the whole Master) every Slave gets a
+ * full timeout, and a Slave that died meanwhile fails over one timeout after observation resumed.
+ */
+import type { Client, Pool } from 'pg';
+import type { LivenessReport, MassFailurePolicy } from '../domain/liveness';
+import { brokenLetters, isMassFailure, missedTwoHeartbeats, silenceDeadline } from '../domain/liveness';
+import type { Logger } from '../infra/logger';
+import { Semaphore } from '../infra/limit';
+import type { DetectorTerm } from '../store/detector-term';
+import { beginTerm, renewTerm } from '../store/detector-term';
+import { findHold, findOpenHold, holdFailover } from '../store/holds';
+import { leasesWrittenByOthers, readLeases } from '../store/leases';
+import type { RosterEntry } from '../store/monitoring';
+import { loadRoster } from '../store/monitoring';
+import type { Lease, LeaseTable } from './lease-table';
+import type { LivenessChannel, PgSession, SessionListener } from './pg-session';
+import type { Reporter } from './reporter';
+import { TimerQueue } from './timer-queue';
+
+/** The same constant in every process of a site's database. */
+export const DETECTOR_LOCK_ID = 7_263_914_003;
+
+export interface DetectorOptions {
+  /** This process, as the gateway names it in the leases it writes. */
+  instance: string;
+  /** How often a monitor hears that all is well when nothing changes. */
+  checkpointPeriodMs: number;
+  massFailure: MassFailurePolicy;
+  /** How often gateways write their leases: leases other workers heard are read back as often. */
+  leaseWriteIntervalMs: number;
+}
+
+type WatchState =
+  /** Its deadline is armed. */
+  | 'watching'
+  /** Its deadline passed and the monitor was (or is being) told. */
+  | 'reported'
+  /** Its deadline passed during a mass failure: waiting for the operator. */
+  | 'held'
+  /** An operator dismissed its held failover: nothing happens until it is heard again. */
+  | 'dismissed';
+
+interface Watched {
+  entry: RosterEntry;
+  state: WatchState;
+  /** The deadline reported or held, when it was. */
+  decidedDeadlineMs: number | null;
+  decidedAtMs: number | null;
+  /** The broken disks last reported to the monitor (letters joined); undefined: none reported this term. */
+  reportedDisks: string | undefined;
+  nextCheckpointAtMs: number;
+  lastLateReportMs: number | null;
+}
+
+export interface DetectorStatus {
+  leading: boolean;
+  term: number | null;
+  observingSinceMs: number | null;
+  watched: number;
+  openHoldId: string | null;
+  deadlinesReported: number;
+  checkpointsSent: number;
+  diskReportsSent: number;
+  failoversHeld: number;
+  reportFailures: number;
+}
+
+const LEADER_RETRY_MS = 1_000;
+const RENEW_MS = 1_000;
+const CHECKPOINT_SWEEP_MS = 1_000;
+const ROSTER_RELOAD_MS = 60_000;
+/** Leases other gateways wrote this long ago are read again: commits may land out of order. */
+const REMOTE_LOOK_BACK_MS = 5_000;
+/** While another gateway was heard from this recently, a deadline waits for its leases to be read. */
+const REMOTE_GATEWAY_MEMORY_MS = 30_000;
+/** A broken Slave heard again is reported at most this often (its monitor fences it again). */
+const LATE_REPORT_EVERY_MS = 60_000;
+/** Checkpoints go out at an even, low rate; deadlines and disk reports never wait behind them. */
+const MAX_CHECKPOINTS_IN_FLIGHT = 16;
+const RETRY_MIN_MS = 250;
+const RETRY_MAX_MS = 5_000;
+const NOT_RUNNING_RETRY_MS = 10_000;
+
+export class Detector implements SessionListener {
+  private term: DetectorTerm | undefined;
+  private connection: Client | undefined;
+  private trying = false;
+  private readonly watched = new Map<string, Watched>();
+  private readonly deadlines: TimerQueue<string>;
+  private readonly checkpointsInFlight = new Semaphore(MAX_CHECKPOINTS_IN_FLIGHT);
+  private openHold: { id: string } | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private leaderRetry: NodeJS.Timeout | undefined;
+  private rosterChanges = new Set<string>();
+  private rosterReloadScheduled = false;
+  private lastRemoteHeardMs = -Infinity;
+  private stopped = false;
+  private readonly counts = {
+    deadlinesReported: 0,
+    checkpointsSent: 0,
+    diskReportsSent: 0,
+    failoversHeld: 0,
+    reportFailures: 0,
+  };
+
+  constructor(
+    private readonly db: Pool,
+    session: PgSession,
+    private readonly leases: LeaseTable,
+    private readonly reporter: Reporter,
+    private readonly options: DetectorOptions,
+    private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.deadlines = new TimerQueue((due) => this.decide(due.map(({ key }) => key)), now);
+    leases.onHeard((lease) => this.heard(lease));
+    session.addListener(this);
+  }
+
+  status(): DetectorStatus {
+    return {
+      leading: this.term !== undefined,
+      term: this.term?.term ?? null,
+      observingSinceMs: this.term?.observingSinceMs ?? null,
+      watched: this.watched.size,
+      openHoldId: this.openHold?.id ?? null,
+      ...this.counts,
+    };
+  }
+
+  /** The deadline the detector holds for a server (tests and `vms status`). */
+  deadlineOf(serverId: string): number | undefined {
+    const watched = this.watched.get(serverId);
+    return watched === undefined ? undefined : this.deadline(watched);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.leaderRetry);
+    const connection = this.connection;
+    const leading = this.term !== undefined;
+    this.stepDown('stopping');
+    if (leading)
+      await connection?.query('SELECT pg_advisory_unlock($1)', [DETECTOR_LOCK_ID]).catch(() => undefined);
+  }
+
+  // The session: leadership is held on its connection.
+
+  connected(connection: Client): void {
+    this.connection = connection;
+    clearInterval(this.leaderRetry);
+    this.leaderRetry = setInterval(() => void this.tryToLead(), LEADER_RETRY_MS);
+    void this.tryToLead();
+  }
+
+  lost(): void {
+    this.connection = undefined;
+    clearInterval(this.leaderRetry);
+    this.stepDown('database session lost');
+  }
+
+  notified(channel: LivenessChannel, payload: string): void {
+    if (this.term === undefined) return;
+    if (channel === 'vms_liveness_roster') this.rosterChanged(payload);
+    if (channel === 'vms_mass_failure_holds') void this.holdDecided();
+  }
+
+  private async tryToLead(): Promise<void> {
+    const connection = this.connection;
+    if (this.stopped || this.trying || this.term !== undefined || connection === undefined) return;
+    this.trying = true;
+    try {
+      const { rows } = await connection.query<{ locked: boolean }>(
+        'SELECT pg_try_advisory_lock($1) AS locked',
+        [DETECTOR_LOCK_ID],
+      );
+      if (rows[0]?.locked !== true) return;
+      try {
+        await this.lead(await beginTerm(connection, this.options.instance, this.now()), connection);
+      } catch (error) {
+        this.stepDown('could not start a term');
+        await connection.query('SELECT pg_advisory_unlock($1)', [DETECTOR_LOCK_ID]).catch(() => undefined);
+        throw error;
+      }
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message }, 'Detector could not take the lead: trying again');
+    } finally {
+      this.trying = false;
+    }
+  }
+
+  private async lead(term: DetectorTerm, connection: Client): Promise<void> {
+    const [roster, stored, hold] = await Promise.all([
+      loadRoster(this.db),
+      readLeases(this.db),
+      findOpenHold(this.db),
+    ]);
+    if (this.connection !== connection) throw new Error('the session was lost while the term started');
+    this.term = term;
+    this.leases.seed(stored);
+    this.openHold = hold === undefined ? undefined : { id: hold.id };
+    for (const entry of roster) this.watch(entry);
+    for (const held of hold?.slaves ?? []) {
+      const watched = this.watched.get(held.serverId);
+      if (watched === undefined || watched.entry.status !== 'active') continue;
+      this.deadlines.cancel(held.serverId);
+      Object.assign(watched, { state: 'held', decidedDeadlineMs: held.deadlineMs, decidedAtMs: this.now() });
+    }
+    this.timers = [
+      setInterval(() => void this.renew(), RENEW_MS),
+      setInterval(() => this.sendDueCheckpoints(), CHECKPOINT_SWEEP_MS),
+      setInterval(() => void this.readRemoteLeases(), this.options.leaseWriteIntervalMs),
+      setInterval(() => void this.reloadRoster(), ROSTER_RELOAD_MS),
+    ];
+    this.logger.info(
+      {
+        term: term.term,
+        observingSince: new Date(term.observingSinceMs).toISOString(),
+        watched: this.watched.size,
+        openHold: this.openHold?.id ?? null,
+      },
+      'Liveness detector leading',
+    );
+  }
+
+  private stepDown(reason: string): void {
+    if (this.term === undefined) return;
+    this.logger.warn({ term: this.term.term, reason }, 'Liveness detector stepped down');
+    this.term = undefined;
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    this.deadlines.clear();
+    this.watched.clear();
+    this.openHold = undefined;
+    this.rosterChanges.clear();
+  }
+
+  private async renew(): Promise<void> {
+    const term = this.term;
+    const connection = this.connection;
+    if (term === undefined || connection === undefined) return;
+    try {
+      if (!(await renewTerm(connection, term.term))) this.stepDown(`a newer term replaced term ${term.term}`);
+    } catch (error) {
+      // The session notices a lost connection by itself; a failed query alone is not a lost lock.
+      this.logger.warn({ err: (error as Error).message }, 'Detector term renewal failed');
+    }
+  }
+
+  // The roster: which servers are watched, from PostgreSQL, with their timeouts and windows.
+
+  private watch(entry: RosterEntry): void {
+    const existing = this.watched.get(entry.serverId);
+    const watched: Watched = existing ?? {
+      entry,
+      state: 'watching',
+      decidedDeadlineMs: null,
+      decidedAtMs: null,
+      reportedDisks: undefined,
+      // Spread over one period, so that checkpoints go out at an even rate.
+      nextCheckpointAtMs: this.now() + Math.random() * this.options.checkpointPeriodMs,
+      lastLateReportMs: null,
+    };
+    watched.entry = entry;
+    this.watched.set(entry.serverId, watched);
+    if (entry.status !== 'active') {
+      this.deadlines.cancel(entry.serverId);
+      return;
+    }
+    // A changed timeout or maintenance window may move a deadline already reported into the future.
+    if (watched.state === 'reported' && this.deadline(watched) > this.now()) watched.state = 'watching';
+    if (watched.state === 'watching') this.arm(watched);
+  }
+
+  private rosterChanged(serverId: string): void {
+    this.rosterChanges.add(serverId);
+    if (this.rosterReloadScheduled) return;
+    this.rosterReloadScheduled = true;
+    // Changes committed together (a failover, a site import) are read in one query.
+    setImmediate(() => {
+      this.rosterReloadScheduled = false;
+      const serverIds = [...this.rosterChanges];
+      this.rosterChanges.clear();
+      void this.reloadRoster(serverIds);
+    });
+  }
+
+  private async reloadRoster(serverIds?: string[]): Promise<void> {
+    const term = this.term;
+    if (term === undefined) return;
+    try {
+      const entries = await loadRoster(this.db, serverIds);
+      if (this.term !== term) return;
+      const present = new Set(entries.map((entry) => entry.serverId));
+      for (const serverId of serverIds ?? [...this.watched.keys()]) {
+        if (present.has(serverId)) continue;
+        this.watched.delete(serverId);
+        this.deadlines.cancel(serverId);
+      }
+      for (const entry of entries) this.watch(entry);
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message }, 'Detector roster reload failed');
+      if (serverIds !== undefined) for (const serverId of serverIds) this.rosterChanges.add(serverId);
+    }
+  }
+
+  // Deadlines.
+
+  private deadline(watched: Watched): number {
+    const { entry } = watched;
+    const lease = this.leases.get(entry.serverId);
+    return silenceDeadline({
+      lastSeenMs: lease?.lastSeenMs ?? null,
+      monitoredSinceMs: entry.monitoredSinceMs,
+      silenceFromMs: entry.silenceFromMs,
+      observingSinceMs: this.term?.observingSinceMs ?? this.now(),
+      timeoutMs: entry.timeoutMs,
+      maintenanceUntilMs: entry.maintenanceUntilMs,
+    });
+  }
+
+  /**
+   * While other workers' gateways hear heartbeats too, one of theirs may not have been read yet when a
+   * deadline passes: the decision then waits until it would have been.
+   */
+  private remoteAllowanceMs(): number {
+    return this.now() - this.lastRemoteHeardMs < REMOTE_GATEWAY_MEMORY_MS
+      ? 2 * this.options.leaseWriteIntervalMs + 250
+      : 0;
+  }
+
+  private arm(watched: Watched): void {
+    this.deadlines.schedule(watched.entry.serverId, this.deadline(watched) + this.remoteAllowanceMs());
+  }
+
+  private heard(lease: Lease): void {
+    if (lease.remoteSeenMs !== null) this.lastRemoteHeardMs = this.now();
+    if (this.term === undefined) return;
+    const watched = this.watched.get(lease.serverId);
+    if (watched === undefined) return;
+    if (watched.entry.status === 'broken') {
+      this.reportLateHeartbeat(watched, lease);
+      return;
+    }
+    if (watched.state !== 'watching') {
+      this.logger.info({ serverId: lease.serverId, was: watched.state }, 'Silent Slave heard again');
+      watched.state = 'watching';
+      watched.decidedDeadlineMs = null;
+    }
+    this.arm(watched);
+    const disks = brokenLetters(lease.disks).join();
+    const changed = watched.reportedDisks === undefined ? disks !== '' : disks !== watched.reportedDisks;
+    if (changed) {
+      watched.reportedDisks = disks;
+      this.counts.diskReportsSent += 1;
+      void this.deliver(
+        watched,
+        { kind: 'disks', term: this.term.term, lastSeenMs: lease.lastSeenMs, disks: lease.disks },
+        () => watched.reportedDisks === disks,
+      );
+    }
+  }
+
+  private decide(serverIds: string[]): void {
+    const term = this.term;
+    if (term === undefined) return;
+    const nowMs = this.now();
+    const due: { watched: Watched; deadlineMs: number }[] = [];
+    for (const serverId of serverIds) {
+      const watched = this.watched.get(serverId);
+      if (watched === undefined || watched.state !== 'watching' || watched.entry.status !== 'active')
+        continue;
+      const deadlineMs = this.deadline(watched);
+      if (deadlineMs + this.remoteAllowanceMs() > nowMs) {
+        this.arm(watched);
+        continue;
+      }
+      due.push({ watched, deadlineMs });
+    }
+    if (due.length === 0) return;
+    const { silent, protectedSlaves } = this.silentCount(nowMs);
+    const hold =
+      this.openHold !== undefined || isMassFailure(silent, protectedSlaves, this.options.massFailure);
+    for (const { watched, deadlineMs } of due) {
+      Object.assign(watched, { decidedDeadlineMs: deadlineMs, decidedAtMs: nowMs });
+      if (hold) {
+        watched.state = 'held';
+        void this.hold(watched, deadlineMs, { silent, protectedSlaves });
+      } else {
+        watched.state = 'reported';
+        this.counts.deadlinesReported += 1;
+        const lease = this.leases.get(watched.entry.serverId);
+        void this.deliver(
+          watched,
+          { kind: 'deadline', term: term.term, lastSeenMs: lease?.lastSeenMs ?? null, deadlineMs },
+          () => watched.state === 'reported' && watched.decidedDeadlineMs === deadlineMs,
+        );
+      }
+    }
+  }
+
+  /** Protected Slaves silent now: past their deadline, decided lately, or missing two of their heartbeats. */
+  private silentCount(nowMs: number): { silent: number; protectedSlaves: number } {
+    let silent = 0;
+    let protectedSlaves = 0;
+    for (const watched of this.watched.values()) {
+      const { entry } = watched;
+      if (entry.status !== 'active') continue;
+      protectedSlaves += 1;
+      if (entry.maintenanceUntilMs !== null && entry.maintenanceUntilMs > nowMs) continue;
+      const lease = this.leases.get(entry.serverId);
+      const decidedLately =
+        watched.state === 'held' ||
+        (watched.state === 'reported' && nowMs - (watched.decidedAtMs ?? 0) < entry.timeoutMs);
+      const silentForMs = lease === undefined ? 0 : nowMs - lease.lastSeenMs;
+      if (
+        decidedLately ||
+        this.deadline(watched) <= nowMs ||
+        missedTwoHeartbeats(silentForMs, lease?.intervalMs ?? null)
+      ) {
+        silent += 1;
+      }
+    }
+    return { silent, protectedSlaves };
+  }
+
+  // Mass-failure holds.
+
+  private async hold(
+    watched: Watched,
+    deadlineMs: number,
+    counts: { silent: number; protectedSlaves: number },
+  ): Promise<void> {
+    const term = this.term;
+    if (term === undefined) return;
+    const holdId = (this.openHold ??= { id: newHoldId(this.now()) }).id;
+    this.counts.failoversHeld += 1;
+    const serverId = watched.entry.serverId;
+    this.logger.warn({ serverId, holdId, ...counts }, 'Failover held: many Slaves silent at once');
+    for (
+      let delayMs = RETRY_MIN_MS;
+      this.term === term && watched.state === 'held';
+      delayMs = nextDelay(delayMs)
+    ) {
+      try {
+        const storedId = await holdFailover(this.db, { newHoldId: holdId, serverId, deadlineMs, ...counts });
+        if (this.openHold !== undefined) this.openHold.id = storedId;
+        break;
+      } catch (error) {
+        this.logger.warn(
+          { serverId, err: (error as Error).message },
+          'Held failover not recorded: trying again',
+        );
+        await delay(delayMs);
+      }
+    }
+    await this.deliver(
+      watched,
+      { kind: 'held', term: term.term, holdId: this.openHold?.id ?? holdId, deadlineMs },
+      () => watched.state === 'held',
+    );
+  }
+
+  private async holdDecided(): Promise<void> {
+    const term = this.term;
+    const openHold = this.openHold;
+    if (term === undefined || openHold === undefined) return;
+    const hold = await findHold(this.db, openHold.id).catch(() => undefined);
+    if (hold === undefined || hold.status === 'open' || this.term !== term) return;
+    this.openHold = undefined;
+    this.logger.warn(
+      { holdId: hold.id, decision: hold.status, by: hold.decidedBy },
+      'Mass-failure hold decided',
+    );
+    for (const { serverId } of hold.slaves) {
+      const watched = this.watched.get(serverId);
+      if (watched === undefined || watched.state !== 'held') continue;
+      if (hold.status === 'dismissed') {
+        watched.state = 'dismissed';
+        continue;
+      }
+      const deadlineMs = watched.decidedDeadlineMs ?? this.deadline(watched);
+      watched.state = 'reported';
+      this.counts.deadlinesReported += 1;
+      const lease = this.leases.get(serverId);
+      void this.deliver(
+        watched,
+        { kind: 'deadline', term: term.term, lastSeenMs: lease?.lastSeenMs ?? null, deadlineMs },
+        () => watched.state === 'reported' && watched.decidedDeadlineMs === deadlineMs,
+      );
+    }
+  }
+
+  // Reports to monitors.
+
+  private sendDueCheckpoints(): void {
+    const term = this.term;
+    if (term === undefined) return;
+    const nowMs = this.now();
+    for (const watched of this.watched.values()) {
+      if (watched.entry.status !== 'active' || watched.state !== 'watching') continue;
+      if (watched.nextCheckpointAtMs > nowMs) continue;
+      watched.nextCheckpointAtMs = nowMs + this.options.checkpointPeriodMs;
+      const lease = this.leases.get(watched.entry.serverId);
+      const report: LivenessReport = {
+        kind: 'checkpoint',
+        term: term.term,
+        lastSeenMs: lease?.lastSeenMs ?? null,
+        disks: lease?.disks ?? [],
+      };
+      void this.checkpointsInFlight.run(async () => {
+        const outcome = await this.reporter.report(watched.entry.serverId, report);
+        if (outcome === 'delivered') this.counts.checkpointsSent += 1;
+        else {
+          this.counts.reportFailures += 1;
+          watched.nextCheckpointAtMs = Math.min(
+            watched.nextCheckpointAtMs,
+            this.now() + NOT_RUNNING_RETRY_MS,
+          );
+        }
+      });
+    }
+  }
+
+  private reportLateHeartbeat(watched: Watched, lease: Lease): void {
+    const term = this.term;
+    if (term === undefined) return;
+    const nowMs = this.now();
+    if (watched.lastLateReportMs !== null && nowMs - watched.lastLateReportMs < LATE_REPORT_EVERY_MS) return;
+    watched.lastLateReportMs = nowMs;
+    void this.checkpointsInFlight.run(() =>
+      this.reporter.report(watched.entry.serverId, {
+        kind: 'checkpoint',
+        term: term.term,
+        lastSeenMs: lease.lastSeenMs,
+        disks: lease.disks,
+      }),
+    );
+  }
+
+  /** Sends a report until it is delivered, no longer wanted, or this term ends. */
+  private async deliver(watched: Watched, report: LivenessReport, wanted: () => boolean): Promise<void> {
+    const serverId = watched.entry.serverId;
+    for (let delayMs = RETRY_MIN_MS; ; delayMs = nextDelay(delayMs)) {
+      if (this.term?.term !== report.term || this.watched.get(serverId) !== watched || !wanted()) return;
+      const outcome = await this.reporter.report(serverId, report);
+      if (outcome === 'delivered') return;
+      this.counts.reportFailures += 1;
+      if (delayMs === RETRY_MIN_MS) {
+        this.logger.warn(
+          { serverId, kind: report.kind, outcome },
+          'Liveness report not delivered: trying again',
+        );
+      }
+      await delay(outcome === 'monitor-not-running' ? NOT_RUNNING_RETRY_MS : delayMs);
+    }
+  }
+
+  // Leases heard by other workers' gateways.
+
+  private async readRemoteLeases(): Promise<void> {
+    if (this.term === undefined) return;
+    try {
+      const remote = await leasesWrittenByOthers(this.db, this.options.instance, REMOTE_LOOK_BACK_MS);
+      const nowMs = this.now();
+      for (const lease of remote) this.leases.mergeRemote(lease, nowMs);
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message }, "Detector could not read other gateways' leases");
+    }
+  }
+}
+
+const nextDelay = (delayMs: number): number => Math.min(RETRY_MAX_MS, delayMs * 2);
+
+const delay = (ms: number): Promise<void> =>
+  new Promise((resolve) => {
+    setTimeout(resolve, ms).unref();
+  });
+
+const newHoldId = (nowMs: number): string =>
+  `hold-${new Date(nowMs).toISOString().replace(/[-:.]/g, '').slice(0, 15)}Z-${Math.random().toString(36).slice(2, 6)}`;

@@ -1,0 +1,98 @@
+/**
+ * The liveness layer of one worker process: the heartbeat gateway, the lease table and its writer, the
+ * credential cache, and the detector (active in one worker of the site at a time).
+ */
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Pool } from 'pg';
+import type { MassFailurePolicy } from '../domain/liveness';
+import type { Logger } from '../infra/logger';
+import { CredentialCache } from './credential-cache';
+import { Detector } from './detector';
+import type { GatewayOptions } from './gateway';
+import { HeartbeatGateway } from './gateway';
+import { LeaseTable } from './lease-table';
+import { LeaseWriter } from './lease-writer';
+import { PgSession } from './pg-session';
+import type { Reporter } from './reporter';
+
+export interface LivenessOptions {
+  gateway: GatewayOptions;
+  leaseWriteIntervalMs: number;
+  checkpointPeriodMs: number;
+  massFailure: MassFailurePolicy;
+}
+
+export interface LivenessDeps {
+  db: Pool;
+  databaseUrl: string;
+  reporter: Reporter;
+  /** Names this process in the leases it writes and in the detector's term. */
+  identity: string;
+  logger: Logger;
+}
+
+/** Credentials are read again this often besides when PostgreSQL says they changed. */
+const CREDENTIALS_RELOAD_MS = 60_000;
+
+export class LivenessService {
+  readonly instance: string;
+  readonly leases: LeaseTable;
+  readonly credentials: CredentialCache;
+  readonly gateway: HeartbeatGateway;
+  readonly detector: Detector;
+  private readonly writer: LeaseWriter;
+  private readonly session: PgSession;
+  private credentialsTimer: NodeJS.Timeout | undefined;
+
+  constructor(deps: LivenessDeps, options: LivenessOptions) {
+    const logger = deps.logger.child({ component: 'liveness' });
+    // Two workers on one host still write as two gateways.
+    this.instance = `${deps.identity}#${randomBytes(3).toString('hex')}`;
+    this.leases = new LeaseTable(this.instance);
+    this.credentials = new CredentialCache(deps.db);
+    this.gateway = new HeartbeatGateway(options.gateway, this.credentials, this.leases, logger);
+    this.writer = new LeaseWriter(deps.db, this.leases, options.leaseWriteIntervalMs, logger);
+    this.session = new PgSession(deps.databaseUrl, logger);
+    const reloadCredentials = () =>
+      this.credentials.reload().catch((error: unknown) => {
+        logger.warn({ err: (error as Error).message }, 'Agent credentials not reloaded: kept as they were');
+      });
+    this.session.addListener({
+      connected: reloadCredentials,
+      lost: () => undefined,
+      notified: (channel) => {
+        if (channel === 'vms_agent_credentials') void reloadCredentials();
+      },
+    });
+    this.detector = new Detector(
+      deps.db,
+      this.session,
+      this.leases,
+      deps.reporter,
+      {
+        instance: this.instance,
+        checkpointPeriodMs: options.checkpointPeriodMs,
+        massFailure: options.massFailure,
+        leaseWriteIntervalMs: options.leaseWriteIntervalMs,
+      },
+      logger,
+    );
+    this.credentialsTimer = setInterval(() => void reloadCredentials(), CREDENTIALS_RELOAD_MS);
+  }
+
+  /** Starts listening for heartbeats and competing for the detector's lead; returns the gateway's address. */
+  async start(): Promise<AddressInfo> {
+    this.session.start();
+    this.writer.start();
+    return this.gateway.listen();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.credentialsTimer);
+    await this.gateway.close();
+    await this.detector.stop();
+    await this.writer.stop();
+    await this.session.stop();
+  }
+}

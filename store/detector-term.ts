@@ -1,0 +1,47 @@
+/**
+ * The liveness detector's term. One leader at a time holds a PostgreSQL advisory lock; each new leadership
+ * starts a term, from which every server gets a full timeout. Reports and failovers carry their term.
+ */
+import type { ClientBase, Pool } from 'pg';
+
+export interface DetectorTerm {
+  term: number;
+  leader: string;
+  observingSinceMs: number;
+  renewedAtMs: number;
+}
+
+const TERM_COLUMNS = `term::int AS term, leader,
+  (extract(epoch FROM observing_since) * 1000)::float8 AS "observingSinceMs",
+  (extract(epoch FROM renewed_at) * 1000)::float8 AS "renewedAtMs"`;
+
+/** Starts the next term; `observingSinceMs` is the leader's own clock (it judges every deadline with it). */
+export const beginTerm = async (
+  connection: ClientBase,
+  leader: string,
+  observingSinceMs: number,
+): Promise<DetectorTerm> => {
+  const { rows } = await connection.query<DetectorTerm>(
+    `INSERT INTO detector_term (term, leader, observing_since, renewed_at)
+     VALUES (1, $1, to_timestamp($2 / 1000.0), now())
+     ON CONFLICT (singleton) DO UPDATE
+        SET term = detector_term.term + 1, leader = excluded.leader,
+            observing_since = excluded.observing_since, renewed_at = now()
+     RETURNING ${TERM_COLUMNS}`,
+    [leader, observingSinceMs],
+  );
+  return rows[0] as DetectorTerm;
+};
+
+/** Renews the leader's term; false when another leader has started a newer one. */
+export const renewTerm = async (connection: ClientBase, term: number): Promise<boolean> => {
+  const { rowCount } = await connection.query('UPDATE detector_term SET renewed_at = now() WHERE term = $1', [
+    term,
+  ]);
+  return rowCount === 1;
+};
+
+export const currentTerm = async (db: Pool | ClientBase): Promise<DetectorTerm | undefined> => {
+  const { rows } = await db.query<DetectorTerm>(`SELECT ${TERM_COLUMNS} FROM detector_term`);
+  return rows[0];
+};
