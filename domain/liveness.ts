@@ -146,3 +146,82 @@ export const checkLivenessReport = (payload: unknown): LivenessReport => {
     }
   }
 };
+
+/** What the detector decided, as a failover carries it to the take-over, which confirms it first. */
+export interface SilenceClaim {
+  term: number;
+  lastSeenMs: number | null;
+  deadlineMs: number;
+}
+
+/** What PostgreSQL holds when the take-over confirms a claim. */
+export interface SilenceRecord {
+  currentTerm: number | null;
+  /** The lease as written by the gateways (at most one write interval behind the detector). */
+  leaseLastSeenMs: number | null;
+  timeoutMs: number;
+  maintenanceUntilMs: number | null;
+}
+
+/** Clock rounding and skew between the hosts of two gateways that a confirmation tolerates. */
+export const CONFIRM_TOLERANCE_MS = 250;
+
+/**
+ * Why a claimed silence must not fail the Slave over, or undefined when it stands: a claim of an older term
+ * (a detector that lost its lead), a heartbeat before the deadline that the decision did not see (another
+ * gateway heard it), or a deadline that moved since (a maintenance window, a longer timeout). A heartbeat
+ * after the deadline does not undo it: the Slave was silent for longer than its timeout.
+ */
+export const refuteSilence = (record: SilenceRecord, claim: SilenceClaim): string | undefined => {
+  if (record.currentTerm !== claim.term) {
+    return `decided in detector term ${claim.term}, but term ${record.currentTerm ?? 'none'} is current`;
+  }
+  const heard = record.leaseLastSeenMs;
+  if (heard !== null && heard < claim.deadlineMs && heard > (claim.lastSeenMs ?? -Infinity) + CONFIRM_TOLERANCE_MS) {
+    return `heard at ${new Date(heard).toISOString()}, before its deadline`;
+  }
+  if (record.maintenanceUntilMs !== null && record.maintenanceUntilMs > claim.deadlineMs) {
+    return `in maintenance until ${new Date(record.maintenanceUntilMs).toISOString()}`;
+  }
+  if (claim.lastSeenMs !== null && claim.lastSeenMs + record.timeoutMs > claim.deadlineMs + CONFIRM_TOLERANCE_MS) {
+    return `its timeout is now ${record.timeoutMs} ms: the deadline has moved`;
+  }
+  return undefined;
+};
+
+/** What the monitor's backstop finds when no report came for too long. */
+export type SilenceVerdict =
+  | { verdict: 'heard'; lastSeenMs: number | null; deadlineMs: number }
+  | { verdict: 'silent'; claim: SilenceClaim }
+  /** No detector term is alive: nobody can hear heartbeats, so silence proves nothing. */
+  | { verdict: 'unobserved' };
+
+/** A term not renewed for this long has no leader: its observations stopped. */
+export const TERM_STALE_AFTER_MS = 5_000;
+
+export const judgeSilence = (
+  record: {
+    term: { term: number; observingSinceMs: number; renewedAtMs: number } | null;
+    lease: { lastSeenMs: number } | null;
+    monitoredSinceMs: number;
+    silenceFromMs: number;
+    timeoutMs: number;
+    maintenanceUntilMs: number | null;
+  },
+  nowMs: number,
+): SilenceVerdict => {
+  const { term } = record;
+  if (term === null || nowMs - term.renewedAtMs > TERM_STALE_AFTER_MS) return { verdict: 'unobserved' };
+  const lastSeenMs = record.lease?.lastSeenMs ?? null;
+  const deadlineMs = silenceDeadline({
+    lastSeenMs,
+    monitoredSinceMs: record.monitoredSinceMs,
+    silenceFromMs: record.silenceFromMs,
+    observingSinceMs: term.observingSinceMs,
+    timeoutMs: record.timeoutMs,
+    maintenanceUntilMs: record.maintenanceUntilMs,
+  });
+  return deadlineMs <= nowMs
+    ? { verdict: 'silent', claim: { term: term.term, lastSeenMs, deadlineMs } }
+    : { verdict: 'heard', lastSeenMs, deadlineMs };
+};
