@@ -5,14 +5,13 @@
 import { ServiceError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
-import type { Pool } from 'pg';
+import type { Fleet } from '../../app/fleet';
+import type { SiteView } from '../../app/site-view';
 import { formatDuration } from '../../domain/duration';
 import type { Folder } from '../../domain/site';
-import { listCameras, listServers } from '../../store/servers';
 import type { ServerRecord } from '../../store/servers';
 import type { MonitorState } from '../../workflows/definitions';
 import { isDeadlineExceeded } from '../cli-errors';
-import type { Fleet } from '../fleet';
 import { formatAgo, formatTime, printJson, printLine, printTable } from '../output';
 import { withSession } from '../session';
 
@@ -69,9 +68,9 @@ const monitorView = async (fleet: Fleet, server: ServerRecord): Promise<MonitorV
 
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
-const collectStatus = async (db: Pool, client: Client, fleet: Fleet): Promise<ServerStatus[]> => {
-  const servers = await listServers(db);
-  const cameras = await listCameras(db);
+const collectStatus = async (site: SiteView, client: Client, fleet: Fleet): Promise<ServerStatus[]> => {
+  const servers = await site.servers();
+  const cameras = await site.cameras();
   const nowMs = Date.now();
   const views = await client.withDeadline(nowMs + QUERY_DEADLINE_MS, () =>
     Promise.all(servers.map((server) => monitorView(fleet, server))),
@@ -160,7 +159,7 @@ export const registerStatusCommand = (program: Command): void => {
     .action((options: { json?: boolean }) =>
       withSession(async (session) => {
         const servers = await collectStatus(
-          await session.db(),
+          await session.site(),
           await session.client(),
           await session.fleet(),
         );

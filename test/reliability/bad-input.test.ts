@@ -3,7 +3,7 @@
  * changes nothing: every table of the site and of the simulated VMS is the same before and after.
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { rootFailure } from '../../client/errors';
+import { rootFailure } from '../../app/failures';
 import { monitorWorkflowId } from '../../domain/names';
 import { findServer, listCameras, listPlugins } from '../../store/servers';
 import { failoverRows, snapshotAllTables } from '../support/db';

@@ -16,7 +16,8 @@ import type { DevServer } from '../support/temporal-dev-server';
 import { createDevServer } from '../support/temporal-dev-server';
 import { eventually } from '../support/wait';
 import { useTestWorld } from '../support/world';
-import { createFleet, createVmsWorker } from '../../workers/worker';
+import { createFleet } from '../../app/fleet';
+import { createVmsWorker } from '../../workers/worker';
 
 const world = useTestWorld();
 

@@ -3,7 +3,8 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import type { WorkflowHandle } from '@temporalio/client';
 import { monitorWorkflowId } from '../../domain/names';
 import type { FailoverSettings } from '../../domain/site';
-import type { FailoverResult, MonitorState } from '../../workflows/definitions';
+import type { FailoverResult } from '../../domain/contracts';
+import type { MonitorState } from '../../workflows/definitions';
 import type { slaveMonitorWorkflow } from '../../workflows/monitor';
 import type { TestContext } from './world';
 
