@@ -13,6 +13,7 @@ import { ErrorType } from '../domain/errors';
 import { VmsFailoverTarget, VmsFolder, VmsServerId } from '../domain/search-attributes';
 import { projectRoot } from '../infra/paths';
 import { temporalNamespace } from './support/environment';
+import { heartbeat } from './support/heartbeats';
 import { site, slave, standby } from './support/site';
 import { eventually, failoverOf } from './support/wait';
 import { useTestWorld } from './support/world';
@@ -49,12 +50,10 @@ const keepHeartbeating = (serverId: string): { stop(): Promise<void> } => {
   let stopped = false;
   const sending = (async () => {
     while (!stopped) {
-      await world.current.fleet
-        .sendHeartbeat({ serverId, sentAtMs: Date.now(), disks: [] })
-        .catch((error: unknown) => {
-          // Until the failover starts the promoted server's monitor, there is nobody to tell.
-          if ((error as { type?: string }).type !== ErrorType.MonitorNotRunning) throw error;
-        });
+      await heartbeat(world.current.fleet, serverId).catch((error: unknown) => {
+        // Until the failover starts the promoted server's monitor, there is nobody to tell.
+        if ((error as { type?: string }).type !== ErrorType.MonitorNotRunning) throw error;
+      });
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   })();

@@ -20,6 +20,7 @@ import { createFleet } from '../../app/fleet';
 import { createVmsWorker } from '../../workers/worker';
 import { camerasOf, eventsOf, failoverRows, serverRow } from '../support/db';
 import { WORKFLOW_BUNDLE_PATH, temporalAddress } from '../support/environment';
+import { breakAllDisks, heartbeat } from '../support/heartbeats';
 import { freePort } from '../support/temporal-dev-server';
 import { buildService, killAllServices, startService } from '../support/service-process';
 import { serviceEnv } from '../support/service-env';
@@ -220,16 +221,9 @@ describe('the least-privilege role of the worker', () => {
       });
       const result = await worker.runUntil(async () => {
         await fleet.startMonitor('rec-01');
-        await fleet.sendHeartbeat({
-          serverId: 'rec-01',
-          sentAtMs: Date.now(),
-          disks: [
-            { letter: 'D', healthy: false },
-            { letter: 'E', healthy: false },
-          ],
-        });
+        await breakAllDisks(fleet, 'rec-01');
         const failover = await failoverOf(w, 'rec-01', { stopPromotedMonitor: true });
-        await fleet.sendHeartbeat({ serverId: 'rec-01', sentAtMs: Date.now(), disks: [] });
+        await heartbeat(fleet, 'rec-01');
         await fleet.restore('rec-01', ['C', 'D', 'E']);
         return failover;
       });
