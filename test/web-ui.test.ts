@@ -148,6 +148,8 @@ test('a finished failover is found by folder and server id, through the API and 
       await page.getByRole('link', { name: result.failoverId }).click();
       await page.getByRole('tab', { name: 'User Metadata' }).click();
       await shows(page, 'Failover of rec-01 (heartbeat-timeout)');
+      // The static details the monitor gives the failover when it starts it.
+      await shows(page, 'Slave rec-01 was deemed broken (heartbeat-timeout) at');
       await shows(page, 'rec-01: completed fo-01 records 2 IP cameras of rec-01.');
       await page.screenshot({ path: join(SCREENSHOTS, 'web-ui-failover-details.png') });
     } finally {
