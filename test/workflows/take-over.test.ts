@@ -4,7 +4,6 @@
  * own task queue and workflow ids.
  */
 import { randomUUID } from 'node:crypto';
-import { WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
@@ -24,7 +23,7 @@ import { monitorStateQuery } from '../../workflows/definitions';
 import type { slaveMonitorWorkflow } from '../../workflows/monitor';
 import { terminateRunningWorkflows } from '../support/cleanup';
 import { WORKFLOW_BUNDLE_PATH, temporalAddress, temporalNamespace } from '../support/environment';
-import { eventually } from '../support/wait';
+import { eventually, failoverResult } from '../support/wait';
 
 /** The activities a failover runs, from the monitor's first read of its Slave to the failover completed. */
 type FailoverActivities = Pick<
@@ -131,16 +130,7 @@ const failOverWith = async (activities: FailoverActivities): Promise<FailoverRes
         const state = await monitor.query(monitorStateQuery);
         return state.broken?.failoverWorkflowId;
       });
-      const failover = client.workflow.getHandle(failoverId);
-      await eventually(`failover ${failoverId} to start`, async () => {
-        try {
-          return await failover.describe();
-        } catch (error) {
-          if (error instanceof WorkflowNotFoundError) return undefined;
-          throw error;
-        }
-      });
-      return (await failover.result()) as FailoverResult;
+      return failoverResult(client, failoverId);
     });
   } finally {
     await terminateRunningWorkflows(client, taskQueue);
