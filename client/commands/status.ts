@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import type { Fleet } from '../../app/fleet';
 import type { SiteView } from '../../app/site-view';
 import { formatDuration } from '../../domain/duration';
+import { isMonitorable } from '../../domain/rules';
 import type { Folder } from '../../domain/site';
 import type { ServerRecord } from '../../store/servers';
 import type { MonitorState } from '../../workflows/definitions';
@@ -113,12 +114,19 @@ const describeState = (server: ServerStatus): string => {
   return parts.join(', ');
 };
 
+/** A Slave that should be monitored and is not says so. */
 const describeMonitor = (server: ServerStatus): string => {
   if (server.role !== 'slave') return '-';
-  if (server.monitor === 'not monitored' && server.protected && server.state === 'active') {
-    return 'not monitored (protected)';
-  }
-  return server.monitor;
+  const standing = {
+    id: server.id,
+    role: server.role,
+    status: server.state,
+    folder: server.folder,
+    settings: { protected: server.protected, timeoutMs: server.timeoutMs },
+  };
+  return server.monitor === 'not monitored' && isMonitorable(standing)
+    ? 'not monitored (protected)'
+    : server.monitor;
 };
 
 const printStatus = (site: string, servers: ServerStatus[]): void => {
