@@ -8,7 +8,7 @@ import { DomainError } from '../domain/errors';
 
 type Activity = (...args: never) => Promise<unknown>;
 
-export const toApplicationFailure = (error: DomainError): ApplicationFailure =>
+const toApplicationFailure = (error: DomainError): ApplicationFailure =>
   ApplicationFailure.create({
     type: error.type,
     message: error.message,
