@@ -36,7 +36,7 @@ import {
 } from '../workflows/definitions';
 import type { slaveMonitorWorkflow } from '../workflows/monitor';
 import type { restoreServerWorkflow } from '../workflows/restore';
-import { rootFailure } from './failures';
+import { failureType, rootFailure } from './failures';
 
 export interface FleetDeps {
   site: string;
@@ -120,7 +120,7 @@ export class Fleet {
       await this.startMonitor(serverId);
       return { started: true };
     } catch (error) {
-      if ((error as { type?: string }).type === ErrorType.MonitorAlreadyRunning) return { started: false };
+      if (failureType(error) === ErrorType.MonitorAlreadyRunning) return { started: false };
       throw error;
     }
   }
