@@ -6,14 +6,14 @@
 import type { Client } from '@temporalio/client';
 import pino from 'pino';
 import type { Pool } from 'pg';
+import { createFleet } from '../app/fleet';
+import type { Fleet } from '../app/fleet';
+import { SiteView } from '../app/site-view';
 import { loadConfig } from '../infra/config';
 import type { AppConfig } from '../infra/config';
 import { createPool } from '../infra/database';
 import { createLogger } from '../infra/logger';
 import type { Logger } from '../infra/logger';
-import { createFleet } from '../app/fleet';
-import type { Fleet } from '../app/fleet';
-import { SiteView } from '../app/site-view';
 import { connectClient } from '../infra/temporal';
 import { CliError, ExitCode, isDeadlineExceeded, workerNotAnswering } from './cli-errors';
 
