@@ -5,13 +5,23 @@
 import { Context, log } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { ApplicationFailure } from '@temporalio/common';
-import type { BrokenReason, DiskHealth, FailoverSettings } from '../domain/site';
+import type {
+  CameraMove,
+  ClaimResult,
+  FailoverPlan,
+  FailoverStart,
+  MonitoredSlave,
+  StandbyRestore,
+  TakeOver,
+} from '../domain/contracts';
+import { checkMonitorable, monitoredSlave } from '../domain/rules';
+import type { DiskHealth, FailoverSettings } from '../domain/site';
 import { appendEvent } from '../store/events';
 import * as failovers from '../store/failovers';
-import { getMonitorableSlave } from '../store/servers';
+import { getServer } from '../store/servers';
 import { saveDiskHealth, saveMaintenance, saveSettings } from '../store/settings';
 import type { VmsControlPlane } from '../vms/control-plane';
-import type { TakeOver } from '../workflows/definitions';
+import { withDomainFailures } from './domain-failures';
 
 /** Starts the monitor workflow of a Slave (the promoted server, after a failover). */
 export interface MonitorStarter {
@@ -28,23 +38,17 @@ const PLUGIN_INSTALL_HEARTBEAT_MS = 5_000;
 /** A fast take-over never heartbeats; a slow one (PostgreSQL or the VMS slow to answer) shows it is alive. */
 const TAKE_OVER_HEARTBEAT_MS = 2_000;
 
-interface FailoverStart {
-  failoverId: string;
-  slaveId: string;
-  reason: BrokenReason;
-  deadlineMs: number;
-}
-
 export const createActivities = ({ db, vms, monitors }: ActivityDeps) => {
-  const beginFailover = async (input: FailoverStart): Promise<failovers.FailoverPlan> => {
+  const beginFailover = async (input: FailoverStart): Promise<FailoverPlan> => {
     const plan = await failovers.beginFailover(db, input);
     log.info('Slave moved to Broken recorders', { slaveId: input.slaveId, reason: input.reason });
     return plan;
   };
 
-  const claimMatchedStandby = (failoverId: string): Promise<failovers.ClaimResult> =>
+  const claimMatchedStandby = (failoverId: string): Promise<ClaimResult> =>
     failovers.claimMatchedStandby(db, failoverId);
 
+  /** `serverId` is the claimed standby, promoted in place of the Slave. */
   const promoteStandby = async (input: {
     failoverId: string;
     slaveId: string;
@@ -58,25 +62,16 @@ export const createActivities = ({ db, vms, monitors }: ActivityDeps) => {
     await failovers.recordPromotion(db, input.failoverId);
   };
 
-  const rebindIpCameras = async (failoverId: string): Promise<failovers.CameraMove> => {
-    const { serverId, cameraIds } = await failovers.ipCamerasToMove(db, failoverId);
+  const rebindIpCameras = async (failoverId: string): Promise<CameraMove> => {
+    const { failoverServerId, cameraIds } = await failovers.ipCamerasToMove(db, failoverId);
     if (cameraIds.length > 0)
-      await vms.rebindCameras({ requestId: failoverId, cameraIds, toServerId: serverId });
+      await vms.rebindCameras({ requestId: failoverId, cameraIds, toServerId: failoverServerId });
     return failovers.commitCameraMove(db, failoverId, cameraIds);
   };
 
-  return {
-    async loadMonitoredSlave(serverId: string): Promise<{
-      settings: FailoverSettings;
-      materialDriveLetters: string[];
-      maintenanceUntilMs: number | null;
-    }> {
-      const slave = await getMonitorableSlave(db, serverId);
-      return {
-        settings: slave.settings,
-        materialDriveLetters: slave.materialDriveLetters,
-        maintenanceUntilMs: slave.maintenanceUntilMs,
-      };
+  return withDomainFailures({
+    async loadMonitoredSlave(serverId: string): Promise<MonitoredSlave> {
+      return monitoredSlave(checkMonitorable(await getServer(db, serverId)));
     },
 
     async recordDiskHealth(input: { serverId: string; disks: DiskHealth[] }): Promise<void> {
@@ -97,7 +92,6 @@ export const createActivities = ({ db, vms, monitors }: ActivityDeps) => {
           sentAt: new Date(input.sentAtMs).toISOString(),
           action: 'ignored: the promoted server keeps recording',
         },
-        idempotencyKey: `${input.failoverWorkflowId}:late-heartbeat`,
       });
     },
 
@@ -137,8 +131,10 @@ export const createActivities = ({ db, vms, monitors }: ActivityDeps) => {
         const claim = await step('claimMatchedStandby', () => claimMatchedStandby(failoverId));
         // The failover workflow says that no standby matched, and waits for one.
         if (!claim.claimed) return { plan, claim, cameras: null };
-        const { serverId } = claim;
-        await step('promoteStandby', () => promoteStandby({ failoverId, slaveId, serverId }));
+        const failoverServerId = claim.serverId;
+        await step('promoteStandby', () =>
+          promoteStandby({ failoverId, slaveId, serverId: failoverServerId }),
+        );
         const cameras = await step('rebindIpCameras', () => rebindIpCameras(failoverId));
         return { plan, claim, cameras };
       } finally {
@@ -158,8 +154,7 @@ export const createActivities = ({ db, vms, monitors }: ActivityDeps) => {
 
     async reinstallPlugin(input: { failoverId: string; serverId: string; plugin: string }): Promise<void> {
       const { attempt } = Context.current().info;
-      const current = await failovers.pluginReinstallStatus(db, input.failoverId, input.plugin);
-      if (current?.status === 'installed') return;
+      if ((await failovers.pluginReinstallStatus(db, input.failoverId, input.plugin)) === 'installed') return;
       const beat = setInterval(() => Context.current().heartbeat(), PLUGIN_INSTALL_HEARTBEAT_MS);
       try {
         await vms.installPlugin({
@@ -190,13 +185,10 @@ export const createActivities = ({ db, vms, monitors }: ActivityDeps) => {
       await failovers.completeFailover(db, failoverId);
     },
 
-    async restoreAsStandby(input: {
-      serverId: string;
-      driveLetters?: string[];
-    }): Promise<failovers.RestoreResult> {
+    async restoreAsStandby(input: { serverId: string; driveLetters?: string[] }): Promise<StandbyRestore> {
       return failovers.restoreAsStandby(db, input);
     },
-  };
+  });
 };
 
 export type Activities = ReturnType<typeof createActivities>;

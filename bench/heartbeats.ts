@@ -3,7 +3,7 @@
  * signal every interval, phases spread evenly over the interval, at most `concurrency` signals in flight.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Fleet } from '../client/fleet';
+import type { Fleet } from '../app/fleet';
 import { Semaphore } from '../infra/limit';
 
 const HEALTHY_DISKS = [

@@ -59,8 +59,9 @@ const main = async (): Promise<number> => {
   try {
     options = parseBenchOptions(process.argv.slice(2));
   } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    // Options that do not fit together; commander reported the others (a bad value) itself.
     if (error instanceof InvalidArgumentError) return fail(error.message);
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     throw error;
   }
   let config: AppConfig;

@@ -2,7 +2,7 @@
  * The benchmark's command line: the size of the simulated site. A bad value is reported by commander
  * (`bench: error: option '--slaves <list>' argument 'x' is invalid. ...`) and nothing runs.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseDuration } from '../domain/duration';
 
 export interface BenchOptions {
@@ -74,12 +74,15 @@ export const parseBenchOptions = (argv: string[]): BenchOptions => {
       slaveList,
       [1_000],
     )
-    .option('--interval <duration>', 'heartbeat interval of each Slave', duration(100), DEFAULT_INTERVAL_MS)
-    .option(
-      '--timeout <duration>',
-      'failover timeout of each Slave (no heartbeat for this long)',
-      duration(1_000),
-      DEFAULT_TIMEOUT_MS,
+    .addOption(
+      new Option('--interval <duration>', 'heartbeat interval of each Slave')
+        .argParser(duration(100))
+        .default(DEFAULT_INTERVAL_MS, '5s'),
+    )
+    .addOption(
+      new Option('--timeout <duration>', 'failover timeout of each Slave (no heartbeat for this long)')
+        .argParser(duration(1_000))
+        .default(DEFAULT_TIMEOUT_MS, '15s'),
     )
     .option(
       '--failures <count>',
@@ -94,9 +97,19 @@ export const parseBenchOptions = (argv: string[]): BenchOptions => {
     )
     .option('--cameras <count>', 'IP cameras per Slave', wholeNumber(1, 64), 4)
     .option('--senders <count>', 'heartbeat signals in flight at once', wholeNumber(1, 1_000), 64)
-    .option('--steady <duration>', 'time every Slave heartbeats before the failure', duration(1_000), 20_000)
+    .addOption(
+      new Option('--steady <duration>', 'time every Slave heartbeats before the failure')
+        .argParser(duration(1_000))
+        .default(20_000, '20s'),
+    )
     .option('--smoke', 'a small quick configuration whose correctness counters must be 0', false)
     .option('--keep-database', 'keep the run database for inspection', false)
+    .addHelpText(
+      'after',
+      '\nRun through npm run bench -- [options]. Unless TEMPORAL_ADDRESS is set, the benchmark starts a Temporal\n' +
+        'dev server of its own (port BENCH_TEMPORAL_PORT, 7243 by default) on a new SQLite file and stops it at\n' +
+        'the end. Temporal and PostgreSQL must be on 127.0.0.1. Method and figures: docs/benchmark.md.',
+    )
     .exitOverride()
     .configureOutput({ outputError: (message, write) => write(`bench: ${message}`) });
   program.parse(argv, { from: 'user' });

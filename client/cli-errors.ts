@@ -4,10 +4,10 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
-import { ErrorType } from '../domain/errors';
+import { rootFailure } from '../app/failures';
+import { DomainError, ErrorType } from '../domain/errors';
 import { InvalidInput } from '../domain/validation';
 import { ConfigError } from '../infra/config';
-import { rootFailure } from './errors';
 
 export const ExitCode = { Ok: 0, Failure: 1, BadInput: 2, Unavailable: 3 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -65,8 +65,12 @@ export const describeError = (error: unknown): { message: string; exitCode: Exit
     return { message: `configuration: ${error.message}`, exitCode: ExitCode.BadInput };
   }
   if (error instanceof InvalidInput) return { message: error.message, exitCode: ExitCode.BadInput };
+  // A refusal: thrown here (DomainError) or answered by a workflow or an activity (ApplicationFailure).
   const root = rootFailure(error);
-  if (root instanceof ApplicationFailure && KNOWN_FAILURE_TYPES.has(root.type ?? '')) {
+  if (
+    root instanceof DomainError ||
+    (root instanceof ApplicationFailure && KNOWN_FAILURE_TYPES.has(root.type ?? ''))
+  ) {
     return { message: root.message, exitCode: ExitCode.BadInput };
   }
   if (hasCode(error, (code) => code === GRPC_UNAVAILABLE)) {

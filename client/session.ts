@@ -6,15 +6,16 @@
 import type { Client } from '@temporalio/client';
 import pino from 'pino';
 import type { Pool } from 'pg';
+import { createFleet } from '../app/fleet';
+import type { Fleet } from '../app/fleet';
+import { SiteView } from '../app/site-view';
 import { loadConfig } from '../infra/config';
 import type { AppConfig } from '../infra/config';
 import { createPool } from '../infra/database';
 import { createLogger } from '../infra/logger';
 import type { Logger } from '../infra/logger';
 import { connectClient } from '../infra/temporal';
-import { createFleet } from '../workers/worker';
 import { CliError, ExitCode, isDeadlineExceeded, workerNotAnswering } from './cli-errors';
-import type { Fleet } from './fleet';
 
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -27,6 +28,8 @@ export interface Session {
   client(): Promise<Client>;
   /** The fleet operations, over both. */
   fleet(): Promise<Fleet>;
+  /** What PostgreSQL records of the site, without a Temporal connection. */
+  site(): Promise<SiteView>;
   /** The fleet for signals only (the heartbeat agent): its pool is never queried, so never opened. */
   signalFleet(): Promise<Fleet>;
   /**
@@ -104,6 +107,7 @@ export const withSession = async <T>(
     db,
     client: temporal,
     fleet: async () => createFleet({ config, client: await temporal(), db: await db() }),
+    site: async () => new SiteView(await db()),
     signalFleet: async () => createFleet({ config, client: await temporal(), db: openPool() }),
     answeredByWorker: async (what, call) => {
       const connected = await temporal();

@@ -1,4 +1,4 @@
-/** Failure types (ApplicationFailure.type) the orchestrator raises. Workflow-safe constants. */
+/** Failure types (ApplicationFailure.type) the orchestrator raises, and the error that carries them. Workflow-safe. */
 export const ErrorType = {
   UnknownServer: 'UnknownServer',
   MasterCannotBeProtected: 'MasterCannotBeProtected',
@@ -19,12 +19,17 @@ export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];
 /** Bad input never gets better by retrying. */
 export const NON_RETRYABLE_ERROR_TYPES: string[] = Object.values(ErrorType);
 
-/** A request that cannot be acted on, typed so that every runtime reports it alike. Workflow-safe. */
+/**
+ * A request the site's rules refuse (an unknown server, a Master to protect, a restore of a server that is not
+ * broken). Thrown by store/ and app/; an activity turns it into a non-retryable ApplicationFailure of the same
+ * type, and the CLI reports it as bad input.
+ */
 export class DomainError extends Error {
   override readonly name = 'DomainError';
   constructor(
     readonly type: ErrorTypeName,
     message: string,
+    /** Data for the caller, e.g. the path of the refused field of a site file. */
     readonly details?: unknown,
   ) {
     super(message);

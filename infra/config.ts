@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { FailoverTuning } from '../domain/contracts';
 import { parseDuration } from '../domain/duration';
 import { DEFAULT_SITE, DEFAULT_TASK_QUEUE } from '../domain/names';
 import { projectRoot } from './paths';
@@ -23,16 +24,6 @@ export interface TemporalConfig {
     clientCertPair?: { crt: Buffer; key: Buffer };
   };
   apiKey?: string;
-}
-
-export interface FailoverTuning {
-  /** How often a Slave waiting for a matched standby looks again, besides being told when one appears. */
-  standbyRecheckMs: number;
-  pluginRetryInitialMs: number;
-  pluginRetryMaxIntervalMs: number;
-  pluginRetryMaxAttempts: number;
-  /** How long the promoted server may take to come up before the plugin reinstall starts retrying. */
-  serverUpTimeoutMs: number;
 }
 
 export interface AppConfig {

@@ -3,7 +3,8 @@ import { Pool } from 'pg';
 import type { PoolClient, PoolConfig } from 'pg';
 import type { Logger } from './logger';
 
-export type Db = Pool;
+/** Where a query runs: the pool, or the client of an open transaction. */
+export type Queryable = Pool | PoolClient;
 
 const DUPLICATE_DATABASE = '42P04';
 /** Two processes creating the same database at once: the loser hits the catalog's unique index. */
@@ -65,7 +66,6 @@ export const ensureDatabase = async (databaseUrl: string, logger: Logger): Promi
   }
 };
 
-/** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
 /**
  * Checks a client out with a listener for its connection being lost: pg-pool drops its own listener on
  * checkout, and an unhandled 'error' event would end the process. The running query still rejects, so the
@@ -83,6 +83,7 @@ export const checkOut = async (db: Pool): Promise<PoolClient & { checkIn(): void
   });
 };
 
+/** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
 export const withTransaction = async <T>(db: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> => {
   const client = await checkOut(db);
   try {

@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
 # `npm run bench [-- options]`: sets the project up (dependencies, PostgreSQL, Temporal dev server, build),
-# then runs the compiled benchmark with the options given. `npm run bench -- --help` lists them.
+# then runs the compiled benchmark with the options given. `npm run bench -- --help` lists them, after a
+# build, without starting anything.
 #
 # Unless TEMPORAL_ADDRESS is set, the bench gets a dev server of its own (port BENCH_TEMPORAL_PORT, 7243 by
 # default) on a new SQLite file, stopped at the end: a dev server that has run tests or earlier benches for
 # hours is slower (its history tables grow), and the figures would depend on what ran before.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$PROJECT_ROOT"
+
+for arg in "$@"; do
+  case "$arg" in
+    -h | --help)
+      bash scripts/setup.sh --build-only
+      exec node dist/bench/main.js --help
+      ;;
+  esac
+done
 
 # Two runs at once would share the machine's cores (and the bench's own dev server): their figures would
 # mean nothing.
@@ -23,10 +33,9 @@ else
       bash scripts/temporal-dev-server.sh "$1" 9>&-
   }
   trap 'bench_server --stop' EXIT
-  # The default dev server is not needed for the bench: setup leaves it alone when TEMPORAL_ADDRESS is set.
-  address="127.0.0.1:$port"
-  TEMPORAL_ADDRESS="$address" bash scripts/setup.sh
+  # The default dev server is not needed for the bench: it runs on its own.
+  bash scripts/setup.sh --no-dev-server
   bench_server --fresh
-  export TEMPORAL_ADDRESS="$address"
+  export TEMPORAL_ADDRESS="127.0.0.1:$port"
 fi
 node dist/bench/main.js "$@"

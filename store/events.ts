@@ -1,7 +1,5 @@
 /** The append-only history of failover events. */
-import type { Pool, PoolClient } from 'pg';
-
-type Queryable = Pool | PoolClient;
+import type { Queryable } from '../infra/database';
 
 export type FailoverEventName =
   | 'failover-started'
@@ -24,24 +22,28 @@ export type FailoverEventName =
 
 export interface FailoverEvent {
   serverId: string;
-  failoverId?: string;
   event: FailoverEventName;
   details?: Record<string, unknown>;
-  /** Set when the caller may run twice (activities): the event is then recorded once. */
-  idempotencyKey?: string;
+  /**
+   * The failover the event belongs to. Its steps run in activities, which may run twice: an event of a
+   * failover is recorded once.
+   */
+  failoverId?: string;
+  /** What the event is about when a failover has one per subject (a plugin): recorded once per subject. */
+  subject?: string;
 }
+
+/** `failoverId:event[:subject]` for an event of a failover; none for a server's own events. */
+const idempotencyKey = ({ failoverId, event, subject }: FailoverEvent): string | null =>
+  failoverId === undefined
+    ? null
+    : [failoverId, event, ...(subject === undefined ? [] : [subject])].join(':');
 
 export const appendEvent = async (db: Queryable, event: FailoverEvent): Promise<void> => {
   await db.query(
     `INSERT INTO failover_events (server_id, failover_id, event, details, idempotency_key)
      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (idempotency_key) DO NOTHING`,
-    [
-      event.serverId,
-      event.failoverId ?? null,
-      event.event,
-      event.details ?? {},
-      event.idempotencyKey ?? null,
-    ],
+    [event.serverId, event.failoverId ?? null, event.event, event.details ?? {}, idempotencyKey(event)],
   );
 };
 
@@ -54,18 +56,36 @@ export interface FailoverEventRecord {
   at: Date;
 }
 
+interface FailoverEventRow {
+  id: string;
+  server_id: string;
+  failover_id: string | null;
+  event: FailoverEventName;
+  details: Record<string, unknown>;
+  at: Date;
+}
+
+const toEventRecord = (row: FailoverEventRow): FailoverEventRecord => ({
+  id: row.id,
+  serverId: row.server_id,
+  failoverId: row.failover_id,
+  event: row.event,
+  details: row.details,
+  at: row.at,
+});
+
 export const listEvents = async (
   db: Queryable,
   serverId?: string,
   limit = 200,
 ): Promise<FailoverEventRecord[]> => {
-  const { rows } = await db.query<FailoverEventRecord>(
-    `SELECT id, server_id AS "serverId", failover_id AS "failoverId", event, details, at
+  const { rows } = await db.query<FailoverEventRow>(
+    `SELECT id, server_id, failover_id, event, details, at
        FROM failover_events
       WHERE $1::text IS NULL OR server_id = $1
          OR failover_id IN (SELECT id FROM failovers WHERE slave_id = $1 OR failover_server_id = $1)
       ORDER BY id DESC LIMIT $2`,
     [serverId ?? null, limit],
   );
-  return rows.reverse();
+  return rows.map(toEventRecord).reverse();
 };

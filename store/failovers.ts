@@ -3,13 +3,21 @@
  * already happened returns what it did the first time.
  */
 import type { Pool, PoolClient } from 'pg';
-import { ErrorType } from '../domain/errors';
+import type {
+  CameraMove,
+  ClaimResult,
+  FailoverPlan,
+  FailoverStart,
+  StandbyRestore,
+} from '../domain/contracts';
+import { DomainError, ErrorType } from '../domain/errors';
+import { checkRestorable } from '../domain/rules';
 import type { BrokenReason } from '../domain/site';
 import { sameDriveLetters } from '../domain/site';
+import type { Queryable } from '../infra/database';
 import { withTransaction } from '../infra/database';
 import { appendEvent } from './events';
-import { rejected } from './failures';
-import { getServer } from './servers';
+import { cameraIdsOf, listPlugins, lockServer } from './servers';
 
 export type FailoverStatus =
   'started' | 'waiting-for-standby' | 'standby-claimed' | 'promoted' | 'recording-restored' | 'completed';
@@ -28,53 +36,67 @@ export interface FailoverRecord {
   analogCamerasLeft: number | null;
 }
 
+interface FailoverRow {
+  id: string;
+  slave_id: string;
+  reason: BrokenReason;
+  status: FailoverStatus;
+  failover_server_id: string | null;
+  deadline_at: Date;
+  started_at: Date;
+  cameras_committed_at: Date | null;
+  completed_at: Date | null;
+  ip_cameras_moved: number | null;
+  analog_cameras_left: number | null;
+}
+
 const SELECT_FAILOVERS = `
-  SELECT id, slave_id AS "slaveId", reason, status, failover_server_id AS "failoverServerId",
-         deadline_at AS "deadlineAt", started_at AS "startedAt", cameras_committed_at AS "camerasCommittedAt",
-         completed_at AS "completedAt", ip_cameras_moved AS "ipCamerasMoved", analog_cameras_left AS "analogCamerasLeft"
+  SELECT id, slave_id, reason, status, failover_server_id, deadline_at, started_at, cameras_committed_at,
+         completed_at, ip_cameras_moved, analog_cameras_left
     FROM failovers`;
 
+const toFailoverRecord = (row: FailoverRow): FailoverRecord => ({
+  id: row.id,
+  slaveId: row.slave_id,
+  reason: row.reason,
+  status: row.status,
+  failoverServerId: row.failover_server_id,
+  deadlineAt: row.deadline_at,
+  startedAt: row.started_at,
+  camerasCommittedAt: row.cameras_committed_at,
+  completedAt: row.completed_at,
+  ipCamerasMoved: row.ip_cameras_moved,
+  analogCamerasLeft: row.analog_cameras_left,
+});
+
 export const findFailover = async (
-  db: Pool | PoolClient,
+  db: Queryable,
   failoverId: string,
 ): Promise<FailoverRecord | undefined> => {
-  const { rows } = await db.query<FailoverRecord>(`${SELECT_FAILOVERS} WHERE id = $1`, [failoverId]);
-  return rows[0];
+  const { rows } = await db.query<FailoverRow>(`${SELECT_FAILOVERS} WHERE id = $1`, [failoverId]);
+  return rows[0] && toFailoverRecord(rows[0]);
 };
 
 const lockFailover = async (tx: PoolClient, failoverId: string): Promise<FailoverRecord> => {
-  const { rows } = await tx.query<FailoverRecord>(`${SELECT_FAILOVERS} WHERE id = $1 FOR UPDATE`, [
-    failoverId,
-  ]);
-  if (!rows[0]) throw rejected(ErrorType.InvalidInput, `unknown failover "${failoverId}"`);
-  return rows[0];
+  const { rows } = await tx.query<FailoverRow>(`${SELECT_FAILOVERS} WHERE id = $1 FOR UPDATE`, [failoverId]);
+  if (!rows[0]) throw new DomainError(ErrorType.InvalidInput, `unknown failover "${failoverId}"`);
+  return toFailoverRecord(rows[0]);
 };
 
-export const listFailovers = async (db: Pool, serverId?: string): Promise<FailoverRecord[]> => {
-  const { rows } = await db.query<FailoverRecord>(
+export const listFailovers = async (db: Queryable, serverId?: string): Promise<FailoverRecord[]> => {
+  const { rows } = await db.query<FailoverRow>(
     `${SELECT_FAILOVERS} WHERE $1::text IS NULL OR slave_id = $1 OR failover_server_id = $1 ORDER BY started_at`,
     [serverId ?? null],
   );
-  return rows;
+  return rows.map(toFailoverRecord);
 };
 
-export interface FailoverPlan {
-  failoverId: string;
-  slaveId: string;
-  driveLetters: string[];
-  plugins: string[];
-}
-
 /** Opens the failover and moves the Slave to Broken recorders. */
-export const beginFailover = (
-  db: Pool,
-  input: { failoverId: string; slaveId: string; reason: BrokenReason; deadlineMs: number },
-): Promise<FailoverPlan> =>
+export const beginFailover = (db: Pool, input: FailoverStart): Promise<FailoverPlan> =>
   withTransaction(db, async (tx) => {
-    await tx.query('SELECT 1 FROM servers WHERE id = $1 FOR UPDATE', [input.slaveId]);
-    const slave = await getServer(tx, input.slaveId);
+    const slave = await lockServer(tx, input.slaveId);
     if (slave.role !== 'slave')
-      throw rejected(ErrorType.NotASlave, `"${input.slaveId}" is not a Slave server`);
+      throw new DomainError(ErrorType.NotASlave, `"${input.slaveId}" is not a Slave server`);
     const existing = await findFailover(tx, input.failoverId);
     if (!existing) {
       const open = await tx.query<{ id: string }>(
@@ -82,13 +104,13 @@ export const beginFailover = (
         [input.slaveId],
       );
       if (open.rows[0]) {
-        throw rejected(
+        throw new DomainError(
           ErrorType.FailoverInProgress,
           `"${input.slaveId}" is already failing over (${open.rows[0].id})`,
         );
       }
       if (slave.status !== 'active') {
-        throw rejected(ErrorType.ServerNotActive, `"${input.slaveId}" is already in Broken recorders`);
+        throw new DomainError(ErrorType.ServerNotActive, `"${input.slaveId}" is already in Broken recorders`);
       }
       await tx.query(
         `INSERT INTO failovers (id, slave_id, reason, deadline_at, status) VALUES ($1, $2, $3, to_timestamp($4 / 1000.0), 'started')`,
@@ -102,22 +124,15 @@ export const beginFailover = (
         failoverId: input.failoverId,
         event: 'moved-to-broken-recorders',
         details: { reason: input.reason, deadline: new Date(input.deadlineMs).toISOString() },
-        idempotencyKey: `${input.failoverId}:moved-to-broken-recorders`,
       });
     }
-    const plugins = await tx.query<{ name: string }>(
-      'SELECT name FROM plugins WHERE server_id = $1 ORDER BY name',
-      [input.slaveId],
-    );
     return {
       failoverId: input.failoverId,
       slaveId: input.slaveId,
       driveLetters: slave.driveLetters,
-      plugins: plugins.rows.map((row) => row.name),
+      plugins: await listPlugins(tx, input.slaveId),
     };
   });
-
-export type ClaimResult = { claimed: true; serverId: string } | { claimed: false; firstWait: boolean };
 
 /**
  * Claims the oldest available standby whose drive letters match the Slave's. Row locks with SKIP LOCKED
@@ -144,8 +159,8 @@ export const claimMatchedStandby = (db: Pool, failoverId: string): Promise<Claim
        RETURNING servers.id`,
       [failover.slaveId],
     );
-    const serverId = rows[0]?.id;
-    if (serverId === undefined) {
+    const failoverServerId = rows[0]?.id;
+    if (failoverServerId === undefined) {
       const firstWait = failover.status !== 'waiting-for-standby';
       if (firstWait) {
         await tx.query("UPDATE failovers SET status = 'waiting-for-standby' WHERE id = $1", [failoverId]);
@@ -154,23 +169,21 @@ export const claimMatchedStandby = (db: Pool, failoverId: string): Promise<Claim
           failoverId,
           event: 'waiting-for-standby',
           details: { reason: 'no available failover server with the same drive letters' },
-          idempotencyKey: `${failoverId}:waiting-for-standby`,
         });
       }
       return { claimed: false, firstWait };
     }
     await tx.query("UPDATE failovers SET status = 'standby-claimed', failover_server_id = $2 WHERE id = $1", [
       failoverId,
-      serverId,
+      failoverServerId,
     ]);
     await appendEvent(tx, {
       serverId: failover.slaveId,
       failoverId,
       event: 'standby-claimed',
-      details: { failoverServerId: serverId },
-      idempotencyKey: `${failoverId}:standby-claimed`,
+      details: { failoverServerId },
     });
-    return { claimed: true, serverId };
+    return { claimed: true, serverId: failoverServerId };
   });
 
 const claimedFailover = async (
@@ -179,7 +192,10 @@ const claimedFailover = async (
 ): Promise<FailoverRecord & { failoverServerId: string }> => {
   const failover = await findFailover(db, failoverId);
   if (!failover || failover.failoverServerId === null) {
-    throw rejected(ErrorType.InvalidInput, `failover "${failoverId}" has not claimed a standby server`);
+    throw new DomainError(
+      ErrorType.InvalidInput,
+      `failover "${failoverId}" has not claimed a standby server`,
+    );
   }
   return { ...failover, failoverServerId: failover.failoverServerId };
 };
@@ -203,25 +219,16 @@ export const recordPromotion = (db: Pool, failoverId: string): Promise<void> =>
       failoverId,
       event: 'standby-promoted',
       details: { failoverServerId: failover.failoverServerId },
-      idempotencyKey: `${failoverId}:standby-promoted`,
     });
   });
 
-export interface CameraMove {
-  ipCameraIds: string[];
-  analogCameraIds: string[];
-}
-
+/** The IP cameras still bound to the broken Slave, and the promoted server they move to. */
 export const ipCamerasToMove = async (
   db: Pool,
   failoverId: string,
-): Promise<{ serverId: string; cameraIds: string[] }> => {
-  const failover = await claimedFailover(db, failoverId);
-  const { rows } = await db.query<{ id: string }>(
-    "SELECT id FROM cameras WHERE server_id = $1 AND kind = 'ip' ORDER BY id",
-    [failover.slaveId],
-  );
-  return { serverId: failover.failoverServerId, cameraIds: rows.map((row) => row.id) };
+): Promise<{ failoverServerId: string; cameraIds: string[] }> => {
+  const { slaveId, failoverServerId } = await claimedFailover(db, failoverId);
+  return { failoverServerId, cameraIds: await cameraIdsOf(db, slaveId, 'ip') };
 };
 
 /**
@@ -231,11 +238,7 @@ export const ipCamerasToMove = async (
 export const commitCameraMove = (db: Pool, failoverId: string, cameraIds: string[]): Promise<CameraMove> =>
   withTransaction(db, async (tx) => {
     const failover = await lockFailover(tx, failoverId);
-    const analog = await tx.query<{ id: string }>(
-      "SELECT id FROM cameras WHERE server_id = $1 AND kind = 'analog' ORDER BY id",
-      [failover.slaveId],
-    );
-    const analogCameraIds = analog.rows.map((row) => row.id);
+    const analogCameraIds = await cameraIdsOf(tx, failover.slaveId, 'analog');
     if (failover.camerasCommittedAt !== null) {
       const moved = await tx.query<{ id: string }>(
         "SELECT id FROM cameras WHERE server_id = $1 AND kind = 'ip' AND id = ANY($2) ORDER BY id",
@@ -268,7 +271,6 @@ export const commitCameraMove = (db: Pool, failoverId: string, cameraIds: string
         ipCameraIds,
         analogCamerasLeft: analogCameraIds,
       },
-      idempotencyKey: `${failoverId}:cameras-rebound`,
     });
     return { ipCameraIds, analogCameraIds };
   });
@@ -279,12 +281,12 @@ export const pluginReinstallStatus = async (
   db: Pool,
   failoverId: string,
   plugin: string,
-): Promise<{ status: PluginReinstallStatus; serverId: string } | undefined> => {
-  const { rows } = await db.query<{ status: PluginReinstallStatus; serverId: string }>(
-    'SELECT status, server_id AS "serverId" FROM plugin_reinstalls WHERE failover_id = $1 AND plugin = $2',
+): Promise<PluginReinstallStatus | undefined> => {
+  const { rows } = await db.query<{ status: PluginReinstallStatus }>(
+    'SELECT status FROM plugin_reinstalls WHERE failover_id = $1 AND plugin = $2',
     [failoverId, plugin],
   );
-  return rows[0];
+  return rows[0]?.status;
 };
 
 export const recordPluginAttemptFailed = async (
@@ -321,7 +323,7 @@ export const recordPluginInstalled = (
       failoverId: input.failoverId,
       event: 'plugin-reinstalled',
       details: { plugin: input.plugin, serverId: row.server_id, attempts: input.attempt },
-      idempotencyKey: `${input.failoverId}:plugin-reinstalled:${input.plugin}`,
+      subject: input.plugin,
     });
   });
 
@@ -344,7 +346,7 @@ export const recordPluginNeedsManualAction = (
       failoverId: input.failoverId,
       event: 'plugin-needs-manual-action',
       details: { plugin: input.plugin, serverId: row.server_id, attempts: row.attempts, error: input.error },
-      idempotencyKey: `${input.failoverId}:plugin-needs-manual-action:${input.plugin}`,
+      subject: input.plugin,
     });
   });
 
@@ -360,17 +362,8 @@ export const completeFailover = (db: Pool, failoverId: string): Promise<void> =>
       failoverId,
       event: 'failover-completed',
       details: { failoverServerId: failover.failoverServerId },
-      idempotencyKey: `${failoverId}:failover-completed`,
     });
   });
-
-export interface RestoreResult {
-  serverId: string;
-  driveLetters: string[];
-  analogCameraIds: string[];
-  /** Failovers waiting for a matched standby, oldest first: the restored server may serve one of them. */
-  waitingFailoverIds: string[];
-}
 
 /**
  * A repaired server comes back as a new standby failover server. It does not take its cameras back: the
@@ -379,28 +372,22 @@ export interface RestoreResult {
 export const restoreAsStandby = (
   db: Pool,
   input: { serverId: string; driveLetters?: string[] },
-): Promise<RestoreResult> =>
+): Promise<StandbyRestore> =>
   withTransaction(db, async (tx) => {
-    await tx.query('SELECT 1 FROM servers WHERE id = $1 FOR UPDATE', [input.serverId]);
-    const server = await getServer(tx, input.serverId);
-    if (server.status !== 'broken') {
-      throw rejected(
-        ErrorType.ServerNotBroken,
-        `"${input.serverId}" is in ${server.folder}, not in Broken recorders: only a broken server can be restored`,
-      );
-    }
+    const server = await lockServer(tx, input.serverId);
+    checkRestorable(server);
     const open = await tx.query<{ id: string }>(
       `SELECT id FROM failovers WHERE slave_id = $1 AND status NOT IN ('recording-restored', 'completed')`,
       [input.serverId],
     );
     if (open.rows[0]) {
-      throw rejected(
+      throw new DomainError(
         ErrorType.FailoverInProgress,
         `"${input.serverId}" is still failing over (${open.rows[0].id}): restore it once its cameras are rebound`,
       );
     }
     if (input.driveLetters !== undefined && !sameDriveLetters(input.driveLetters, server.driveLetters)) {
-      throw rejected(
+      throw new DomainError(
         ErrorType.DriveLettersMismatch,
         `"${input.serverId}" was recorded with drives ${server.driveLetters.join(',')}, not ${input.driveLetters.join(',')}`,
       );
@@ -419,27 +406,22 @@ export const restoreAsStandby = (
     ]);
     // Plugins do not follow a failover; the repaired server starts clean and gets a Slave's plugins if promoted.
     await tx.query('DELETE FROM plugins WHERE server_id = $1', [input.serverId]);
-    const analog = await tx.query<{ id: string }>(
-      "SELECT id FROM cameras WHERE server_id = $1 AND kind = 'analog' ORDER BY id",
-      [input.serverId],
-    );
+    const analogCameraIds = await cameraIdsOf(tx, input.serverId, 'analog');
     await appendEvent(tx, {
       serverId: input.serverId,
       event: 'restored-as-standby',
       details: { driveLetters: server.driveLetters },
     });
-    const waiting = await tx.query<{ id: string }>(
-      "SELECT id FROM failovers WHERE status = 'waiting-for-standby' ORDER BY started_at, id",
-    );
     return {
       serverId: input.serverId,
       driveLetters: server.driveLetters,
-      analogCameraIds: analog.rows.map((row) => row.id),
-      waitingFailoverIds: waiting.rows.map((row) => row.id),
+      analogCameraIds,
+      waitingFailoverIds: await waitingFailoverIds(tx),
     };
   });
 
-export const waitingFailoverIds = async (db: Pool): Promise<string[]> => {
+/** Failovers waiting for a matched standby, oldest first. */
+export const waitingFailoverIds = async (db: Queryable): Promise<string[]> => {
   const { rows } = await db.query<{ id: string }>(
     "SELECT id FROM failovers WHERE status = 'waiting-for-standby' ORDER BY started_at, id",
   );

@@ -1,10 +1,8 @@
 /** Reads of servers and what is bound to them. */
-import type { Pool, PoolClient } from 'pg';
-import { ErrorType } from '../domain/errors';
-import type { Folder, FailoverSettings, ServerRole, ServerStatus } from '../domain/site';
-import { rejected } from './failures';
-
-type Queryable = Pool | PoolClient;
+import type { PoolClient } from 'pg';
+import { DomainError, ErrorType } from '../domain/errors';
+import type { CameraKind, Folder, FailoverSettings, ServerRole, ServerStatus } from '../domain/site';
+import type { Queryable } from '../infra/database';
 
 export interface ServerRecord {
   id: string;
@@ -43,7 +41,7 @@ const SELECT_SERVERS = `
                   '{}') AS material_drive_letters
     FROM servers s`;
 
-const toRecord = (row: ServerRow): ServerRecord => ({
+const toServerRecord = (row: ServerRow): ServerRecord => ({
   id: row.id,
   hostname: row.hostname,
   role: row.role,
@@ -58,58 +56,61 @@ const toRecord = (row: ServerRow): ServerRecord => ({
 
 export const findServer = async (db: Queryable, serverId: string): Promise<ServerRecord | undefined> => {
   const { rows } = await db.query<ServerRow>(`${SELECT_SERVERS} WHERE s.id = $1`, [serverId]);
-  return rows[0] && toRecord(rows[0]);
+  return rows[0] && toServerRecord(rows[0]);
 };
 
 export const getServer = async (db: Queryable, serverId: string): Promise<ServerRecord> => {
   const server = await findServer(db, serverId);
-  if (!server) throw rejected(ErrorType.UnknownServer, `unknown server "${serverId}"`);
+  if (!server) throw new DomainError(ErrorType.UnknownServer, `unknown server "${serverId}"`);
   return server;
+};
+
+/** The server, its row locked until the transaction ends: changes to one server happen one at a time. */
+export const lockServer = async (tx: PoolClient, serverId: string): Promise<ServerRecord> => {
+  await tx.query('SELECT 1 FROM servers WHERE id = $1 FOR UPDATE', [serverId]);
+  return getServer(tx, serverId);
 };
 
 export const listServers = async (db: Queryable): Promise<ServerRecord[]> => {
   const { rows } = await db.query<ServerRow>(`${SELECT_SERVERS} ORDER BY s.folder, s.id`);
-  return rows.map(toRecord);
-};
-
-/** The Slave, checked to be one that can be monitored for failover: exists, a Slave, active, protected. */
-export const getMonitorableSlave = async (db: Queryable, serverId: string): Promise<ServerRecord> => {
-  const server = await getServer(db, serverId);
-  if (server.role === 'master') {
-    throw rejected(
-      ErrorType.MasterCannotBeProtected,
-      `"${serverId}" is the Master: only Slave servers can be placed under failover protection`,
-    );
-  }
-  if (server.role !== 'slave') {
-    throw rejected(ErrorType.NotASlave, `"${serverId}" is a standby failover server, not a recording Slave`);
-  }
-  if (server.status !== 'active') {
-    throw rejected(ErrorType.ServerNotActive, `"${serverId}" is in Broken recorders: restore it first`);
-  }
-  if (!server.settings.protected) {
-    throw rejected(
-      ErrorType.ServerNotProtected,
-      `"${serverId}" is not under failover protection: enable it in its settings first`,
-    );
-  }
-  return server;
+  return rows.map(toServerRecord);
 };
 
 export interface CameraRecord {
   id: string;
   name: string;
-  kind: 'ip' | 'analog';
+  kind: CameraKind;
   serverId: string;
 }
 
+interface CameraRow {
+  id: string;
+  name: string;
+  kind: CameraKind;
+  server_id: string;
+}
+
+const toCameraRecord = (row: CameraRow): CameraRecord => ({
+  id: row.id,
+  name: row.name,
+  kind: row.kind,
+  serverId: row.server_id,
+});
+
 export const listCameras = async (db: Queryable, serverId?: string): Promise<CameraRecord[]> => {
-  const { rows } = await db.query<CameraRecord>(
-    `SELECT id, name, kind, server_id AS "serverId" FROM cameras
-      WHERE $1::text IS NULL OR server_id = $1 ORDER BY id`,
+  const { rows } = await db.query<CameraRow>(
+    `SELECT id, name, kind, server_id FROM cameras WHERE $1::text IS NULL OR server_id = $1 ORDER BY id`,
     [serverId ?? null],
   );
-  return rows;
+  return rows.map(toCameraRecord);
+};
+
+export const cameraIdsOf = async (db: Queryable, serverId: string, kind: CameraKind): Promise<string[]> => {
+  const { rows } = await db.query<{ id: string }>(
+    'SELECT id FROM cameras WHERE server_id = $1 AND kind = $2 ORDER BY id',
+    [serverId, kind],
+  );
+  return rows.map((row) => row.id);
 };
 
 export const listPlugins = async (db: Queryable, serverId: string): Promise<string[]> => {

@@ -1,28 +1,15 @@
 /** Failover settings, maintenance windows and disk health of servers. */
 import type { Pool } from 'pg';
-import { ErrorType } from '../domain/errors';
+import { checkProtectable } from '../domain/rules';
 import type { DiskHealth, FailoverSettings } from '../domain/site';
 import { withTransaction } from '../infra/database';
 import { appendEvent } from './events';
-import { rejected } from './failures';
-import { getServer } from './servers';
+import { getServer, lockServer } from './servers';
 
 export const saveSettings = (db: Pool, serverId: string, settings: FailoverSettings): Promise<void> =>
   withTransaction(db, async (tx) => {
-    await tx.query('SELECT 1 FROM servers WHERE id = $1 FOR UPDATE', [serverId]);
-    const server = await getServer(tx, serverId);
-    if (server.role === 'master' && settings.protected) {
-      throw rejected(
-        ErrorType.MasterCannotBeProtected,
-        `"${serverId}" is the Master: only Slave servers can be placed under failover protection`,
-      );
-    }
-    if (server.role === 'failover' && settings.protected) {
-      throw rejected(
-        ErrorType.NotASlave,
-        `"${serverId}" is a standby failover server: only Slaves can be protected`,
-      );
-    }
+    const server = await lockServer(tx, serverId);
+    checkProtectable(server, settings);
     if (server.settings.protected === settings.protected && server.settings.timeoutMs === settings.timeoutMs)
       return;
     await tx.query(

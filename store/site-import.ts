@@ -4,12 +4,11 @@
  * failover changed (a promoted server's role, a moved camera) is refused, naming the field.
  */
 import type { Pool, PoolClient } from 'pg';
-import { ErrorType } from '../domain/errors';
+import { DomainError, ErrorType } from '../domain/errors';
 import type { Site, SiteServer } from '../domain/site-file';
 import { SiteFileError } from '../domain/site-file';
-import type { ServerRole } from '../domain/site';
+import type { Folder, ServerRole } from '../domain/site';
 import { withTransaction } from '../infra/database';
-import { rejected } from './failures';
 
 export interface ImportSummary {
   serversCreated: string[];
@@ -21,10 +20,9 @@ export interface ImportSummary {
 
 const INITIAL_STATUS: Record<ServerRole, string> = { master: 'active', slave: 'active', failover: 'standby' };
 
-const conflict = (path: (string | number)[], problem: string) => {
-  const error = new SiteFileError(path, problem);
-  return rejected(ErrorType.InvalidSiteFile, error.message, { path });
-};
+/** The stored site refuses a field of the file; the CLI shows the field's line from `details.path`. */
+const conflict = (path: (string | number)[], problem: string): DomainError =>
+  new DomainError(ErrorType.InvalidSiteFile, new SiteFileError(path, problem).message, { path });
 
 const importServer = async (
   tx: PoolClient,
@@ -32,7 +30,7 @@ const importServer = async (
   index: number,
   summary: ImportSummary,
 ): Promise<void> => {
-  const { rows } = await tx.query<{ role: ServerRole; folder: string }>(
+  const { rows } = await tx.query<{ role: ServerRole; folder: Folder }>(
     'SELECT role, folder FROM servers WHERE id = $1 FOR UPDATE',
     [server.id],
   );

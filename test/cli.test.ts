@@ -10,6 +10,7 @@ import { findServer, listServers } from '../store/servers';
 import { buildCli, closedPort, runCli } from './support/cli';
 import { eventsOf, serverRow } from './support/db';
 import { TEST_DATA_DIR } from './support/environment';
+import { heartbeat } from './support/heartbeats';
 import { master, site, slave, standby } from './support/site';
 import { failoverOf, monitorReaches } from './support/wait';
 import { useTestWorld } from './support/world';
@@ -210,7 +211,7 @@ describe('vms status', () => {
 
     const { text, json } = await withWorker(async () => {
       await vms('monitor', 'start', 'rec-01');
-      await world.current.fleet.sendHeartbeat({ serverId: 'rec-01', sentAtMs: Date.now(), disks: [] });
+      await heartbeat(world.current.fleet, 'rec-01');
       await monitorReaches(world.current, 'rec-01', (state) => state.heartbeatsReceived === 1);
       return { text: await vms('status'), json: await vms('status', '--json') };
     });

@@ -1,6 +1,7 @@
 /** The failover rules of the product description, one test each, on the real Temporal server and PostgreSQL. */
 import { findServer } from '../store/servers';
 import { camerasOf, eventsOf, failoverRows, pluginReinstalls, pluginsOf, serverRow } from './support/db';
+import { breakAllDisks, broken, healthy, heartbeat } from './support/heartbeats';
 import { site, slave, standby, systemDrive } from './support/site';
 import {
   changeSettingsAsMonitorStarts,
@@ -12,16 +13,6 @@ import {
 import { useTestWorld } from './support/world';
 
 const world = useTestWorld();
-
-const healthy = (...letters: string[]) => letters.map((letter) => ({ letter, healthy: true }));
-const broken = (...letters: string[]) => letters.map((letter) => ({ letter, healthy: false }));
-
-/**
- * Fails a Slave over at once through its disks. Its long timeout is inherited by the promoted server, whose
- * monitor then stays quiet while the test looks at it.
- */
-const breakAllDisks = (serverId: string) =>
-  world.current.fleet.sendHeartbeat({ serverId, sentAtMs: Date.now(), disks: broken('D', 'E') });
 
 test('a Slave silent for longer than its timeout is moved to Broken recorders and a matched standby takes its place', async () => {
   const { fleet, db, vms, seed, withWorker } = world.current;
@@ -107,7 +98,7 @@ test('heartbeats within the timeout keep a Slave in service', async () => {
     await fleet.startMonitor('rec-01');
     // Four times the timeout, with a heartbeat every 300 ms.
     for (let beat = 0; beat < 20; beat += 1) {
-      await fleet.sendHeartbeat({ serverId: 'rec-01', sentAtMs: Date.now(), disks: healthy('D', 'E') });
+      await heartbeat(fleet, 'rec-01', healthy('D', 'E'));
       await new Promise((resolve) => setTimeout(resolve, 300));
     }
     return monitorReaches(world.current, 'rec-01', (candidate) => candidate.heartbeatsReceived === 20);
@@ -125,11 +116,7 @@ test('a heartbeat reporting all material disks broken fails the Slave over at on
   const result = await withWorker(async () => {
     await fleet.startMonitor('rec-01');
     // The system drive C is not a material disk: it may be healthy.
-    await fleet.sendHeartbeat({
-      serverId: 'rec-01',
-      sentAtMs: Date.now(),
-      disks: [...healthy('C'), ...broken('D', 'E')],
-    });
+    await heartbeat(fleet, 'rec-01', [...healthy('C'), ...broken('D', 'E')]);
     return failoverOf(world.current, 'rec-01');
   });
 
@@ -143,11 +130,7 @@ test('some broken disks are recorded but do not fail the Slave over', async () =
 
   const state = await withWorker(async () => {
     await fleet.startMonitor('rec-01');
-    await fleet.sendHeartbeat({
-      serverId: 'rec-01',
-      sentAtMs: Date.now(),
-      disks: [...healthy('C', 'E'), ...broken('D')],
-    });
+    await heartbeat(fleet, 'rec-01', [...healthy('C', 'E'), ...broken('D')]);
     await monitorReaches(world.current, 'rec-01', (candidate) => candidate.brokenDisks.includes('D'));
     return fleet.monitorState('rec-01');
   });
@@ -283,8 +266,8 @@ test('a late heartbeat from a failed-over Slave is logged and flips nothing back
   const state = await withWorker(async () => {
     await fleet.startMonitor('rec-01');
     await failoverOf(world.current, 'rec-01', { stopPromotedMonitor: true });
-    await fleet.sendHeartbeat({ serverId: 'rec-01', sentAtMs: Date.now(), disks: healthy('D', 'E') });
-    await fleet.sendHeartbeat({ serverId: 'rec-01', sentAtMs: Date.now(), disks: healthy('D', 'E') });
+    await heartbeat(fleet, 'rec-01', healthy('D', 'E'));
+    await heartbeat(fleet, 'rec-01', healthy('D', 'E'));
     return monitorReaches(world.current, 'rec-01', (candidate) => candidate.lateHeartbeats === 2);
   });
 
@@ -302,7 +285,7 @@ test('a plugin install that fails a few times is retried until it succeeds', asy
 
   const result = await withWorker(async () => {
     await fleet.startMonitor('rec-01');
-    await breakAllDisks('rec-01');
+    await breakAllDisks(fleet, 'rec-01');
     return failoverOf(world.current, 'rec-01');
   });
 
@@ -326,7 +309,7 @@ test('a plugin install that never succeeds ends in a clear needs-manual-action s
 
   const result = await withWorker(async () => {
     await fleet.startMonitor('rec-01');
-    await breakAllDisks('rec-01');
+    await breakAllDisks(fleet, 'rec-01');
     return failoverOf(world.current, 'rec-01');
   });
 
@@ -486,9 +469,7 @@ test('bad requests get clear typed errors and change nothing', async () => {
         disks: [{ letter: 'DD', healthy: false }],
       }),
     ).rejects.toMatchObject({ type: 'InvalidInput' });
-    await expect(
-      fleet.sendHeartbeat({ serverId: 'rec-02', sentAtMs: Date.now(), disks: [] }),
-    ).rejects.toMatchObject({
+    await expect(heartbeat(fleet, 'rec-02')).rejects.toMatchObject({
       type: 'MonitorNotRunning',
     });
     // A malformed signal that bypasses the client checks is counted and ignored by the workflow.

@@ -1,4 +1,5 @@
 /** A monitor runs forever: continue-as-new bounds its history and carries its state and timer over. */
+import { heartbeat } from './support/heartbeats';
 import { site, slave, standby } from './support/site';
 import { failoverOf, monitorReaches } from './support/wait';
 import { useTestWorld } from './support/world';
@@ -11,7 +12,7 @@ test('continue-as-new keeps the monitor state and its timer', async () => {
   await seed(site(slave({ id: 'rec-01', timeout: '3s' }), standby('fo-01')));
   const heartbeats = async (count: number) => {
     for (let beat = 0; beat < count; beat += 1) {
-      await fleet.sendHeartbeat({ serverId: 'rec-01', sentAtMs: Date.now(), disks: [] });
+      await heartbeat(fleet, 'rec-01');
     }
   };
 

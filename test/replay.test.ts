@@ -4,10 +4,13 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Worker } from '@temporalio/worker';
+import { Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { DeterminismViolationError } from '@temporalio/workflow';
 import { WORKFLOW_BUNDLE_PATH } from './support/environment';
 
 const HISTORIES_DIR = join(__dirname, 'histories');
+
+const readHistory = (file: string): unknown => JSON.parse(readFileSync(join(HISTORIES_DIR, file), 'utf8'));
 const histories = readdirSync(HISTORIES_DIR)
   .filter((file) => file.endsWith('.json'))
   .sort();
@@ -29,8 +32,18 @@ test('histories are recorded for the monitor, failover and restore workflows', (
 });
 
 test.each(histories)('%s replays without nondeterminism', async (file) => {
-  const history: unknown = JSON.parse(readFileSync(join(HISTORIES_DIR, file), 'utf8'));
+  const history = readHistory(file);
   await expect(
     Worker.runReplayHistory({ workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } }, history, file),
   ).resolves.toBeUndefined();
+});
+
+test('a workflow changed in a nondeterministic way fails to replay its recorded history', async () => {
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: require.resolve('./replay/restore-steps-swapped'),
+    logger: undefined,
+  });
+  await expect(
+    Worker.runReplayHistory({ workflowBundle: { code } }, readHistory('restore.json'), 'restore.json'),
+  ).rejects.toBeInstanceOf(DeterminismViolationError);
 });

@@ -13,6 +13,7 @@ import { ErrorType } from '../domain/errors';
 import { VmsFailoverTarget, VmsFolder, VmsServerId } from '../domain/search-attributes';
 import { projectRoot } from '../infra/paths';
 import { temporalNamespace } from './support/environment';
+import { heartbeat } from './support/heartbeats';
 import { site, slave, standby } from './support/site';
 import { eventually, failoverOf } from './support/wait';
 import { useTestWorld } from './support/world';
@@ -49,12 +50,10 @@ const keepHeartbeating = (serverId: string): { stop(): Promise<void> } => {
   let stopped = false;
   const sending = (async () => {
     while (!stopped) {
-      await world.current.fleet
-        .sendHeartbeat({ serverId, sentAtMs: Date.now(), disks: [] })
-        .catch((error: unknown) => {
-          // Until the failover starts the promoted server's monitor, there is nobody to tell.
-          if ((error as { type?: string }).type !== ErrorType.MonitorNotRunning) throw error;
-        });
+      await heartbeat(world.current.fleet, serverId).catch((error: unknown) => {
+        // Until the failover starts the promoted server's monitor, there is nobody to tell.
+        if ((error as { type?: string }).type !== ErrorType.MonitorNotRunning) throw error;
+      });
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   })();
@@ -149,6 +148,8 @@ test('a finished failover is found by folder and server id, through the API and 
       await page.getByRole('link', { name: result.failoverId }).click();
       await page.getByRole('tab', { name: 'User Metadata' }).click();
       await shows(page, 'Failover of rec-01 (heartbeat-timeout)');
+      // The static details the monitor gives the failover when it starts it.
+      await shows(page, 'Slave rec-01 was deemed broken (heartbeat-timeout) at');
       await shows(page, 'rec-01: completed fo-01 records 2 IP cameras of rec-01.');
       await page.screenshot({ path: join(SCREENSHOTS, 'web-ui-failover-details.png') });
     } finally {

@@ -19,7 +19,8 @@ import type { Logger } from '../infra/logger';
 import { migrate } from '../infra/migrate';
 import { installTemporalRuntime } from '../infra/runtime';
 import { ensureSearchAttributes } from '../infra/search-attributes';
-import { connectClient, connectWorkerConnection } from '../infra/temporal';
+import { connectClient } from '../infra/temporal';
+import { connectWorkerConnection } from '../infra/worker-connection';
 import { VmsSimulator } from '../vms/simulator';
 import { createVmsWorker } from './worker';
 

@@ -4,7 +4,7 @@ import { Worker } from '@temporalio/worker';
 import type { NativeConnection, WorkerOptions } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { createActivities } from '../activities';
-import { Fleet } from '../client/fleet';
+import { createFleet } from '../app/fleet';
 import type { AppConfig } from '../infra/config';
 import type { VmsControlPlane } from '../vms/control-plane';
 
@@ -20,19 +20,8 @@ export interface VmsWorkerDeps {
   options?: Partial<WorkerOptions>;
 }
 
-export const failoverTuning = (config: Pick<AppConfig, 'failover'>) => ({ ...config.failover });
-
-export const createFleet = (deps: Pick<VmsWorkerDeps, 'config' | 'client' | 'db' | 'taskQueue'>): Fleet =>
-  new Fleet({
-    site: deps.config.site,
-    client: deps.client,
-    db: deps.db,
-    taskQueue: deps.taskQueue ?? deps.config.temporal.taskQueue,
-    tuning: failoverTuning(deps.config),
-    heartbeatsPerRun: deps.config.monitor.heartbeatsPerRun,
-  });
-
 export const createVmsWorker = async (deps: VmsWorkerDeps): Promise<Worker> => {
+  // The failover workflow starts the promoted server's monitor through the same operations as the CLI.
   const fleet = createFleet(deps);
   return Worker.create({
     connection: deps.connection,

@@ -1,8 +1,8 @@
 /** How workflows call activities: retry policies and timeouts in one place. */
 import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import type { FailoverTuning } from '../domain/contracts';
 import { NON_RETRYABLE_ERROR_TYPES } from '../domain/errors';
-import type { FailoverWorkflowTuning } from './definitions';
 
 /**
  * Short PostgreSQL transactions and VMS calls on the failover path run as local activities: they execute in
@@ -36,7 +36,7 @@ export const takeOverStep = (summary: string) =>
     retry: LOCAL_STEP_OPTIONS.retry,
   });
 
-export const pluginStep = (tuning: FailoverWorkflowTuning, summary: string) =>
+export const pluginStep = (tuning: FailoverTuning, summary: string) =>
   proxyActivities<Activities>({
     summary,
     startToCloseTimeout: '5m',
@@ -51,7 +51,7 @@ export const pluginStep = (tuning: FailoverWorkflowTuning, summary: string) =>
     },
   });
 
-export const serverUpCheck = (tuning: FailoverWorkflowTuning, summary: string) =>
+export const serverUpCheck = (tuning: FailoverTuning, summary: string) =>
   proxyActivities<Activities>({
     summary,
     startToCloseTimeout: '30s',

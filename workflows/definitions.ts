@@ -1,9 +1,12 @@
-/** Signals, queries and updates of the workflows, defined once and imported by clients. */
+/**
+ * Signals, queries and updates of the workflows, defined once and imported by clients, with the workflows'
+ * inputs, results and state. The payloads they share with activities are in domain/contracts.ts.
+ */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { FailoverTuning, MonitoredSlave, TakeOver } from '../domain/contracts';
 import type { LivenessReport } from '../domain/liveness';
 import type { BrokenReason, FailoverSettings } from '../domain/site';
 import type { Heartbeat } from '../domain/validation';
-import type { CameraMove, ClaimResult, FailoverPlan } from '../store/failovers';
 
 export type MonitorPhase = 'monitoring' | 'failing-over' | 'failed-over';
 
@@ -68,54 +71,16 @@ export interface FailoverInput {
   reason: BrokenReason;
   /** When the Slave was due to be deemed broken. */
   deadlineMs: number;
-  tuning: FailoverWorkflowTuning;
+  tuning: FailoverTuning;
   /** The steps the monitor already took to restore recording; the failover workflow goes on from there. */
   takeOver?: TakeOver;
-}
-
-/**
- * What the monitor's take-over did, up to the IP cameras committed to the promoted server. `cameras` is null
- * when no matched standby was free: the failover workflow then waits for one and finishes the steps.
- */
-export interface TakeOver {
-  plan: FailoverPlan;
-  claim: ClaimResult;
-  cameras: CameraMove | null;
-}
-
-export interface FailoverWorkflowTuning {
-  standbyRecheckMs: number;
-  pluginRetryInitialMs: number;
-  pluginRetryMaxIntervalMs: number;
-  pluginRetryMaxAttempts: number;
-  serverUpTimeoutMs: number;
-}
-
-export type PluginOutcome =
-  { plugin: string; status: 'installed' } | { plugin: string; status: 'needs-manual-action'; error: string };
-
-export interface FailoverResult {
-  failoverId: string;
-  slaveId: string;
-  failoverServerId: string;
-  ipCameraIds: string[];
-  /** Analog cameras are wired to the broken server: they cannot move. */
-  analogCameraIds: string[];
-  plugins: PluginOutcome[];
-}
-
-/** The monitored Slave as PostgreSQL described it when the monitor was started. */
-export interface MonitoredSlave {
-  settings: FailoverSettings;
-  materialDriveLetters: string[];
-  maintenanceUntilMs: number | null;
 }
 
 export interface MonitorInput {
   site: string;
   serverId: string;
   slave: MonitoredSlave;
-  tuning: FailoverWorkflowTuning;
+  tuning: FailoverTuning;
   /** Heartbeats handled per run before continue-as-new keeps the history small (default 5,000). */
   heartbeatsPerRun?: number;
   /** State carried over by continue-as-new; absent on the first run. */
@@ -130,4 +95,11 @@ export interface RestoreInput {
   site: string;
   serverId: string;
   driveLetters?: string[];
+}
+
+export interface RestoreWorkflowResult {
+  serverId: string;
+  driveLetters: string[];
+  analogCameraIds: string[];
+  notifiedFailoverIds: string[];
 }

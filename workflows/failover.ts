@@ -12,16 +12,10 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { CameraMove, FailoverResult, FailoverTuning, PluginOutcome } from '../domain/contracts';
 import { VmsFailoverTarget } from '../domain/search-attributes';
 import { localStep, pluginStep, serverUpCheck } from './activity-options';
-import type { CameraMove } from '../store/failovers';
-import type {
-  FailoverInput,
-  FailoverResult,
-  FailoverState,
-  FailoverStep,
-  PluginOutcome,
-} from './definitions';
+import type { FailoverInput, FailoverState, FailoverStep } from './definitions';
 import { failoverStateQuery, standbyAvailableSignal } from './definitions';
 
 const failureMessage = (error: unknown): string => {
@@ -90,14 +84,14 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverRe
     state.standbyChecks += 1;
     claim = await claimStandby.claimMatchedStandby(failoverId);
   }
-  const serverId = claim.serverId;
-  state.failoverServerId = serverId;
-  upsertSearchAttributes([{ key: VmsFailoverTarget, value: serverId }]);
+  const failoverServerId = claim.serverId;
+  state.failoverServerId = failoverServerId;
+  upsertSearchAttributes([{ key: VmsFailoverTarget, value: failoverServerId }]);
 
-  const cameras = takeOver?.cameras ?? (await promoteAndRebind(failoverId, slaveId, serverId, enter));
+  const cameras = takeOver?.cameras ?? (await promoteAndRebind(failoverId, slaveId, failoverServerId, enter));
   log.info('IP cameras rebound: recording restored', {
     slaveId,
-    failoverServerId: serverId,
+    failoverServerId,
     ipCameras: cameras.ipCameraIds.length,
   });
   if (cameras.analogCameraIds.length > 0) {
@@ -106,13 +100,13 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverRe
       analogCameraIds: cameras.analogCameraIds,
     });
   }
-  await localStep(`Protect ${serverId} with its own monitor`).ensureMonitoring(serverId);
+  await localStep(`Protect ${failoverServerId} with its own monitor`).ensureMonitoring(failoverServerId);
 
   enter(
     'reinstalling plugins',
-    `Plugins of ${slaveId} to reinstall on ${serverId}: ${plan.plugins.join(', ') || 'none'}.`,
+    `Plugins of ${slaveId} to reinstall on ${failoverServerId}: ${plan.plugins.join(', ') || 'none'}.`,
   );
-  const plugins = await reinstallPlugins(failoverId, serverId, plan.plugins, tuning);
+  const plugins = await reinstallPlugins(failoverId, failoverServerId, plan.plugins, tuning);
 
   await localStep('Record the failover as completed').completeFailover(failoverId);
   const manual = plugins
@@ -120,13 +114,15 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverRe
     .map((outcome) => outcome.plugin);
   enter(
     'completed',
-    `${serverId} records ${cameras.ipCameraIds.length} IP cameras of ${slaveId}.` +
-      (manual.length > 0 ? ` NEEDS MANUAL ACTION: reinstall ${manual.join(', ')} on ${serverId}.` : ''),
+    `${failoverServerId} records ${cameras.ipCameraIds.length} IP cameras of ${slaveId}.` +
+      (manual.length > 0
+        ? ` NEEDS MANUAL ACTION: reinstall ${manual.join(', ')} on ${failoverServerId}.`
+        : ''),
   );
   return {
     failoverId,
     slaveId,
-    failoverServerId: serverId,
+    failoverServerId,
     ipCameraIds: cameras.ipCameraIds,
     analogCameraIds: cameras.analogCameraIds,
     plugins,
@@ -136,24 +132,24 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverRe
 async function promoteAndRebind(
   failoverId: string,
   slaveId: string,
-  serverId: string,
+  failoverServerId: string,
   enter: (step: FailoverStep, details: string) => void,
 ): Promise<CameraMove> {
-  enter('promoting the standby', `${serverId} takes the place of ${slaveId}.`);
-  await localStep(`Promote ${serverId} to recorder in place of ${slaveId}`).promoteStandby({
+  enter('promoting the standby', `${failoverServerId} takes the place of ${slaveId}.`);
+  await localStep(`Promote ${failoverServerId} to recorder in place of ${slaveId}`).promoteStandby({
     failoverId,
     slaveId,
-    serverId,
+    serverId: failoverServerId,
   });
-  enter('rebinding IP cameras', `IP cameras of ${slaveId} move to ${serverId}.`);
-  return localStep(`Rebind the IP cameras of ${slaveId} to ${serverId}`).rebindIpCameras(failoverId);
+  enter('rebinding IP cameras', `IP cameras of ${slaveId} move to ${failoverServerId}.`);
+  return localStep(`Rebind the IP cameras of ${slaveId} to ${failoverServerId}`).rebindIpCameras(failoverId);
 }
 
 async function reinstallPlugins(
   failoverId: string,
-  serverId: string,
+  failoverServerId: string,
   plugins: string[],
-  tuning: FailoverInput['tuning'],
+  tuning: FailoverTuning,
 ): Promise<PluginOutcome[]> {
   if (plugins.length === 0) return [];
   const giveUp = async (plugin: string, error: string): Promise<PluginOutcome> => {
@@ -165,17 +161,17 @@ async function reinstallPlugins(
     return { plugin, status: 'needs-manual-action', error };
   };
   try {
-    await serverUpCheck(tuning, `Wait until ${serverId} is up`).waitUntilServerUp(serverId);
+    await serverUpCheck(tuning, `Wait until ${failoverServerId} is up`).waitUntilServerUp(failoverServerId);
   } catch (error) {
-    const reason = `${serverId} did not come up: ${failureMessage(error)}`;
+    const reason = `${failoverServerId} did not come up: ${failureMessage(error)}`;
     return Promise.all(plugins.map((plugin) => giveUp(plugin, reason)));
   }
   return Promise.all(
     plugins.map(async (plugin): Promise<PluginOutcome> => {
       try {
-        await pluginStep(tuning, `Reinstall ${plugin} on ${serverId}`).reinstallPlugin({
+        await pluginStep(tuning, `Reinstall ${plugin} on ${failoverServerId}`).reinstallPlugin({
           failoverId,
-          serverId,
+          serverId: failoverServerId,
           plugin,
         });
         return { plugin, status: 'installed' };

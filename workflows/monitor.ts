@@ -17,20 +17,14 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { ApplicationFailure } from '@temporalio/workflow';
+import type { MonitoredSlave, TakeOver } from '../domain/contracts';
 import { ErrorType } from '../domain/errors';
 import { failoverWorkflowId } from '../domain/names';
 import { VmsFailoverTarget, VmsFolder, VmsServerId } from '../domain/search-attributes';
 import type { BrokenReason } from '../domain/site';
 import { checkHeartbeat, checkMaintenanceMs, checkSettings } from '../domain/validation';
 import { localStep, takeOverStep } from './activity-options';
-import type {
-  MonitorInput,
-  MonitorResult,
-  MonitorState,
-  MonitoredSlave,
-  StopReason,
-  TakeOver,
-} from './definitions';
+import type { MonitorInput, MonitorResult, MonitorState, StopReason } from './definitions';
 import {
   heartbeatSignal,
   maintenanceUpdate,
@@ -222,7 +216,7 @@ export async function slaveMonitorWorkflow(input: MonitorInput): Promise<Monitor
     } catch (error) {
       log.warn('Take-over failed: the failover workflow takes the steps', {
         serverId: state.serverId,
-        failoverWorkflowId: failoverId,
+        failoverId,
         error: error instanceof ActivityFailure && error.cause ? error.cause.message : String(error),
       });
       return undefined;
@@ -230,19 +224,19 @@ export async function slaveMonitorWorkflow(input: MonitorInput): Promise<Monitor
   };
 
   const failOver = async (reason: BrokenReason, deadlineMs: number): Promise<void> => {
-    const workflowId = failoverWorkflowId(input.site, state.serverId, deadlineMs);
+    const failoverId = failoverWorkflowId(input.site, state.serverId, deadlineMs);
     state.phase = 'failing-over';
-    state.broken = { reason, atMs: deadlineMs, failoverWorkflowId: workflowId };
+    state.broken = { reason, atMs: deadlineMs, failoverWorkflowId: failoverId };
     upsertSearchAttributes([{ key: VmsFolder, value: 'BrokenRecorders' }]);
     setCurrentDetails(describe(state));
     log.warn('Slave deemed broken: failing over', {
       serverId: state.serverId,
       reason,
-      failoverWorkflowId: workflowId,
+      failoverId,
     });
-    const takeOver = await takeOverRecording(workflowId, reason, deadlineMs);
+    const takeOver = await takeOverRecording(failoverId, reason, deadlineMs);
     const failover = await startChild(failoverWorkflow, {
-      workflowId,
+      workflowId: failoverId,
       args: [
         {
           site: input.site,

@@ -2,15 +2,8 @@
 import { getExternalWorkflowHandle, log } from '@temporalio/workflow';
 import { monitorWorkflowId } from '../domain/names';
 import { localStep } from './activity-options';
-import type { RestoreInput } from './definitions';
+import type { RestoreInput, RestoreWorkflowResult } from './definitions';
 import { standbyAvailableSignal, stopMonitorSignal } from './definitions';
-
-export interface RestoreWorkflowResult {
-  serverId: string;
-  driveLetters: string[];
-  analogCameraIds: string[];
-  notifiedFailoverIds: string[];
-}
 
 export async function restoreServerWorkflow(input: RestoreInput): Promise<RestoreWorkflowResult> {
   const restored = await localStep(`Restore ${input.serverId} as a standby failover server`).restoreAsStandby(

@@ -1,9 +1,6 @@
 /** `vms history [SERVER]`: past and running failovers with their timings, and the event log. */
 import type { Command } from 'commander';
-import { listEvents } from '../../store/events';
-import { listFailovers } from '../../store/failovers';
 import type { FailoverRecord } from '../../store/failovers';
-import { getServer } from '../../store/servers';
 import { serverIdArgument } from '../arguments';
 import { formatSpan, formatTime, printJson, printLine, printTable } from '../output';
 import { withSession } from '../session';
@@ -34,10 +31,10 @@ export const registerHistoryCommand = (program: Command): void => {
     .option('--json', 'machine-readable output')
     .action((serverId: string | undefined, options: { json?: boolean }) =>
       withSession(async (session) => {
-        const db = await session.db();
-        if (serverId !== undefined) await getServer(db, serverId);
-        const failovers = await listFailovers(db, serverId);
-        const events = await listEvents(db, serverId, EVENT_LIMIT);
+        const site = await session.site();
+        if (serverId !== undefined) await site.server(serverId);
+        const failovers = await site.failovers(serverId);
+        const events = await site.events(serverId, EVENT_LIMIT);
         if (options.json === true) {
           printJson({
             failovers: failovers.map((failover) => ({ ...failover, timings: timings(failover) })),

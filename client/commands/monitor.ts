@@ -1,10 +1,9 @@
 /** `vms monitor start|stop`: failover protection of Slaves, one monitor workflow each. Both are idempotent. */
 import type { Command } from 'commander';
+import { failureType } from '../../app/failures';
 import { ErrorType } from '../../domain/errors';
-import { getServer, listServers } from '../../store/servers';
 import { serverIdArgument } from '../arguments';
 import { CliError, ExitCode } from '../cli-errors';
-import { failureType } from '../errors';
 import { printLine } from '../output';
 import { withSession } from '../session';
 
@@ -30,15 +29,7 @@ export const registerMonitorCommands = (program: Command): void => {
           throw new CliError('name the Slaves to monitor, or give --all', ExitCode.BadInput);
         }
         const fleet = await session.fleet();
-        const targets =
-          options.all === true
-            ? (await listServers(await session.db()))
-                .filter(
-                  (server) =>
-                    server.role === 'slave' && server.status === 'active' && server.settings.protected,
-                )
-                .map((server) => server.id)
-            : servers;
+        const targets = options.all === true ? await (await session.site()).monitorableSlaveIds() : servers;
         if (targets.length === 0) printLine('No protected Slave in the Servers folder: nothing to monitor.');
         for (const serverId of targets) {
           try {
@@ -61,9 +52,9 @@ export const registerMonitorCommands = (program: Command): void => {
     .action((servers: string[]) =>
       withSession(async (session) => {
         const fleet = await session.fleet();
-        const db = await session.db();
+        const site = await session.site();
         for (const serverId of servers) {
-          await getServer(db, serverId);
+          await site.server(serverId);
           try {
             await fleet.stopMonitor(serverId);
             printLine(`${serverId}: monitor stopped`);

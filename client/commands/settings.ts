@@ -2,7 +2,6 @@
 import type { Command } from 'commander';
 import { formatDuration } from '../../domain/duration';
 import type { FailoverSettings } from '../../domain/site';
-import { getServer } from '../../store/servers';
 import { durationArgument, serverIdArgument } from '../arguments';
 import { printLine } from '../output';
 import { withSession } from '../session';
@@ -26,7 +25,7 @@ export const registerSettingsCommand = (program: Command): void => {
     .option('--no-protect', 'remove failover protection (stops its monitor)')
     .action((serverId: string, options: { timeout?: number; protect?: boolean }) =>
       withSession(async (session) => {
-        const current = await getServer(await session.db(), serverId);
+        const current = await (await session.site()).server(serverId);
         if (options.timeout === undefined && options.protect === undefined) {
           printLine(describeSettings(serverId, current.settings));
           return;

@@ -1,21 +1,18 @@
 /** `vms site import FILE`: loads or updates the site description, all of it or nothing. */
 import type { Command } from 'commander';
-import { ApplicationFailure } from '@temporalio/common';
-import { ErrorType } from '../../domain/errors';
+import { DomainError, ErrorType } from '../../domain/errors';
 import { importSite } from '../../store/site-import';
 import type { ImportSummary } from '../../store/site-import';
 import { CliError, ExitCode } from '../cli-errors';
-import { rootFailure } from '../errors';
 import { printLine } from '../output';
 import { withSession } from '../session';
 import type { Session } from '../session';
 import { SiteSourceError, readSiteFile } from '../site-source';
 import type { SiteSource } from '../site-source';
 
-/** The path of the field a refused import names (store/site-import.ts puts it in the failure's details). */
-const conflictPath = (failure: ApplicationFailure): (string | number)[] | undefined => {
-  const [details] = failure.details ?? [];
-  const path = (details as { path?: unknown } | undefined)?.path;
+/** The path of the field a refused import names (store/site-import.ts puts it in the error's details). */
+const conflictPath = (refusal: DomainError): (string | number)[] | undefined => {
+  const path = (refusal.details as { path?: unknown } | undefined)?.path;
   return Array.isArray(path) ? (path as (string | number)[]) : undefined;
 };
 
@@ -23,10 +20,9 @@ const importAt = async (session: Session, source: SiteSource): Promise<ImportSum
   try {
     return await importSite(await session.db(), source.site);
   } catch (error) {
-    const root = rootFailure(error);
-    if (root instanceof ApplicationFailure && root.type === ErrorType.InvalidSiteFile) {
-      const path = conflictPath(root);
-      if (path !== undefined) throw new SiteSourceError(source.file, source.positionOf(path), root.message);
+    if (error instanceof DomainError && error.type === ErrorType.InvalidSiteFile) {
+      const path = conflictPath(error);
+      if (path !== undefined) throw new SiteSourceError(source.file, source.positionOf(path), error.message);
     }
     throw error;
   }

@@ -5,14 +5,14 @@
 import { ServiceError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
-import type { Pool } from 'pg';
+import type { Fleet } from '../../app/fleet';
+import type { SiteView } from '../../app/site-view';
 import { formatDuration } from '../../domain/duration';
+import { isMonitorable } from '../../domain/rules';
 import type { Folder } from '../../domain/site';
-import { listCameras, listServers } from '../../store/servers';
 import type { ServerRecord } from '../../store/servers';
 import type { MonitorState } from '../../workflows/definitions';
 import { isDeadlineExceeded } from '../cli-errors';
-import type { Fleet } from '../fleet';
 import { formatAgo, formatTime, printJson, printLine, printTable } from '../output';
 import { withSession } from '../session';
 
@@ -69,9 +69,9 @@ const monitorView = async (fleet: Fleet, server: ServerRecord): Promise<MonitorV
 
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
-const collectStatus = async (db: Pool, client: Client, fleet: Fleet): Promise<ServerStatus[]> => {
-  const servers = await listServers(db);
-  const cameras = await listCameras(db);
+const collectStatus = async (site: SiteView, client: Client, fleet: Fleet): Promise<ServerStatus[]> => {
+  const servers = await site.servers();
+  const cameras = await site.cameras();
   const nowMs = Date.now();
   const views = await client.withDeadline(nowMs + QUERY_DEADLINE_MS, () =>
     Promise.all(servers.map((server) => monitorView(fleet, server))),
@@ -114,12 +114,19 @@ const describeState = (server: ServerStatus): string => {
   return parts.join(', ');
 };
 
+/** A Slave that should be monitored and is not says so. */
 const describeMonitor = (server: ServerStatus): string => {
   if (server.role !== 'slave') return '-';
-  if (server.monitor === 'not monitored' && server.protected && server.state === 'active') {
-    return 'not monitored (protected)';
-  }
-  return server.monitor;
+  const standing = {
+    id: server.id,
+    role: server.role,
+    status: server.state,
+    folder: server.folder,
+    settings: { protected: server.protected, timeoutMs: server.timeoutMs },
+  };
+  return server.monitor === 'not monitored' && isMonitorable(standing)
+    ? 'not monitored (protected)'
+    : server.monitor;
 };
 
 const printStatus = (site: string, servers: ServerStatus[]): void => {
@@ -160,7 +167,7 @@ export const registerStatusCommand = (program: Command): void => {
     .action((options: { json?: boolean }) =>
       withSession(async (session) => {
         const servers = await collectStatus(
-          await session.db(),
+          await session.site(),
           await session.client(),
           await session.fleet(),
         );

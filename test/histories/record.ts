@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { temporalAddress, temporalNamespace } from '../support/environment';
+import { healthy, heartbeat } from '../support/heartbeats';
 import { temporalCli } from '../support/temporal-dev-server';
 import { changeSettingsAsMonitorStarts, failoverOf, monitorHandle, monitorReaches } from '../support/wait';
 import { site, slave, standby } from '../support/site';
@@ -37,21 +38,14 @@ test('record the life of a Slave: heartbeats, disks, settings, maintenance, fail
     const { workflowId } = await fleet.startMonitor('rec-01');
     const firstRunId = (await monitorHandle(world.current, 'rec-01').describe()).runId;
     for (let beat = 0; beat < 12; beat += 1) {
-      await fleet.sendHeartbeat({
-        serverId: 'rec-01',
-        sentAtMs: Date.now(),
-        disks: [
-          { letter: 'D', healthy: beat < 6 },
-          { letter: 'E', healthy: true },
-        ],
-      });
+      await heartbeat(fleet, 'rec-01', [{ letter: 'D', healthy: beat < 6 }, ...healthy('E')]);
     }
     await monitorReaches(world.current, 'rec-01', (state) => state.runs === 2);
     save('monitor-continued-as-new', workflowId, firstRunId);
     await fleet.updateSettings('rec-01', { protected: true, timeoutMs: 1_500 });
     await fleet.startMaintenance('rec-01', 1_000);
     const failover = await failoverOf(world.current, 'rec-01', { stopPromotedMonitor: true });
-    await fleet.sendHeartbeat({ serverId: 'rec-01', sentAtMs: Date.now(), disks: [] });
+    await heartbeat(fleet, 'rec-01');
     await monitorReaches(world.current, 'rec-01', (state) => state.lateHeartbeats === 1);
     const restore = await fleet.restore('rec-01');
     await monitorHandle(world.current, 'rec-01').result();

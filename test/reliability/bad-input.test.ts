@@ -3,10 +3,11 @@
  * changes nothing: every table of the site and of the simulated VMS is the same before and after.
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { rootFailure } from '../../client/errors';
+import { rootFailure } from '../../app/failures';
 import { monitorWorkflowId } from '../../domain/names';
 import { findServer, listCameras, listPlugins } from '../../store/servers';
 import { failoverRows, snapshotAllTables } from '../support/db';
+import { breakAllDisks } from '../support/heartbeats';
 import { site, slave, standby } from '../support/site';
 import { failoverOf, monitorHandle, monitorReaches } from '../support/wait';
 import type { TestContext } from '../support/world';
@@ -386,14 +387,7 @@ const seedSite = async (w: TestContext): Promise<void> => {
   await w.fleet.startMonitor('rec-03');
   await w.fleet.stopMonitor('rec-03');
   await monitorHandle(w, 'rec-03').result();
-  await w.fleet.sendHeartbeat({
-    serverId: 'rec-02',
-    sentAtMs: Date.now(),
-    disks: [
-      { letter: 'D', healthy: false },
-      { letter: 'E', healthy: false },
-    ],
-  });
+  await breakAllDisks(w.fleet, 'rec-02');
   await failoverOf(w, 'rec-02');
   await monitorReaches(w, 'rec-02', (state) => state.phase === 'failed-over');
 };

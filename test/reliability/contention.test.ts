@@ -4,6 +4,7 @@
  * never move back on their own.
  */
 import { camerasOf, eventsOf, failoverRows, serverRow } from '../support/db';
+import { breakAllDisks, heartbeat } from '../support/heartbeats';
 import { site, slave, standby } from '../support/site';
 import { eventually, failoverOf, monitorReaches } from '../support/wait';
 import type { TestContext } from '../support/world';
@@ -12,19 +13,6 @@ import { useTestWorld } from '../support/world';
 const world = useTestWorld();
 
 const SLAVES = ['rec-01', 'rec-02', 'rec-03', 'rec-04', 'rec-05'];
-
-const breakAllDisks = (w: TestContext, serverId: string) =>
-  w.fleet.sendHeartbeat({
-    serverId,
-    sentAtMs: Date.now(),
-    disks: [
-      { letter: 'D', healthy: false },
-      { letter: 'E', healthy: false },
-    ],
-  });
-
-const beat = (w: TestContext, serverId: string) =>
-  w.fleet.sendHeartbeat({ serverId, sentAtMs: Date.now(), disks: [] });
 
 /** Waits until `ms` have passed: for a timer that must NOT fire, there is no event to wait on. */
 const letTimePass = (ms: number) => {
@@ -55,7 +43,7 @@ test('five Slaves failing at once with two standbys: each standby used once, the
 
   const rounds = await w.withWorker(async () => {
     for (const id of SLAVES) await w.fleet.startMonitor(id);
-    await Promise.all(SLAVES.map((id) => breakAllDisks(w, id)));
+    await Promise.all(SLAVES.map((id) => breakAllDisks(w.fleet, id)));
     const served: string[][] = [];
     // Each round restores the Slaves the previous round served; they take the place of waiting ones.
     let restorable: string[] = [];
@@ -105,15 +93,15 @@ test('a flapping Slave: a pause shorter than its timeout keeps it in service; on
     await w.fleet.startMonitor('rec-01');
     // Heartbeats with a 2 s pause: a third of the timeout, whatever the load.
     for (let flap = 0; flap < 3; flap += 1) {
-      await beat(w, 'rec-01');
+      await heartbeat(w.fleet, 'rec-01');
       await letTimePass(2_000);
     }
-    await beat(w, 'rec-01');
+    await heartbeat(w.fleet, 'rec-01');
     const inService = await monitorReaches(w, 'rec-01', (state) => state.heartbeatsReceived === 4);
     const failover = await failoverOf(w, 'rec-01', { timeoutMs: 30_000, stopPromotedMonitor: true });
     // The Slave comes back and beats again, for longer than its timeout.
     for (let flap = 0; flap < 4; flap += 1) {
-      await beat(w, 'rec-01');
+      await heartbeat(w.fleet, 'rec-01');
       await letTimePass(2_000);
     }
     return {
@@ -147,10 +135,10 @@ test('heartbeats arriving while the failover is under way are ignored: the failo
   const state = await w.withWorker(async () => {
     try {
       await w.fleet.startMonitor('rec-01');
-      await breakAllDisks(w, 'rec-01');
+      await breakAllDisks(w.fleet, 'rec-01');
       await eventually('the promotion to be held', async () => ((await hold.reached()) ? true : undefined));
-      await beat(w, 'rec-01');
-      await beat(w, 'rec-01');
+      await heartbeat(w.fleet, 'rec-01');
+      await heartbeat(w.fleet, 'rec-01');
       await monitorReaches(w, 'rec-01', (candidate) => candidate.lateHeartbeats === 2);
     } finally {
       await hold.release();

@@ -6,6 +6,7 @@
  */
 import { eventsOf, failoverRows, siteInvariantViolations } from '../support/db';
 import { terminateRunningWorkflows } from '../support/cleanup';
+import { breakAllDisks } from '../support/heartbeats';
 import { buildService, killAllServices, startService } from '../support/service-process';
 import type { LogLine } from '../support/service-process';
 import { serviceEnv } from '../support/service-env';
@@ -77,14 +78,7 @@ test('PostgreSQL cut off during two failovers: activities retry, state stays con
     await worker.ready();
     for (const id of SLAVES) await w.fleet.startMonitor(id);
     for (const serverId of SLAVES) {
-      await w.fleet.sendHeartbeat({
-        serverId,
-        sentAtMs: Date.now(),
-        disks: [
-          { letter: 'D', healthy: false },
-          { letter: 'E', healthy: false },
-        ],
-      });
+      await breakAllDisks(w.fleet, serverId);
     }
     for (const hold of holds) await holdReached(hold, 'both failovers to be rebinding cameras');
     await proxy.cut();
@@ -163,14 +157,7 @@ test('PostgreSQL cut off while a failover transaction is open: the worker surviv
   try {
     await worker.ready();
     await w.fleet.startMonitor('rec-01');
-    await w.fleet.sendHeartbeat({
-      serverId: 'rec-01',
-      sentAtMs: Date.now(),
-      disks: [
-        { letter: 'D', healthy: false },
-        { letter: 'E', healthy: false },
-      ],
-    });
+    await breakAllDisks(w.fleet, 'rec-01');
     await holdReached(hold, 'the claim transaction to be open');
     await proxy.cut();
   } finally {

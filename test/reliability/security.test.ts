@@ -16,9 +16,11 @@ import { createPool } from '../../infra/database';
 import { createLogger } from '../../infra/logger';
 import { projectRoot } from '../../infra/paths';
 import { VmsSimulator } from '../../vms/simulator';
-import { createFleet, createVmsWorker } from '../../workers/worker';
+import { createFleet } from '../../app/fleet';
+import { createVmsWorker } from '../../workers/worker';
 import { camerasOf, eventsOf, failoverRows, serverRow } from '../support/db';
 import { WORKFLOW_BUNDLE_PATH, temporalAddress } from '../support/environment';
+import { breakAllDisks, heartbeat } from '../support/heartbeats';
 import { freePort } from '../support/temporal-dev-server';
 import { buildService, killAllServices, startService } from '../support/service-process';
 import { serviceEnv } from '../support/service-env';
@@ -219,16 +221,9 @@ describe('the least-privilege role of the worker', () => {
       });
       const result = await worker.runUntil(async () => {
         await fleet.startMonitor('rec-01');
-        await fleet.sendHeartbeat({
-          serverId: 'rec-01',
-          sentAtMs: Date.now(),
-          disks: [
-            { letter: 'D', healthy: false },
-            { letter: 'E', healthy: false },
-          ],
-        });
+        await breakAllDisks(fleet, 'rec-01');
         const failover = await failoverOf(w, 'rec-01', { stopPromotedMonitor: true });
-        await fleet.sendHeartbeat({ serverId: 'rec-01', sentAtMs: Date.now(), disks: [] });
+        await heartbeat(fleet, 'rec-01');
         await fleet.restore('rec-01', ['C', 'D', 'E']);
         return failover;
       });

@@ -11,12 +11,14 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { failoverRows } from '../support/db';
 import { WORKFLOW_BUNDLE_PATH } from '../support/environment';
+import { breakAllDisks, heartbeat } from '../support/heartbeats';
 import { site, slave, standby } from '../support/site';
 import type { DevServer } from '../support/temporal-dev-server';
 import { createDevServer } from '../support/temporal-dev-server';
 import { eventually } from '../support/wait';
 import { useTestWorld } from '../support/world';
-import { createFleet, createVmsWorker } from '../../workers/worker';
+import { createFleet } from '../../app/fleet';
+import { createVmsWorker } from '../../workers/worker';
 
 const world = useTestWorld();
 
@@ -64,16 +66,9 @@ test.each(['SIGTERM', 'SIGKILL'] as const)(
     try {
       for (const id of ['rec-keep', 'rec-timer', 'rec-held']) await fleet.startMonitor(id);
       for (let beat = 0; beat < 3; beat += 1) {
-        await fleet.sendHeartbeat({ serverId: 'rec-keep', sentAtMs: Date.now(), disks: [] });
+        await heartbeat(fleet, 'rec-keep');
       }
-      await fleet.sendHeartbeat({
-        serverId: 'rec-held',
-        sentAtMs: Date.now(),
-        disks: [
-          { letter: 'D', healthy: false },
-          { letter: 'E', healthy: false },
-        ],
-      });
+      await breakAllDisks(fleet, 'rec-held');
       await eventually('the failover of rec-held to be promoting', async () =>
         (await hold.reached()) ? true : undefined,
       );
@@ -95,7 +90,7 @@ test.each(['SIGTERM', 'SIGKILL'] as const)(
       );
       await server.start();
 
-      await fleet.sendHeartbeat({ serverId: 'rec-keep', sentAtMs: Date.now(), disks: [] });
+      await heartbeat(fleet, 'rec-keep');
       const failovers = await eventually(
         'both failovers to complete after the restart',
         async () => {

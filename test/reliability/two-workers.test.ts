@@ -4,6 +4,7 @@
  */
 import { eventsOf, failoverRows } from '../support/db';
 import { terminateRunningWorkflows } from '../support/cleanup';
+import { breakAllDisks } from '../support/heartbeats';
 import { buildService, killAllServices, startService } from '../support/service-process';
 import { serviceEnv } from '../support/service-env';
 import { site, slave, standby } from '../support/site';
@@ -36,18 +37,7 @@ test('two workers on the same task queue: four failovers, each effect applied ex
   await Promise.all(workers.map((worker) => worker.ready()));
 
   for (const id of SLAVES) await w.fleet.startMonitor(id);
-  await Promise.all(
-    SLAVES.map((serverId) =>
-      w.fleet.sendHeartbeat({
-        serverId,
-        sentAtMs: Date.now(),
-        disks: [
-          { letter: 'D', healthy: false },
-          { letter: 'E', healthy: false },
-        ],
-      }),
-    ),
-  );
+  await Promise.all(SLAVES.map((serverId) => breakAllDisks(w.fleet, serverId)));
   const failovers = await eventually(
     'four completed failovers',
     async () => {

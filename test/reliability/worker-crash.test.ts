@@ -13,6 +13,7 @@ import {
   camerasOf,
 } from '../support/db';
 import { terminateRunningWorkflows } from '../support/cleanup';
+import { breakAllDisks } from '../support/heartbeats';
 import { buildService, killAllServices, startService } from '../support/service-process';
 import { serviceEnv } from '../support/service-env';
 import { site, slave, standby } from '../support/site';
@@ -72,14 +73,7 @@ const crashDuringFailover = async (world: TestContext, point: CrashPoint): Promi
     const first = startService(serviceEnv(world));
     await first.ready();
     await world.fleet.startMonitor('rec-01');
-    await world.fleet.sendHeartbeat({
-      serverId: 'rec-01',
-      sentAtMs: Date.now(),
-      disks: [
-        { letter: 'D', healthy: false },
-        { letter: 'E', healthy: false },
-      ],
-    });
+    await breakAllDisks(world.fleet, 'rec-01');
     await holdReached(hold, `the failover to reach "${point.step}"`);
     await first.kill();
   } finally {

@@ -1,9 +1,10 @@
 /** Waiting on conditions of the system itself (a query, a row), never on the wall clock alone. */
 import { WorkflowNotFoundError } from '@temporalio/client';
-import type { WorkflowHandle } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import { monitorWorkflowId } from '../../domain/names';
 import type { FailoverSettings } from '../../domain/site';
-import type { FailoverResult, MonitorState } from '../../workflows/definitions';
+import type { FailoverResult } from '../../domain/contracts';
+import type { MonitorState } from '../../workflows/definitions';
 import type { slaveMonitorWorkflow } from '../../workflows/monitor';
 import type { TestContext } from './world';
 
@@ -44,6 +45,23 @@ export const monitorReaches = (
   );
 
 /**
+ * The result of a failover the monitor has decided on. The monitor records the decision, then takes over
+ * recording, then starts the failover workflow: it names the failover before the workflow exists.
+ */
+export const failoverResult = async (client: Client, failoverId: string): Promise<FailoverResult> => {
+  const failover = client.workflow.getHandle(failoverId);
+  await eventually(`failover ${failoverId} to start`, async () => {
+    try {
+      return await failover.describe();
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return undefined;
+      throw error;
+    }
+  });
+  return (await failover.result()) as FailoverResult;
+};
+
+/**
  * Waits until the Slave is deemed broken, then for its failover workflow to finish. The promoted server
  * inherits the protection and nobody sends its heartbeats in a test: `stopPromotedMonitor` stops its
  * monitor so that assertions about it are not raced by its own failover.
@@ -54,19 +72,7 @@ export const failoverOf = async (
   options: { timeoutMs?: number; stopPromotedMonitor?: boolean } = {},
 ): Promise<FailoverResult> => {
   const state = await monitorReaches(world, serverId, (candidate) => candidate.broken !== null, options);
-  const failoverId = state.broken?.failoverWorkflowId as string;
-  // The monitor records the decision, then takes over recording, then starts the failover workflow: it
-  // answers the query before the failover workflow exists.
-  const failover = world.client.workflow.getHandle(failoverId);
-  await eventually(`failover ${failoverId} to start`, async () => {
-    try {
-      return await failover.describe();
-    } catch (error) {
-      if (error instanceof WorkflowNotFoundError) return undefined;
-      throw error;
-    }
-  });
-  const result = (await failover.result()) as FailoverResult;
+  const result = await failoverResult(world.client, state.broken?.failoverWorkflowId as string);
   if (options.stopPromotedMonitor) await world.fleet.stopMonitor(result.failoverServerId);
   return result;
 };

@@ -8,7 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { Worker, WorkerOptions } from '@temporalio/worker';
 import { Pool } from 'pg';
-import type { Fleet } from '../../client/fleet';
+import type { Fleet } from '../../app/fleet';
 import { parseSite } from '../../domain/site-file';
 import type { AppConfig } from '../../infra/config';
 import { loadConfig } from '../../infra/config';
@@ -19,7 +19,8 @@ import type { ImportSummary } from '../../store/site-import';
 import { importSite } from '../../store/site-import';
 import { siteInvariantViolations } from './db';
 import { VmsSimulator } from '../../vms/simulator';
-import { createFleet, createVmsWorker } from '../../workers/worker';
+import { createFleet } from '../../app/fleet';
+import { createVmsWorker } from '../../workers/worker';
 import {
   templateDatabase,
   WORKFLOW_BUNDLE_PATH,

@@ -1,12 +1,15 @@
 /**
  * Operations on the monitored fleet, shared by the CLI, the heartbeat agent, the worker's activities, the
- * benchmark and the tests. Each validates its input first, so that bad input changes nothing.
+ * benchmark and the tests. Each validates its input first, so that bad input changes nothing; refusals are
+ * DomainErrors, or the ApplicationFailure a workflow answered with.
  */
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Pool } from 'pg';
-import { ErrorType } from '../domain/errors';
+import type { FailoverTuning } from '../domain/contracts';
+import { DomainError, ErrorType } from '../domain/errors';
 import { monitorWorkflowId, restoreWorkflowId } from '../domain/names';
+import { checkMonitorable, checkRestorable, isMonitorable, monitoredSlave } from '../domain/rules';
 import { VmsFolder, VmsRole, VmsServerId } from '../domain/search-attributes';
 import type { FailoverSettings } from '../domain/site';
 import {
@@ -18,11 +21,11 @@ import {
   checkSettings,
 } from '../domain/validation';
 import type { Heartbeat } from '../domain/validation';
-import { rejected } from '../store/failures';
+import type { AppConfig } from '../infra/config';
 import { waitingFailoverIds } from '../store/failovers';
-import { getMonitorableSlave, getServer } from '../store/servers';
+import { getServer } from '../store/servers';
 import { saveMaintenance, saveSettings } from '../store/settings';
-import type { FailoverWorkflowTuning, MonitorState } from '../workflows/definitions';
+import type { MonitorState, RestoreWorkflowResult } from '../workflows/definitions';
 import {
   heartbeatSignal,
   maintenanceUpdate,
@@ -32,15 +35,15 @@ import {
   updateSettingsUpdate,
 } from '../workflows/definitions';
 import type { slaveMonitorWorkflow } from '../workflows/monitor';
-import type { RestoreWorkflowResult, restoreServerWorkflow } from '../workflows/restore';
-import { rootFailure } from './errors';
+import type { restoreServerWorkflow } from '../workflows/restore';
+import { failureType, rootFailure } from './failures';
 
 export interface FleetDeps {
   site: string;
   client: Client;
   db: Pool;
   taskQueue: string;
-  tuning: FailoverWorkflowTuning;
+  tuning: FailoverTuning;
   heartbeatsPerRun?: number;
 }
 
@@ -48,13 +51,13 @@ const checked = <T>(check: () => T): T => {
   try {
     return check();
   } catch (error) {
-    if (error instanceof InvalidInput) throw rejected(ErrorType.InvalidInput, error.message);
+    if (error instanceof InvalidInput) throw new DomainError(ErrorType.InvalidInput, error.message);
     throw error;
   }
 };
 
-const notMonitored = (serverId: string) =>
-  rejected(
+const notMonitored = (serverId: string): DomainError =>
+  new DomainError(
     ErrorType.MonitorNotRunning,
     `"${serverId}" is not monitored: start its monitor first (vms monitor start ${serverId})`,
   );
@@ -71,7 +74,7 @@ export class Fleet {
   /** Starts failover protection of a Slave; a Master, a standby or an unprotected server is refused. */
   async startMonitor(serverId: string): Promise<{ workflowId: string }> {
     checked(() => checkServerId(serverId));
-    const slave = await getMonitorableSlave(this.deps.db, serverId);
+    const slave = checkMonitorable(await getServer(this.deps.db, serverId));
     const workflowId = monitorWorkflowId(this.deps.site, serverId);
     try {
       await this.deps.client.workflow.start<typeof slaveMonitorWorkflow>('slaveMonitorWorkflow', {
@@ -81,11 +84,7 @@ export class Fleet {
           {
             site: this.deps.site,
             serverId,
-            slave: {
-              settings: slave.settings,
-              materialDriveLetters: slave.materialDriveLetters,
-              maintenanceUntilMs: slave.maintenanceUntilMs,
-            },
+            slave: monitoredSlave(slave),
             tuning: this.deps.tuning,
             ...(this.deps.heartbeatsPerRun !== undefined && { heartbeatsPerRun: this.deps.heartbeatsPerRun }),
           },
@@ -104,7 +103,10 @@ export class Fleet {
       });
     } catch (error) {
       if (error instanceof WorkflowExecutionAlreadyStartedError) {
-        throw rejected(ErrorType.MonitorAlreadyRunning, `"${serverId}" is already monitored (${workflowId})`);
+        throw new DomainError(
+          ErrorType.MonitorAlreadyRunning,
+          `"${serverId}" is already monitored (${workflowId})`,
+        );
       }
       throw error;
     }
@@ -113,14 +115,12 @@ export class Fleet {
 
   /** Starts the monitor when the server is a protected Slave and none runs; otherwise does nothing. */
   async ensureMonitoring(serverId: string): Promise<{ started: boolean }> {
-    const server = await getServer(this.deps.db, serverId);
-    if (server.role !== 'slave' || server.status !== 'active' || !server.settings.protected)
-      return { started: false };
+    if (!isMonitorable(await getServer(this.deps.db, serverId))) return { started: false };
     try {
       await this.startMonitor(serverId);
       return { started: true };
     } catch (error) {
-      if ((error as { type?: string }).type === ErrorType.MonitorAlreadyRunning) return { started: false };
+      if (failureType(error) === ErrorType.MonitorAlreadyRunning) return { started: false };
       throw error;
     }
   }
@@ -184,7 +184,7 @@ export class Fleet {
     }
     const server = await getServer(this.deps.db, serverId);
     if (server.role === 'master') {
-      throw rejected(
+      throw new DomainError(
         ErrorType.MasterCannotBeProtected,
         `"${serverId}" is the Master: it is never failed over`,
       );
@@ -198,13 +198,7 @@ export class Fleet {
   async restore(serverId: string, driveLetters?: string[]): Promise<RestoreWorkflowResult> {
     checked(() => checkServerId(serverId));
     const letters = driveLetters === undefined ? undefined : checked(() => checkDriveLetters(driveLetters));
-    const server = await getServer(this.deps.db, serverId);
-    if (server.status !== 'broken') {
-      throw rejected(
-        ErrorType.ServerNotBroken,
-        `"${serverId}" is in ${server.folder}, not in Broken recorders: only a broken server can be restored`,
-      );
-    }
+    checkRestorable(await getServer(this.deps.db, serverId));
     return this.unwrapped(() =>
       this.deps.client.workflow.execute<typeof restoreServerWorkflow>('restoreServerWorkflow', {
         workflowId: restoreWorkflowId(this.deps.site, serverId),
@@ -254,3 +248,19 @@ export class Fleet {
     }
   }
 }
+
+/** The fleet of a deployment: its site, task queue and failover tuning, over its Temporal client and pool. */
+export const createFleet = (deps: {
+  config: Pick<AppConfig, 'site' | 'temporal' | 'failover' | 'monitor'>;
+  client: Client;
+  db: Pool;
+  taskQueue?: string;
+}): Fleet =>
+  new Fleet({
+    site: deps.config.site,
+    client: deps.client,
+    db: deps.db,
+    taskQueue: deps.taskQueue ?? deps.config.temporal.taskQueue,
+    tuning: deps.config.failover,
+    heartbeatsPerRun: deps.config.monitor.heartbeatsPerRun,
+  });

@@ -1,9 +1,14 @@
+/**
+ * The refusal behind an error, whichever way it came: a DomainError thrown here, or the ApplicationFailure a
+ * workflow, an update or an activity failed with (a rejected update, a non-retryable activity error).
+ */
 import { ApplicationFailure, TemporalFailure } from '@temporalio/common';
 import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { DomainError } from '../domain/errors';
 
 /**
- * The typed failure behind a workflow or update failure (a rejected update, a non-retryable activity
- * error), so that callers see "UnknownServer: unknown server x" rather than "Workflow execution failed".
+ * The typed failure behind a workflow or update failure, so that callers see "unknown server x" rather than
+ * "Workflow execution failed".
  */
 export const rootFailure = (error: unknown): unknown => {
   let current: unknown = error;
@@ -15,7 +20,9 @@ export const rootFailure = (error: unknown): unknown => {
   return current ?? error;
 };
 
+/** The ErrorType of a refusal, from a DomainError or an ApplicationFailure alike. */
 export const failureType = (error: unknown): string | undefined => {
   const root = rootFailure(error);
+  if (root instanceof DomainError) return root.type;
   return root instanceof ApplicationFailure ? (root.type ?? undefined) : undefined;
 };

@@ -1,0 +1,44 @@
+/**
+ * What PostgreSQL records of the site, as the CLI shows it: servers, cameras, failovers and their events, and
+ * which Slaves may be monitored (the rule the Fleet applies). Reads only: no Temporal connection needed.
+ */
+import { isMonitorable } from '../domain/rules';
+import type { Queryable } from '../infra/database';
+import { listEvents } from '../store/events';
+import type { FailoverEventRecord } from '../store/events';
+import { listFailovers } from '../store/failovers';
+import type { FailoverRecord } from '../store/failovers';
+import { getServer, listCameras, listServers } from '../store/servers';
+import type { CameraRecord, ServerRecord } from '../store/servers';
+
+export class SiteView {
+  constructor(private readonly db: Queryable) {}
+
+  /** The server; an unknown id is refused (UnknownServer). */
+  server(serverId: string): Promise<ServerRecord> {
+    return getServer(this.db, serverId);
+  }
+
+  servers(): Promise<ServerRecord[]> {
+    return listServers(this.db);
+  }
+
+  cameras(): Promise<CameraRecord[]> {
+    return listCameras(this.db);
+  }
+
+  /** The Slaves whose monitor may run: active and protected. */
+  async monitorableSlaveIds(): Promise<string[]> {
+    return (await this.servers()).filter(isMonitorable).map((server) => server.id);
+  }
+
+  /** Failovers of the server (as the broken Slave or the promoted standby), or all of them, oldest first. */
+  failovers(serverId?: string): Promise<FailoverRecord[]> {
+    return listFailovers(this.db, serverId);
+  }
+
+  /** The latest `limit` events concerning the server, or all servers, oldest first. */
+  events(serverId: string | undefined, limit: number): Promise<FailoverEventRecord[]> {
+    return listEvents(this.db, serverId, limit);
+  }
+}

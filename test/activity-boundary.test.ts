@@ -1,0 +1,50 @@
+/**
+ * The activity boundary: a request the store or the application layer refuses (a DomainError) fails its
+ * activity for good, as an ApplicationFailure of the same type that workflows and clients act on; any other
+ * error is left for Temporal to retry. Activities run in a mocked activity context, on real PostgreSQL.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createActivities } from '../activities';
+import { createPool } from '../infra/database';
+import { closedPort } from './support/cli';
+import { site, slave } from './support/site';
+import { useTestWorld } from './support/world';
+
+const world = useTestWorld();
+
+test('a refused request fails its activity with a non-retryable failure of the same type', async () => {
+  const { db, vms, fleet, seed } = world.current;
+  await seed(site(slave({ id: 'rec-01' })));
+  const activities = createActivities({ db, vms, monitors: fleet });
+  const environment = new MockActivityEnvironment();
+
+  const restoring = environment.run(activities.restoreAsStandby, { serverId: 'rec-01' });
+  await expect(restoring).rejects.toBeInstanceOf(ApplicationFailure);
+  await expect(restoring).rejects.toMatchObject({
+    type: 'ServerNotBroken',
+    nonRetryable: true,
+    message: '"rec-01" is in Servers, not in Broken recorders: only a broken server can be restored',
+  });
+  await expect(environment.run(activities.loadMonitoredSlave, 'master')).rejects.toMatchObject({
+    type: 'MasterCannotBeProtected',
+    nonRetryable: true,
+  });
+  await expect(environment.run(activities.ensureMonitoring, 'rec-99')).rejects.toMatchObject({
+    type: 'UnknownServer',
+    nonRetryable: true,
+  });
+});
+
+test('an unreachable PostgreSQL is not a refusal: the activity fails as it is, to be retried', async () => {
+  const { vms, fleet, logger } = world.current;
+  const unreachable = createPool(`postgres://postgres@127.0.0.1:${await closedPort()}/vms`, logger);
+  try {
+    const activities = createActivities({ db: unreachable, vms, monitors: fleet });
+    const loading = new MockActivityEnvironment().run(activities.loadMonitoredSlave, 'rec-01');
+    await expect(loading).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await expect(loading).rejects.not.toBeInstanceOf(ApplicationFailure);
+  } finally {
+    await unreachable.end();
+  }
+});

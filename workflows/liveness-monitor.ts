@@ -1,0 +1,413 @@
+/**
+ * The monitor of a protected Slave, on the liveness layer: the detector reports what the gateways hear
+ * (rare checkpoints, disk health changes at once, a passed deadline at once) and the monitor acts on it. A
+ * durable backstop timer asks PostgreSQL itself when no report came for a checkpoint period and a timeout.
+ *
+ * The loop reads as: wait for a report (or the backstop), decide (domain/monitor.ts), act. Handlers only
+ * validate and queue; settings and maintenance updates take the same turn as the loop's actions, so an
+ * update is applied before a deadline is acted on, or refused, never reported applied when it was not.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  ParentClosePolicy,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  log,
+  setCurrentDetails,
+  setHandler,
+  sleep,
+  startChild,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { TakeOver } from '../domain/contracts';
+import { ErrorType } from '../domain/errors';
+import type { LivenessReport, SilenceClaim } from '../domain/liveness';
+import { brokenLetters, checkLivenessReport } from '../domain/liveness';
+import type { MonitorState } from '../domain/monitor';
+import { backstopDueMs, decideOnReport, inMaintenance } from '../domain/monitor';
+import { failoverWorkflowId } from '../domain/names';
+import { VmsFailoverTarget, VmsFolder, VmsServerId } from '../domain/search-attributes';
+import type { BrokenReason } from '../domain/site';
+import { checkMaintenanceMs, checkSettings } from '../domain/validation';
+import { localStep, takeOverStep } from './activity-options';
+import type { MonitorInput, MonitorResult, StopReason } from './definitions';
+import {
+  heartbeatSignal,
+  livenessSignal,
+  maintenanceUpdate,
+  monitorStateQuery,
+  stopMonitorSignal,
+  updateSettingsUpdate,
+} from './definitions';
+import { failoverWorkflow } from './failover';
+
+/** Signals a run takes before continue-as-new keeps its history short (cheap to replay when evicted). */
+export const DEFAULT_SIGNALS_PER_RUN = 500;
+const HISTORY_EVENTS_PER_RUN = 4_000;
+export const DEFAULT_CHECKPOINT_PERIOD_MS = 10 * 60_000;
+const STOP_REASONS: StopReason[] = ['operator', 'restored', 'unprotected'];
+
+const invalidInput = (check: () => void): void => {
+  try {
+    check();
+  } catch (error) {
+    throw ApplicationFailure.create({
+      type: ErrorType.InvalidInput,
+      message: error instanceof Error ? error.message : String(error),
+      nonRetryable: true,
+    });
+  }
+};
+
+const notMonitoring = (state: MonitorState, what: string): ApplicationFailure =>
+  ApplicationFailure.create({
+    type: ErrorType.ServerNotActive,
+    message: `"${state.serverId}" is ${state.phase}: ${what}`,
+    nonRetryable: true,
+  });
+
+const failureType = (error: unknown): string | undefined =>
+  error instanceof ActivityFailure && error.cause instanceof ApplicationFailure ? error.cause.type ?? undefined : undefined;
+
+const iso = (ms: number | null): string => (ms === null ? 'never' : new Date(ms).toISOString());
+
+const describe = (state: MonitorState): string => {
+  switch (state.phase) {
+    case 'monitoring':
+      return [
+        `**Monitoring ${state.serverId}** (timeout ${state.settings.timeoutMs} ms, detector term ${state.term || 'not yet heard'})`,
+        `Last heartbeat: ${iso(state.lastHeartbeatAtMs)}; last report from the detector: ${iso(state.lastReportAtMs)}.`,
+        state.brokenDisks.length > 0 ? `Broken disks: ${state.brokenDisks.join(', ')}.` : 'All disks healthy.',
+        state.maintenanceUntilMs !== null ? `Maintenance until ${iso(state.maintenanceUntilMs)}.` : '',
+        state.heldBy !== null
+          ? `FAILOVER HELD by ${state.heldBy}: many Slaves went silent at once; release or dismiss it (vms hold).`
+          : '',
+      ]
+        .filter((line) => line !== '')
+        .join('\n');
+    case 'failing-over':
+      return `**${state.serverId} is broken** (${state.broken?.reason}): taking over its recording (${state.broken?.failoverId}).`;
+    case 'failed-over':
+      return `**${state.serverId} is in Broken recorders**: failed over by ${state.broken?.failoverId}. Waiting for restore. Late heartbeats: ${state.lateHeartbeats}.`;
+  }
+};
+
+const initialState = (input: MonitorInput, nowMs: number): MonitorState => ({
+  serverId: input.serverId,
+  phase: 'monitoring',
+  settings: input.slave.settings,
+  materialDriveLetters: input.slave.materialDriveLetters,
+  maintenanceUntilMs: input.slave.maintenanceUntilMs,
+  sinceMs: nowMs,
+  term: 0,
+  lastHeartbeatAtMs: null,
+  lastReportAtMs: nowMs,
+  brokenDisks: [],
+  heldBy: null,
+  reportsReceived: 0,
+  ignoredSignals: 0,
+  staleReports: 0,
+  lateHeartbeats: 0,
+  broken: null,
+  runs: 1,
+});
+
+/** One durable timer at a time, kept across reports: a checkpoint moves the due time, not the timer. */
+class Backstop {
+  private scope: CancellationScope | undefined;
+  private armedForMs: number | undefined;
+  fired = false;
+
+  arm(dueMs: number): void {
+    if (this.armedForMs !== undefined && this.armedForMs <= dueMs) return;
+    this.scope?.cancel();
+    const scope = new CancellationScope();
+    this.scope = scope;
+    this.armedForMs = dueMs;
+    this.fired = false;
+    scope.run(() => sleep(Math.max(1, dueMs - Date.now()))).then(
+      () => {
+        if (this.scope === scope) this.fired = true;
+      },
+      () => undefined,
+    );
+  }
+
+  /** The timer fired: the next `arm` sets a new one. */
+  consume(): void {
+    this.scope = undefined;
+    this.armedForMs = undefined;
+    this.fired = false;
+  }
+
+  disarm(): void {
+    this.scope?.cancel();
+    this.consume();
+  }
+}
+
+export async function livenessMonitor(input: MonitorInput): Promise<MonitorResult> {
+  const { serverId } = input;
+  const signalsPerRun = input.signalsPerRun ?? DEFAULT_SIGNALS_PER_RUN;
+  const checkpointPeriodMs = input.tuning.checkpointPeriodMs ?? DEFAULT_CHECKPOINT_PERIOD_MS;
+  // State exists before the first await, so queries and signals are answered from the first task on.
+  const state: MonitorState = input.carried
+    ? { ...input.carried, runs: input.carried.runs + 1 }
+    : initialState(input, Date.now());
+  const reports: LivenessReport[] = [];
+  const backstop = new Backstop();
+  let stopReason: StopReason | undefined;
+  let signalsThisRun = 0;
+  // Registration runs first, then the loop's actions and the updates take turns: never two at once.
+  let busy = input.registered !== true;
+  const exclusive = async <T>(work: () => Promise<T>): Promise<T> => {
+    while (busy) await condition(() => !busy);
+    busy = true;
+    try {
+      return await work();
+    } finally {
+      busy = false;
+    }
+  };
+
+  setHandler(monitorStateQuery, () => state);
+
+  // Anybody with access to the namespace can signal: every payload is checked, a bad one counted and ignored.
+  setHandler(livenessSignal, (payload: unknown) => {
+    signalsThisRun += 1;
+    try {
+      reports.push(checkLivenessReport(payload));
+    } catch (error) {
+      state.ignoredSignals += 1;
+      log.warn('Malformed liveness report ignored', { serverId, error: (error as Error).message });
+    }
+  });
+  setHandler(heartbeatSignal, () => {
+    signalsThisRun += 1;
+    state.ignoredSignals += 1;
+    log.warn('Heartbeat signal ignored: agents report to the heartbeat gateway', { serverId });
+  });
+  setHandler(stopMonitorSignal, (payload: unknown) => {
+    signalsThisRun += 1;
+    const reason = (payload as { reason?: unknown } | null | undefined)?.reason as StopReason;
+    if (!STOP_REASONS.includes(reason)) {
+      state.ignoredSignals += 1;
+      log.warn('Stop signal with no valid reason ignored', { serverId });
+      return;
+    }
+    stopReason ??= reason;
+  });
+
+  setHandler(
+    updateSettingsUpdate,
+    (settings) =>
+      exclusive(async () => {
+        if (state.phase !== 'monitoring') throw notMonitoring(state, 'its settings cannot change now');
+        await localStep('Save the new failover settings').saveSettings({ serverId, settings });
+        state.settings = settings;
+        if (!settings.protected) stopReason ??= 'unprotected';
+        return state;
+      }),
+    {
+      validator: (settings: unknown) => {
+        invalidInput(() => checkSettings(settings));
+        if (state.phase !== 'monitoring') throw notMonitoring(state, 'its settings cannot change now');
+      },
+    },
+  );
+
+  setHandler(
+    maintenanceUpdate,
+    (request) =>
+      exclusive(async () => {
+        if (state.phase !== 'monitoring') throw notMonitoring(state, 'no maintenance window can start');
+        const untilMs = request.durationMs === 0 ? null : Date.now() + request.durationMs;
+        await localStep('Save the maintenance window').saveMaintenance({ serverId, untilMs });
+        state.maintenanceUntilMs = untilMs;
+        return state;
+      }),
+    {
+      validator: (request: { durationMs: number } | null) => {
+        invalidInput(() => checkMaintenanceMs(request?.durationMs));
+        if (state.phase !== 'monitoring') throw notMonitoring(state, 'no maintenance window can start');
+      },
+    },
+  );
+
+  const failOver = async (reason: BrokenReason, claim: SilenceClaim): Promise<void> => {
+    const failoverId = failoverWorkflowId(input.site, serverId, claim.deadlineMs);
+    state.phase = 'failing-over';
+    state.broken = { reason, atMs: claim.deadlineMs, failoverId };
+    state.heldBy = null;
+    upsertSearchAttributes([{ key: VmsFolder, value: 'BrokenRecorders' }]);
+    setCurrentDetails(describe(state));
+    log.warn('Slave deemed broken: failing over', { serverId, reason, failoverId });
+    let takeOver: TakeOver | undefined;
+    try {
+      takeOver = await takeOverStep(`Take over the recording of ${serverId}`).takeOverRecording({
+        failoverId,
+        slaveId: serverId,
+        reason,
+        deadlineMs: claim.deadlineMs,
+        claim,
+      });
+    } catch (error) {
+      if (failureType(error) === ErrorType.FailoverNotConfirmed) {
+        // The detector's view was not the last word (another gateway heard it, a newer term, a new window).
+        log.info('Failover not confirmed: the Slave stays in service', {
+          serverId,
+          failoverId,
+          why: error instanceof ActivityFailure ? error.cause?.message : String(error),
+        });
+        state.phase = 'monitoring';
+        state.broken = null;
+        upsertSearchAttributes([{ key: VmsFolder, value: 'Servers' }]);
+        return;
+      }
+      log.warn('Take-over failed: the failover workflow takes the steps', {
+        serverId,
+        failoverId,
+        error: error instanceof ActivityFailure && error.cause ? error.cause.message : String(error),
+      });
+    }
+    await startChild(failoverWorkflow, {
+      workflowId: failoverId,
+      args: [
+        {
+          site: input.site,
+          slaveId: serverId,
+          reason,
+          deadlineMs: claim.deadlineMs,
+          tuning: input.tuning,
+          claim,
+          ...(takeOver !== undefined && { takeOver }),
+        },
+      ],
+      // The failover must finish even if this monitor is stopped, continued as new or terminated.
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      staticSummary: `Failover of ${serverId} (${reason})`,
+      staticDetails: [
+        `Slave **${serverId}** was deemed broken (${reason}) at ${new Date(claim.deadlineMs).toISOString()}.`,
+        'Steps: move it to Broken recorders, claim a standby with the same drive letters, promote it,',
+        'rebind the IP cameras (analog cameras stay), protect the promoted server, reinstall the plugins.',
+      ].join('\n'),
+      typedSearchAttributes: [
+        { key: VmsServerId, value: serverId },
+        { key: VmsFolder, value: 'BrokenRecorders' },
+        { key: VmsFailoverTarget, value: 'pending' },
+      ],
+    });
+    // The failover workflow owns the rest (a standby to wait for, plugins); this monitor waits for restore.
+    state.phase = 'failed-over';
+  };
+
+  const onReport = async (report: LivenessReport): Promise<void> => {
+    state.reportsReceived += 1;
+    const nowMs = Date.now();
+    const decision = decideOnReport(state, report, nowMs);
+    if (decision.action === 'ignore' && decision.why === 'stale-term') {
+      state.staleReports += 1;
+      return;
+    }
+    state.term = report.term;
+    state.lastReportAtMs = nowMs;
+    if (report.kind !== 'held' && report.lastSeenMs !== null && state.phase === 'monitoring') {
+      state.lastHeartbeatAtMs = report.lastSeenMs;
+    }
+    if (report.kind === 'checkpoint' || report.kind === 'disks') state.heldBy = null;
+    switch (decision.action) {
+      case 'ignore':
+      case 'note':
+        return;
+      case 'hold':
+        state.heldBy = decision.holdId;
+        log.warn('Failover held: many Slaves silent at once', { serverId, holdId: decision.holdId });
+        return;
+      case 'record-disks':
+        state.brokenDisks = brokenLetters(decision.disks);
+        await localStep('Record disk health').recordDiskHealth({ serverId, disks: decision.disks });
+        if (decision.failOver) await failOver('all-disks-broken', { term: report.term, lastSeenMs: null, deadlineMs: nowMs });
+        return;
+      case 'fail-over':
+        await failOver(decision.reason, decision.claim);
+        return;
+      case 'late-heartbeat':
+        state.lateHeartbeats += 1;
+        if (state.lateHeartbeats === 1 && state.broken !== null) {
+          await localStep('Record a late heartbeat (ignored)').recordLateHeartbeat({
+            serverId,
+            failoverWorkflowId: state.broken.failoverId,
+            sentAtMs: decision.lastSeenMs,
+          });
+        }
+        return;
+    }
+  };
+
+  /** No report for too long: the detector may be gone, or may have lost this Slave. Ask PostgreSQL. */
+  const onBackstop = async (): Promise<void> => {
+    const dueMs = backstopDueMs(state, checkpointPeriodMs);
+    backstop.consume();
+    if (Date.now() < dueMs || state.phase !== 'monitoring') return;
+    const verdict = await localStep('No report lately: check whether the Slave is heard').checkSilence(serverId);
+    state.lastReportAtMs = Date.now();
+    if (verdict.verdict === 'heard') {
+      state.lastHeartbeatAtMs = verdict.lastSeenMs;
+      return;
+    }
+    if (verdict.verdict === 'unobserved') {
+      log.warn('No liveness detector is running: nobody hears heartbeats', { serverId });
+      return;
+    }
+    if (inMaintenance(state, verdict.claim.deadlineMs)) return;
+    log.warn('The backstop found the Slave silent: failing over without the detector', { serverId });
+    await failOver('heartbeat-timeout', verdict.claim);
+  };
+
+  const shouldContinueAsNew = (): boolean =>
+    signalsThisRun >= signalsPerRun ||
+    workflowInfo().continueAsNewSuggested ||
+    workflowInfo().historyLength >= HISTORY_EVENTS_PER_RUN;
+
+  if (input.registered !== true) {
+    // PostgreSQL is the system of record: confirm the Slave may be monitored, take its current settings, and
+    // enter it in the detector's roster (its silence counts from now).
+    const slave = await localStep('Register the Slave for liveness monitoring').startMonitoring(serverId);
+    state.settings = slave.settings;
+    state.materialDriveLetters = slave.materialDriveLetters;
+    state.maintenanceUntilMs = slave.maintenanceUntilMs;
+    busy = false;
+  }
+
+  for (;;) {
+    setCurrentDetails(describe(state));
+    if (stopReason !== undefined) {
+      await condition(allHandlersFinished);
+      await localStep('Remove the Slave from liveness monitoring').endMonitoring(serverId);
+      log.info('Monitor stopped', { serverId, reason: stopReason });
+      return stopReason === 'unprotected'
+        ? { outcome: 'unprotected', state }
+        : { outcome: 'stopped', reason: stopReason, state };
+    }
+    const report = reports.shift();
+    if (report !== undefined) {
+      await exclusive(() => onReport(report));
+      continue;
+    }
+    if (backstop.fired) {
+      await exclusive(onBackstop);
+      continue;
+    }
+    if (shouldContinueAsNew()) {
+      await condition(allHandlersFinished);
+      return continueAsNew<typeof livenessMonitor>({ ...input, registered: true, carried: state });
+    }
+    if (state.phase === 'monitoring') backstop.arm(backstopDueMs(state, checkpointPeriodMs));
+    else backstop.disarm();
+    await condition(() => reports.length > 0 || stopReason !== undefined || backstop.fired);
+  }
+}
