@@ -10,14 +10,18 @@ import type {
   ClaimResult,
   FailoverPlan,
   FailoverStart,
+  FailoverTuning,
   MonitoredSlave,
   StandbyRestore,
   TakeOver,
 } from '../domain/contracts';
+import type { SilenceVerdict } from '../domain/liveness';
+import { judgeSilence } from '../domain/liveness';
 import { checkMonitorable, monitoredSlave } from '../domain/rules';
 import type { DiskHealth, FailoverSettings } from '../domain/site';
 import { appendEvent } from '../store/events';
 import * as failovers from '../store/failovers';
+import * as monitoring from '../store/monitoring';
 import { getServer } from '../store/servers';
 import { saveDiskHealth, saveMaintenance, saveSettings } from '../store/settings';
 import type { VmsControlPlane } from '../vms/control-plane';
@@ -32,13 +36,14 @@ export interface ActivityDeps {
   db: Pool;
   vms: VmsControlPlane;
   monitors: MonitorStarter;
+  tuning: Pick<FailoverTuning, 'serverUpTimeoutMs'>;
 }
 
 const PLUGIN_INSTALL_HEARTBEAT_MS = 5_000;
 /** A fast take-over never heartbeats; a slow one (PostgreSQL or the VMS slow to answer) shows it is alive. */
 const TAKE_OVER_HEARTBEAT_MS = 2_000;
 
-export const createActivities = ({ db, vms, monitors }: ActivityDeps) => {
+export const createActivities = ({ db, vms, monitors, tuning }: ActivityDeps) => {
   const beginFailover = async (input: FailoverStart): Promise<FailoverPlan> => {
     const plan = await failovers.beginFailover(db, input);
     log.info('Slave moved to Broken recorders', { slaveId: input.slaveId, reason: input.reason });
@@ -59,7 +64,7 @@ export const createActivities = ({ db, vms, monitors }: ActivityDeps) => {
       serverId: input.serverId,
       replacesServerId: input.slaveId,
     });
-    await failovers.recordPromotion(db, input.failoverId);
+    await failovers.recordPromotion(db, input.failoverId, tuning.serverUpTimeoutMs);
   };
 
   const rebindIpCameras = async (failoverId: string): Promise<CameraMove> => {
@@ -70,8 +75,44 @@ export const createActivities = ({ db, vms, monitors }: ActivityDeps) => {
   };
 
   return withDomainFailures({
+    /** Monitors started before the liveness layer read their Slave with this. */
     async loadMonitoredSlave(serverId: string): Promise<MonitoredSlave> {
       return monitoredSlave(checkMonitorable(await getServer(db, serverId)));
+    },
+
+    /**
+     * Enters a Slave in the liveness detector's roster as its monitor starts: checked to be monitorable first
+     * (a monitor of a Slave already failed over, continued from an earlier one, is entered as it is).
+     */
+    async startMonitoring(input: { serverId: string; failedOver: boolean }): Promise<MonitoredSlave | null> {
+      const slave = input.failedOver
+        ? null
+        : monitoredSlave(checkMonitorable(await getServer(db, input.serverId)));
+      await monitoring.startMonitoring(db, input.serverId);
+      return slave;
+    },
+
+    async endMonitoring(serverId: string): Promise<void> {
+      await monitoring.stopMonitoring(db, serverId);
+    },
+
+    /** The monitor's backstop: is the Slave silent, by what PostgreSQL holds now? */
+    async checkSilence(serverId: string): Promise<SilenceVerdict> {
+      const record = await monitoring.livenessRecord(db, serverId);
+      if (record === undefined || record.monitoredSinceMs === null || record.silenceFromMs === null) {
+        return { verdict: 'unobserved' };
+      }
+      return judgeSilence(
+        {
+          term: record.term,
+          lease: record.lease,
+          monitoredSinceMs: record.monitoredSinceMs,
+          silenceFromMs: record.silenceFromMs,
+          timeoutMs: record.timeoutMs,
+          maintenanceUntilMs: record.maintenanceUntilMs,
+        },
+        record.nowMs,
+      );
     },
 
     async recordDiskHealth(input: { serverId: string; disks: DiskHealth[] }): Promise<void> {
@@ -146,10 +187,12 @@ export const createActivities = ({ db, vms, monitors }: ActivityDeps) => {
       return monitors.ensureMonitoring(serverId);
     },
 
+    /** Up: a promoted server never heard yet is deemed silent from now on, not from the up timeout. */
     async waitUntilServerUp(serverId: string): Promise<void> {
       if (!(await vms.isServerUp(serverId))) {
         throw ApplicationFailure.retryable(`server ${serverId} is not up yet`, 'ServerNotUp');
       }
+      await monitoring.recordServerUp(db, serverId);
     },
 
     async reinstallPlugin(input: { failoverId: string; serverId: string; plugin: string }): Promise<void> {

@@ -1,5 +1,5 @@
 /**
- * Operations on the monitored fleet, shared by the CLI, the heartbeat agent, the worker's activities, the
+ * Operations on the monitored fleet, shared by the CLI, the worker's activities, the
  * benchmark and the tests. Each validates its input first, so that bad input changes nothing; refusals are
  * DomainErrors, or the ApplicationFailure a workflow answered with.
  */
@@ -15,19 +15,16 @@ import type { FailoverSettings } from '../domain/site';
 import {
   InvalidInput,
   checkDriveLetters,
-  checkHeartbeat,
   checkMaintenanceMs,
   checkServerId,
   checkSettings,
 } from '../domain/validation';
-import type { Heartbeat } from '../domain/validation';
 import type { AppConfig } from '../infra/config';
 import { waitingFailoverIds } from '../store/failovers';
 import { getServer } from '../store/servers';
 import { saveMaintenance, saveSettings } from '../store/settings';
 import type { MonitorState, RestoreWorkflowResult } from '../workflows/definitions';
 import {
-  heartbeatSignal,
   maintenanceUpdate,
   monitorStateQuery,
   standbyAvailableSignal,
@@ -44,7 +41,9 @@ export interface FleetDeps {
   db: Pool;
   taskQueue: string;
   tuning: FailoverTuning;
-  heartbeatsPerRun?: number;
+  /** The detector's checkpoint period: a monitor's durable backstop waits this long and a timeout. */
+  checkpointPeriodMs: number;
+  signalsPerRun?: number;
 }
 
 const checked = <T>(check: () => T): T => {
@@ -86,7 +85,8 @@ export class Fleet {
             serverId,
             slave: monitoredSlave(slave),
             tuning: this.deps.tuning,
-            ...(this.deps.heartbeatsPerRun !== undefined && { heartbeatsPerRun: this.deps.heartbeatsPerRun }),
+            checkpointPeriodMs: this.deps.checkpointPeriodMs,
+            ...(this.deps.signalsPerRun !== undefined && { signalsPerRun: this.deps.signalsPerRun }),
           },
         ],
         staticSummary: `Failover protection of Slave ${serverId} (${slave.hostname})`,
@@ -128,12 +128,6 @@ export class Fleet {
   async stopMonitor(serverId: string): Promise<void> {
     checked(() => checkServerId(serverId));
     await this.ifMonitored(serverId, (handle) => handle.signal(stopMonitorSignal, { reason: 'operator' }));
-  }
-
-  async sendHeartbeat(payload: unknown): Promise<Heartbeat> {
-    const heartbeat = checked(() => checkHeartbeat(payload));
-    await this.ifMonitored(heartbeat.serverId, (handle) => handle.signal(heartbeatSignal, heartbeat));
-    return heartbeat;
   }
 
   async monitorState(serverId: string): Promise<MonitorState | undefined> {
@@ -251,7 +245,7 @@ export class Fleet {
 
 /** The fleet of a deployment: its site, task queue and failover tuning, over its Temporal client and pool. */
 export const createFleet = (deps: {
-  config: Pick<AppConfig, 'site' | 'temporal' | 'failover' | 'monitor'>;
+  config: Pick<AppConfig, 'site' | 'temporal' | 'failover' | 'monitor' | 'liveness'>;
   client: Client;
   db: Pool;
   taskQueue?: string;
@@ -262,5 +256,6 @@ export const createFleet = (deps: {
     db: deps.db,
     taskQueue: deps.taskQueue ?? deps.config.temporal.taskQueue,
     tuning: deps.config.failover,
-    heartbeatsPerRun: deps.config.monitor.heartbeatsPerRun,
+    checkpointPeriodMs: deps.config.liveness.checkpointPeriodMs,
+    signalsPerRun: deps.config.monitor.signalsPerRun,
   });

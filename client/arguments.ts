@@ -35,6 +35,20 @@ export const serverIdArgument = (value: string): string => invalidArgument(() =>
 export const driveListArgument = (value: string): string[] =>
   invalidArgument(() => checkDriveLetters(value.split(',').filter((letter) => letter.trim() !== '')));
 
+/** A heartbeat gateway: http://host:port or https://host:port. */
+export const gatewayArgument = (value: string): string => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError(`"${value}" is not a URL such as http://master:7380`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InvalidArgumentError(`"${value}" must start with http:// or https://`);
+  }
+  return value;
+};
+
 export const positiveIntegerArgument = (value: string): number => {
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed < 1) {

@@ -30,8 +30,6 @@ export interface Session {
   fleet(): Promise<Fleet>;
   /** What PostgreSQL records of the site, without a Temporal connection. */
   site(): Promise<SiteView>;
-  /** The fleet for signals only (the heartbeat agent): its pool is never queried, so never opened. */
-  signalFleet(): Promise<Fleet>;
   /**
    * Runs a call that needs a worker to answer (an update, a restore) with a deadline, so that the command
    * reports "worker not answering" rather than waiting forever.
@@ -108,7 +106,6 @@ export const withSession = async <T>(
     client: temporal,
     fleet: async () => createFleet({ config, client: await temporal(), db: await db() }),
     site: async () => new SiteView(await db()),
-    signalFleet: async () => createFleet({ config, client: await temporal(), db: openPool() }),
     answeredByWorker: async (what, call) => {
       const connected = await temporal();
       try {

@@ -2,6 +2,7 @@
  * The payloads the workflows, the activities and the clients exchange, defined once. Workflow-safe: types only.
  * They are recorded in workflow histories: a field renamed here breaks running workflows and the replay tests.
  */
+import type { SilenceClaim } from './liveness';
 import type { BrokenReason, FailoverSettings } from './site';
 
 /** Retries and waits of a failover, from the configuration (infra/config.ts) to the workflows' inputs. */
@@ -29,6 +30,8 @@ export interface FailoverStart {
   reason: BrokenReason;
   /** When the Slave was due to be deemed broken. */
   deadlineMs: number;
+  /** The detector's decision, confirmed against PostgreSQL before anything moves. */
+  claim?: SilenceClaim;
 }
 
 /** What a failover has to restore, read when the Slave is moved to Broken recorders. */

@@ -12,6 +12,8 @@ export const ErrorType = {
   MonitorAlreadyRunning: 'MonitorAlreadyRunning',
   MonitorNotRunning: 'MonitorNotRunning',
   InvalidSiteFile: 'InvalidSiteFile',
+  /** The detector's decision did not stand when the failover began: the Slave stays in service. */
+  FailoverNotConfirmed: 'FailoverNotConfirmed',
 } as const;
 
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];

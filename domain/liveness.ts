@@ -6,7 +6,7 @@
  * One clock judges silence: the observer's (the gateway that received a heartbeat, the detector that
  * started a term). The agent's own timestamp is kept for the record only.
  */
-import type { DiskHealth } from './site';
+import type { BrokenReason, DiskHealth } from './site';
 import { InvalidInput, checkDisks } from './validation';
 
 export interface SilenceClock {
@@ -159,6 +159,9 @@ export interface SilenceRecord {
   currentTerm: number | null;
   /** The lease as written by the gateways (at most one write interval behind the detector). */
   leaseLastSeenMs: number | null;
+  /** The disk health in the lease: a change of it is written at once, before the monitor hears of it. */
+  leaseDisks: DiskHealth[];
+  materialDriveLetters: string[];
   timeoutMs: number;
   maintenanceUntilMs: number | null;
 }
@@ -170,20 +173,37 @@ export const CONFIRM_TOLERANCE_MS = 250;
  * Why a claimed silence must not fail the Slave over, or undefined when it stands: a claim of an older term
  * (a detector that lost its lead), a heartbeat before the deadline that the decision did not see (another
  * gateway heard it), or a deadline that moved since (a maintenance window, a longer timeout). A heartbeat
- * after the deadline does not undo it: the Slave was silent for longer than its timeout.
+ * after the deadline does not undo it: the Slave was silent for longer than its timeout. All disks broken
+ * stands when the Slave's last heartbeat says so.
  */
-export const refuteSilence = (record: SilenceRecord, claim: SilenceClaim): string | undefined => {
+export const refuteSilence = (
+  record: SilenceRecord,
+  claim: SilenceClaim,
+  reason: BrokenReason,
+): string | undefined => {
   if (record.currentTerm !== claim.term) {
     return `decided in detector term ${claim.term}, but term ${record.currentTerm ?? 'none'} is current`;
   }
+  if (reason === 'all-disks-broken') {
+    return allMaterialDisksBroken(record.materialDriveLetters, record.leaseDisks)
+      ? undefined
+      : 'its last heartbeat does not report every material disk broken';
+  }
   const heard = record.leaseLastSeenMs;
-  if (heard !== null && heard < claim.deadlineMs && heard > (claim.lastSeenMs ?? -Infinity) + CONFIRM_TOLERANCE_MS) {
+  if (
+    heard !== null &&
+    heard < claim.deadlineMs &&
+    heard > (claim.lastSeenMs ?? -Infinity) + CONFIRM_TOLERANCE_MS
+  ) {
     return `heard at ${new Date(heard).toISOString()}, before its deadline`;
   }
   if (record.maintenanceUntilMs !== null && record.maintenanceUntilMs > claim.deadlineMs) {
     return `in maintenance until ${new Date(record.maintenanceUntilMs).toISOString()}`;
   }
-  if (claim.lastSeenMs !== null && claim.lastSeenMs + record.timeoutMs > claim.deadlineMs + CONFIRM_TOLERANCE_MS) {
+  if (
+    claim.lastSeenMs !== null &&
+    claim.lastSeenMs + record.timeoutMs > claim.deadlineMs + CONFIRM_TOLERANCE_MS
+  ) {
     return `its timeout is now ${record.timeoutMs} ms: the deadline has moved`;
   }
   return undefined;

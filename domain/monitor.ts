@@ -16,7 +16,7 @@ export interface MonitorState {
   maintenanceUntilMs: number | null;
   /** When this monitor began (its first run). */
   sinceMs: number;
-  /** The newest detector term heard from: a report of an older one comes from a detector that lost its lead. */
+  /** The detector term of the last report (shown; a failover confirms its own term against PostgreSQL). */
   term: number;
   /** The last heartbeat heard, as the detector reported it. */
   lastHeartbeatAtMs: number | null;
@@ -28,7 +28,8 @@ export interface MonitorState {
   reportsReceived: number;
   /** Signals that were malformed, of an unknown kind, or meant for the agent path: counted, ignored. */
   ignoredSignals: number;
-  staleReports: number;
+  /** Failovers the detector decided that PostgreSQL did not confirm: the Slave stayed in service. */
+  refutedFailovers: number;
   lateHeartbeats: number;
   /** Set once the Slave is deemed broken. */
   broken: { reason: BrokenReason; atMs: number; failoverId: string } | null;
@@ -36,11 +37,15 @@ export interface MonitorState {
 }
 
 export type ReportDecision =
-  | { action: 'ignore'; why: 'stale-term' | 'not-monitoring' | 'in-maintenance' }
+  | { action: 'ignore'; why: 'not-monitoring' | 'in-maintenance' }
   /** All is well as of `lastSeenMs`. */
   | { action: 'note' }
   | { action: 'record-disks'; disks: DiskHealth[]; failOver: boolean }
-  | { action: 'fail-over'; reason: 'heartbeat-timeout'; claim: { term: number; lastSeenMs: number | null; deadlineMs: number } }
+  | {
+      action: 'fail-over';
+      reason: 'heartbeat-timeout';
+      claim: { term: number; lastSeenMs: number | null; deadlineMs: number };
+    }
   | { action: 'hold'; holdId: string }
   /** A Slave already failed over was heard again. */
   | { action: 'late-heartbeat'; lastSeenMs: number };
@@ -48,9 +53,15 @@ export type ReportDecision =
 export const inMaintenance = (state: Pick<MonitorState, 'maintenanceUntilMs'>, atMs: number): boolean =>
   state.maintenanceUntilMs !== null && atMs < state.maintenanceUntilMs;
 
-/** What a report from the detector means for the monitor, given its state at `nowMs`. */
-export const decideOnReport = (state: MonitorState, report: LivenessReport, nowMs: number): ReportDecision => {
-  if (report.term < state.term) return { action: 'ignore', why: 'stale-term' };
+/**
+ * What a report from the detector means for the monitor, given its state at `nowMs`. A report is not trusted
+ * for its term (anybody can signal): a failover it leads to is confirmed against PostgreSQL first.
+ */
+export const decideOnReport = (
+  state: MonitorState,
+  report: LivenessReport,
+  nowMs: number,
+): ReportDecision => {
   if (state.phase !== 'monitoring') {
     const heardAfterBreaking =
       state.phase === 'failed-over' &&
@@ -89,7 +100,8 @@ export const decideOnReport = (state: MonitorState, report: LivenessReport, nowM
 export const backstopDueMs = (
   state: Pick<MonitorState, 'lastReportAtMs' | 'settings'>,
   checkpointPeriodMs: number,
-): number => state.lastReportAtMs + checkpointPeriodMs + state.settings.timeoutMs + backstopMarginMs(checkpointPeriodMs);
+): number =>
+  state.lastReportAtMs + checkpointPeriodMs + state.settings.timeoutMs + backstopMarginMs(checkpointPeriodMs);
 
 export const backstopMarginMs = (checkpointPeriodMs: number): number =>
   Math.max(5_000, Math.round(checkpointPeriodMs / 10));

@@ -4,6 +4,8 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FailoverTuning } from '../domain/contracts';
 import { parseDuration } from '../domain/duration';
+import type { MassFailurePolicy } from '../domain/liveness';
+import { DEFAULT_MASS_FAILURE_POLICY } from '../domain/liveness';
 import { DEFAULT_SITE, DEFAULT_TASK_QUEUE } from '../domain/names';
 import { projectRoot } from './paths';
 
@@ -26,13 +28,35 @@ export interface TemporalConfig {
   apiKey?: string;
 }
 
+/** The heartbeat gateway, the lease writer and the detector of the worker service (docs/liveness.md). */
+export interface LivenessConfig {
+  gateway: {
+    host: string;
+    /** 0: a free port chosen at start (the worker's ready file and log say which). */
+    port: number;
+    tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer };
+  };
+  leaseWriteIntervalMs: number;
+  checkpointPeriodMs: number;
+  massFailure: MassFailurePolicy;
+}
+
+/** What `vms agent` needs: where its gateways are, and its own credential. */
+export interface AgentConfig {
+  gateways: string[];
+  token?: string;
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+}
+
 export interface AppConfig {
   /** The VMS site this deployment protects; part of every workflow id. */
   site: string;
   databaseUrl: string;
   temporal: TemporalConfig;
   failover: FailoverTuning;
-  monitor: { heartbeatsPerRun: number };
+  monitor: { signalsPerRun: number };
+  liveness: LivenessConfig;
+  agent: AgentConfig;
   log: { level: string; format: LogFormat };
   /** The PGlite server `scripts/postgres.sh` starts on a machine without PostgreSQL (development only). */
   embeddedPostgres: { port: number; dataDir: string };
@@ -89,6 +113,17 @@ const optionalInteger = (env: Env, name: string, min: number, max: number): numb
 
 /** The SDK's maxConcurrentWorkflowTaskExecutions when none is given. */
 const SDK_WORKFLOW_TASK_SLOTS = 40;
+
+/** A share, written 0.5 or 50%. */
+const fraction = (env: Env, name: string, fallback: number): number => {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  const parsed = raw.endsWith('%') ? Number(raw.slice(0, -1)) / 100 : Number(raw);
+  if (!Number.isFinite(parsed) || parsed < 0 || parsed > 1) {
+    throw new ConfigError(`${name}="${raw}" must be a share from 0 to 1 (or 0% to 100%)`);
+  }
+  return parsed;
+};
 
 const flag = (env: Env, name: string): boolean => {
   const raw = text(env, name)?.toLowerCase();
@@ -151,6 +186,78 @@ const loadTemporal = (env: Env): TemporalConfig => {
   };
 };
 
+const loadGatewayTls = (env: Env): LivenessConfig['gateway']['tls'] => {
+  const cert = fileContents(env, 'GATEWAY_TLS_CERT_PATH');
+  const key = fileContents(env, 'GATEWAY_TLS_KEY_PATH');
+  const clientCa = fileContents(env, 'GATEWAY_TLS_CLIENT_CA_PATH');
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new ConfigError('GATEWAY_TLS_CERT_PATH and GATEWAY_TLS_KEY_PATH must be set together');
+  }
+  if (cert === undefined || key === undefined) {
+    if (clientCa !== undefined)
+      throw new ConfigError('GATEWAY_TLS_CLIENT_CA_PATH needs GATEWAY_TLS_CERT_PATH and _KEY_PATH');
+    return undefined;
+  }
+  return { cert, key, ...(clientCa !== undefined && { clientCa }) };
+};
+
+const loadLiveness = (env: Env): LivenessConfig => {
+  const tls = loadGatewayTls(env);
+  const leaseWriteIntervalMs = durationMs(env, 'LEASE_WRITE_INTERVAL', '1s');
+  if (leaseWriteIntervalMs > 10_000) {
+    throw new ConfigError(`LEASE_WRITE_INTERVAL="${text(env, 'LEASE_WRITE_INTERVAL')}" must be at most 10s`);
+  }
+  const checkpointPeriodMs = durationMs(env, 'LIVENESS_CHECKPOINT_PERIOD', '10m');
+  if (checkpointPeriodMs < 1_000 || checkpointPeriodMs > 3_600_000) {
+    throw new ConfigError(
+      `LIVENESS_CHECKPOINT_PERIOD="${text(env, 'LIVENESS_CHECKPOINT_PERIOD')}" must be from 1s to 1h`,
+    );
+  }
+  return {
+    gateway: {
+      host: text(env, 'GATEWAY_HOST') ?? '0.0.0.0',
+      port: integer(env, 'GATEWAY_PORT', 7380, 0, 65_535),
+      ...(tls !== undefined && { tls }),
+    },
+    leaseWriteIntervalMs,
+    checkpointPeriodMs,
+    massFailure: {
+      share: fraction(env, 'MASS_FAILURE_SHARE', DEFAULT_MASS_FAILURE_POLICY.share),
+      minimum: integer(env, 'MASS_FAILURE_MINIMUM', DEFAULT_MASS_FAILURE_POLICY.minimum, 1, 100_000),
+    },
+  };
+};
+
+const loadAgent = (env: Env): AgentConfig => {
+  const gateways = (text(env, 'VMS_GATEWAY_URL') ?? 'http://127.0.0.1:7380')
+    .split(',')
+    .map((gateway) => gateway.trim())
+    .filter((gateway) => gateway !== '');
+  for (const gateway of gateways) {
+    let url: URL;
+    try {
+      url = new URL(gateway);
+    } catch {
+      throw new ConfigError(`VMS_GATEWAY_URL: "${gateway}" is not a URL such as http://master:7380`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new ConfigError(`VMS_GATEWAY_URL: "${gateway}" must be http:// or https://`);
+    }
+  }
+  const token = secret(env, 'VMS_AGENT_TOKEN');
+  const ca = fileContents(env, 'VMS_GATEWAY_CA_PATH');
+  const cert = fileContents(env, 'VMS_AGENT_TLS_CERT_PATH');
+  const key = fileContents(env, 'VMS_AGENT_TLS_KEY_PATH');
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new ConfigError('VMS_AGENT_TLS_CERT_PATH and VMS_AGENT_TLS_KEY_PATH must be set together');
+  }
+  const tls =
+    ca !== undefined || cert !== undefined
+      ? { ...(ca && { ca }), ...(cert && key && { cert, key }) }
+      : undefined;
+  return { gateways, ...(token !== undefined && { token }), ...(tls !== undefined && { tls }) };
+};
+
 const loadDatabaseUrl = (env: Env): string => {
   const url = secret(env, 'DATABASE_URL') ?? DEFAULT_DATABASE_URL;
   try {
@@ -196,7 +303,9 @@ export const loadConfig = (env: Env = process.env): AppConfig => {
       pluginRetryMaxAttempts: integer(env, 'PLUGIN_RETRY_MAX_ATTEMPTS', 10, 1, 1_000),
       serverUpTimeoutMs: durationMs(env, 'PROMOTED_SERVER_UP_TIMEOUT', '10m'),
     },
-    monitor: { heartbeatsPerRun: integer(env, 'MONITOR_HEARTBEATS_PER_RUN', 5_000, 10, 9_000) },
+    monitor: { signalsPerRun: integer(env, 'MONITOR_SIGNALS_PER_RUN', 500, 10, 9_000) },
+    liveness: loadLiveness(env),
+    agent: loadAgent(env),
     log: { level, format: formatRaw },
     embeddedPostgres: {
       port: integer(env, 'EMBEDDED_PG_PORT', 5432, 0, 65_535),

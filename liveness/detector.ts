@@ -40,6 +40,8 @@ export interface DetectorOptions {
   massFailure: MassFailurePolicy;
   /** How often gateways write their leases: leases other workers heard are read back as often. */
   leaseWriteIntervalMs: number;
+  /** Writes the leases heard since the last write now: a disk health change is in PostgreSQL before it is reported. */
+  writeLeasesNow: () => Promise<void>;
 }
 
 type WatchState =
@@ -365,11 +367,16 @@ export class Detector implements SessionListener {
     if (changed) {
       watched.reportedDisks = disks;
       this.counts.diskReportsSent += 1;
-      void this.deliver(
-        watched,
-        { kind: 'disks', term: this.term.term, lastSeenMs: lease.lastSeenMs, disks: lease.disks },
-        () => watched.reportedDisks === disks,
-      );
+      const report: LivenessReport = {
+        kind: 'disks',
+        term: this.term.term,
+        lastSeenMs: lease.lastSeenMs,
+        disks: lease.disks,
+      };
+      // The take-over confirms all disks broken against the lease: it must be written first.
+      void this.options
+        .writeLeasesNow()
+        .then(() => this.deliver(watched, report, () => watched.reportedDisks === disks));
     }
   }
 

@@ -180,11 +180,13 @@ export class HeartbeatGateway {
       this.refuse(request, response, refusal(404, 'not-found', `${HEARTBEAT_PATH} takes POST`));
       return;
     }
-    const serverId = this.authenticate(request);
-    if (typeof serverId !== 'string') {
-      this.refuse(request, response, serverId);
-      return;
-    }
+    void this.authenticate(request).then((serverId) => {
+      if (typeof serverId !== 'string') this.refuse(request, response, serverId);
+      else this.accept(request, response, serverId);
+    });
+  }
+
+  private accept(request: IncomingMessage, response: ServerResponse, serverId: string): void {
     const declaredLength = Number(request.headers['content-length'] ?? 0);
     if (declaredLength > MAX_HEARTBEAT_BYTES) {
       this.refuse(
@@ -219,13 +221,13 @@ export class HeartbeatGateway {
     });
   }
 
-  private authenticate(request: IncomingMessage): string | Refusal {
+  private async authenticate(request: IncomingMessage): Promise<string | Refusal> {
     if (!this.credentials.ready) return refusal(503, 'unavailable', 'the gateway is starting: try again');
     const header = request.headers.authorization;
     if (header === undefined || !header.startsWith('Bearer ')) {
       return refusal(401, 'unauthenticated', 'a heartbeat needs "Authorization: Bearer <agent token>"');
     }
-    const serverId = this.credentials.serverOf(header.slice('Bearer '.length).trim());
+    const serverId = await this.credentials.serverOf(header.slice('Bearer '.length).trim());
     return serverId ?? refusal(401, 'unauthenticated', 'unknown or revoked agent token');
   }
 

@@ -23,7 +23,9 @@ export class LeaseWriter {
 
   start(): void {
     this.timer = setInterval(() => {
-      this.writing = this.writing.then(() => this.writeOnce());
+      this.writing = this.writing.then(async () => {
+        await this.writeOnce();
+      });
     }, this.intervalMs);
   }
 
@@ -34,15 +36,17 @@ export class LeaseWriter {
     await this.writeOnce();
   }
 
-  async writeOnce(): Promise<void> {
+  /** Writes what was heard since the last write; false when PostgreSQL refused (kept for the next write). */
+  async writeOnce(): Promise<boolean> {
     const batch = this.leases.takeDirty();
-    if (batch.length === 0) return;
+    if (batch.length === 0) return true;
     try {
       await writeLeases(this.db, batch);
       this.writes += 1;
       this.leasesWritten += batch.length;
       if (this.failing) this.logger.info({ leases: batch.length }, 'Lease writes resumed');
       this.failing = false;
+      return true;
     } catch (error) {
       this.leases.putBack(batch);
       if (!this.failing) {
@@ -52,6 +56,12 @@ export class LeaseWriter {
         );
       }
       this.failing = true;
+      return false;
     }
+  }
+
+  /** Writes until PostgreSQL takes it: what must be there before anybody reads it. */
+  async writeNow(): Promise<void> {
+    while (!(await this.writeOnce())) await new Promise((resolve) => setTimeout(resolve, this.intervalMs));
   }
 }

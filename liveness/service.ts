@@ -44,6 +44,7 @@ export class LivenessService {
   private readonly writer: LeaseWriter;
   private readonly session: PgSession;
   private credentialsTimer: NodeJS.Timeout | undefined;
+  private stopping: Promise<void> | undefined;
 
   constructor(deps: LivenessDeps, options: LivenessOptions) {
     const logger = deps.logger.child({ component: 'liveness' });
@@ -75,6 +76,7 @@ export class LivenessService {
         checkpointPeriodMs: options.checkpointPeriodMs,
         massFailure: options.massFailure,
         leaseWriteIntervalMs: options.leaseWriteIntervalMs,
+        writeLeasesNow: () => this.writer.writeNow(),
       },
       logger,
     );
@@ -88,7 +90,13 @@ export class LivenessService {
     return this.gateway.listen();
   }
 
-  async stop(): Promise<void> {
+  /** Stops once, however often it is asked (a signal, then the service's own shutdown). */
+  stop(): Promise<void> {
+    this.stopping ??= this.stopNow();
+    return this.stopping;
+  }
+
+  private async stopNow(): Promise<void> {
     clearInterval(this.credentialsTimer);
     await this.gateway.close();
     await this.detector.stop();

@@ -1,5 +1,5 @@
 /** Alerts: events that need a person, shown until acknowledged. Raising one twice records it once. */
-import type { Pool, PoolClient } from 'pg';
+import type { Queryable } from '../infra/database';
 
 export type AlertKind =
   | 'mass-failure-held'
@@ -19,8 +19,30 @@ export interface Alert {
   acknowledgedBy: string | null;
 }
 
+interface AlertRow {
+  id: string;
+  kind: AlertKind;
+  server_id: string | null;
+  message: string;
+  details: Record<string, unknown>;
+  raised_at: Date;
+  acknowledged_at: Date | null;
+  acknowledged_by: string | null;
+}
+
+const toAlert = (row: AlertRow): Alert => ({
+  id: row.id,
+  kind: row.kind,
+  serverId: row.server_id,
+  message: row.message,
+  details: row.details,
+  raisedAt: row.raised_at,
+  acknowledgedAt: row.acknowledged_at,
+  acknowledgedBy: row.acknowledged_by,
+});
+
 export const raiseAlert = async (
-  db: Pool | PoolClient,
+  db: Queryable,
   alert: {
     id: string;
     kind: AlertKind;
@@ -37,18 +59,17 @@ export const raiseAlert = async (
   return rowCount === 1;
 };
 
-export const listAlerts = async (db: Pool, options: { all?: boolean } = {}): Promise<Alert[]> => {
-  const { rows } = await db.query<Alert>(
-    `SELECT id, kind, server_id AS "serverId", message, details, raised_at AS "raisedAt",
-            acknowledged_at AS "acknowledgedAt", acknowledged_by AS "acknowledgedBy"
+export const listAlerts = async (db: Queryable, options: { all?: boolean } = {}): Promise<Alert[]> => {
+  const { rows } = await db.query<AlertRow>(
+    `SELECT id, kind, server_id, message, details, raised_at, acknowledged_at, acknowledged_by
        FROM alerts WHERE $1 OR acknowledged_at IS NULL ORDER BY raised_at, id`,
     [options.all === true],
   );
-  return rows;
+  return rows.map(toAlert);
 };
 
 /** Acknowledges alerts by id; returns the ids acknowledged now (unknown or already acknowledged: left out). */
-export const acknowledgeAlerts = async (db: Pool, ids: string[], by: string): Promise<string[]> => {
+export const acknowledgeAlerts = async (db: Queryable, ids: string[], by: string): Promise<string[]> => {
   const { rows } = await db.query<{ id: string }>(
     `UPDATE alerts SET acknowledged_at = now(), acknowledged_by = $2
       WHERE id = ANY($1) AND acknowledged_at IS NULL RETURNING id`,

@@ -1,5 +1,5 @@
 /** Agent credentials: one per agent, issued and revoked by operators, read by every gateway. */
-import type { Pool } from 'pg';
+import type { Queryable } from '../infra/database';
 import { getServer } from './servers';
 
 export interface CredentialRecord {
@@ -9,22 +9,53 @@ export interface CredentialRecord {
   revokedAt: Date | null;
 }
 
+interface CredentialRow {
+  id: string;
+  server_id: string;
+  issued_at: Date;
+  revoked_at: Date | null;
+}
+
+const CREDENTIAL_COLUMNS = 'id, server_id, issued_at, revoked_at';
+
+const toCredentialRecord = (row: CredentialRow): CredentialRecord => ({
+  id: row.id,
+  serverId: row.server_id,
+  issuedAt: row.issued_at,
+  revokedAt: row.revoked_at,
+});
+
 export const insertCredential = async (
-  db: Pool,
+  db: Queryable,
   credential: { id: string; serverId: string; tokenHash: Buffer },
 ): Promise<CredentialRecord> => {
   await getServer(db, credential.serverId);
-  const { rows } = await db.query<CredentialRecord>(
-    `INSERT INTO agent_credentials (id, server_id, token_hash) VALUES ($1, $2, $3)
-     RETURNING id, server_id AS "serverId", issued_at AS "issuedAt", revoked_at AS "revokedAt"`,
+  const { rows } = await db.query<CredentialRow>(
+    `INSERT INTO agent_credentials (id, server_id, token_hash) VALUES ($1, $2, $3) RETURNING ${CREDENTIAL_COLUMNS}`,
     [credential.id, credential.serverId, credential.tokenHash],
   );
-  return rows[0] as CredentialRecord;
+  return toCredentialRecord(rows[0] as CredentialRow);
+};
+
+/** Many credentials in one statement (a benchmark site of thousands of agents). */
+export const insertCredentials = async (
+  db: Queryable,
+  credentials: { id: string; serverId: string; tokenHash: Buffer }[],
+): Promise<void> => {
+  await db.query(
+    `INSERT INTO agent_credentials (id, server_id, token_hash)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])`,
+    [
+      credentials.map((credential) => credential.id),
+      credentials.map((credential) => credential.serverId),
+      credentials.map((credential) => credential.tokenHash),
+    ],
+  );
 };
 
 /** Revokes the server's credentials (or the one named): returns the ids revoked now. */
 export const revokeCredentials = async (
-  db: Pool,
+  db: Queryable,
   serverId: string,
   credentialId?: string,
 ): Promise<string[]> => {
@@ -37,19 +68,21 @@ export const revokeCredentials = async (
   return rows.map((row) => row.id).sort();
 };
 
-export const listCredentials = async (db: Pool, serverId?: string): Promise<CredentialRecord[]> => {
-  const { rows } = await db.query<CredentialRecord>(
-    `SELECT id, server_id AS "serverId", issued_at AS "issuedAt", revoked_at AS "revokedAt"
-       FROM agent_credentials WHERE $1::text IS NULL OR server_id = $1 ORDER BY server_id, issued_at, id`,
+export const listCredentials = async (db: Queryable, serverId?: string): Promise<CredentialRecord[]> => {
+  const { rows } = await db.query<CredentialRow>(
+    `SELECT ${CREDENTIAL_COLUMNS} FROM agent_credentials WHERE $1::text IS NULL OR server_id = $1
+      ORDER BY server_id, issued_at, id`,
     [serverId ?? null],
   );
-  return rows;
+  return rows.map(toCredentialRecord);
 };
 
 /** Every credential in force, by token hash: what a gateway accepts. */
-export const credentialsInForce = async (db: Pool): Promise<{ tokenHash: Buffer; serverId: string }[]> => {
-  const { rows } = await db.query<{ tokenHash: Buffer; serverId: string }>(
-    'SELECT token_hash AS "tokenHash", server_id AS "serverId" FROM agent_credentials WHERE revoked_at IS NULL',
+export const credentialsInForce = async (
+  db: Queryable,
+): Promise<{ tokenHash: Buffer; serverId: string }[]> => {
+  const { rows } = await db.query<{ token_hash: Buffer; server_id: string }>(
+    'SELECT token_hash, server_id FROM agent_credentials WHERE revoked_at IS NULL',
   );
-  return rows;
+  return rows.map((row) => ({ tokenHash: row.token_hash, serverId: row.server_id }));
 };

@@ -2,7 +2,8 @@
  * The liveness detector's term. One leader at a time holds a PostgreSQL advisory lock; each new leadership
  * starts a term, from which every server gets a full timeout. Reports and failovers carry their term.
  */
-import type { ClientBase, Pool } from 'pg';
+import type { ClientBase } from 'pg';
+import type { Queryable } from '../infra/database';
 
 export interface DetectorTerm {
   term: number;
@@ -11,9 +12,21 @@ export interface DetectorTerm {
   renewedAtMs: number;
 }
 
-const TERM_COLUMNS = `term::int AS term, leader,
-  (extract(epoch FROM observing_since) * 1000)::float8 AS "observingSinceMs",
-  (extract(epoch FROM renewed_at) * 1000)::float8 AS "renewedAtMs"`;
+interface TermRow {
+  term: string;
+  leader: string;
+  observing_since: Date;
+  renewed_at: Date;
+}
+
+const TERM_COLUMNS = 'term, leader, observing_since, renewed_at';
+
+const toDetectorTerm = (row: TermRow): DetectorTerm => ({
+  term: Number(row.term),
+  leader: row.leader,
+  observingSinceMs: row.observing_since.getTime(),
+  renewedAtMs: row.renewed_at.getTime(),
+});
 
 /** Starts the next term; `observingSinceMs` is the leader's own clock (it judges every deadline with it). */
 export const beginTerm = async (
@@ -21,7 +34,7 @@ export const beginTerm = async (
   leader: string,
   observingSinceMs: number,
 ): Promise<DetectorTerm> => {
-  const { rows } = await connection.query<DetectorTerm>(
+  const { rows } = await connection.query<TermRow>(
     `INSERT INTO detector_term (term, leader, observing_since, renewed_at)
      VALUES (1, $1, to_timestamp($2 / 1000.0), now())
      ON CONFLICT (singleton) DO UPDATE
@@ -30,7 +43,7 @@ export const beginTerm = async (
      RETURNING ${TERM_COLUMNS}`,
     [leader, observingSinceMs],
   );
-  return rows[0] as DetectorTerm;
+  return toDetectorTerm(rows[0] as TermRow);
 };
 
 /** Renews the leader's term; false when another leader has started a newer one. */
@@ -41,7 +54,7 @@ export const renewTerm = async (connection: ClientBase, term: number): Promise<b
   return rowCount === 1;
 };
 
-export const currentTerm = async (db: Pool | ClientBase): Promise<DetectorTerm | undefined> => {
-  const { rows } = await db.query<DetectorTerm>(`SELECT ${TERM_COLUMNS} FROM detector_term`);
-  return rows[0];
+export const currentTerm = async (db: Queryable): Promise<DetectorTerm | undefined> => {
+  const { rows } = await db.query<TermRow>(`SELECT ${TERM_COLUMNS} FROM detector_term`);
+  return rows[0] && toDetectorTerm(rows[0]);
 };

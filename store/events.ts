@@ -31,13 +31,28 @@ export interface FailoverEvent {
   failoverId?: string;
   /** What the event is about when a failover has one per subject (a plugin): recorded once per subject. */
   subject?: string;
+  /**
+   * The request a server's own event records (a mass-failure hold, an update): recorded once per request and
+   * server, however often the step that records it runs.
+   */
+  requestId?: string;
 }
 
-/** `failoverId:event[:subject]` for an event of a failover; none for a server's own events. */
-const idempotencyKey = ({ failoverId, event, subject }: FailoverEvent): string | null =>
-  failoverId === undefined
-    ? null
-    : [failoverId, event, ...(subject === undefined ? [] : [subject])].join(':');
+/**
+ * `failoverId:event[:subject]` for an event of a failover, `requestId:event:serverId` for one a request
+ * caused; none for a server's own events that nothing can repeat.
+ */
+const idempotencyKey = ({
+  failoverId,
+  event,
+  subject,
+  requestId,
+  serverId,
+}: FailoverEvent): string | null => {
+  if (failoverId !== undefined)
+    return [failoverId, event, ...(subject === undefined ? [] : [subject])].join(':');
+  return requestId === undefined ? null : [requestId, event, serverId].join(':');
+};
 
 export const appendEvent = async (db: Queryable, event: FailoverEvent): Promise<void> => {
   await db.query(

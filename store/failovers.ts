@@ -11,12 +11,15 @@ import type {
   StandbyRestore,
 } from '../domain/contracts';
 import { DomainError, ErrorType } from '../domain/errors';
+import type { SilenceClaim } from '../domain/liveness';
+import { refuteSilence } from '../domain/liveness';
 import { checkRestorable } from '../domain/rules';
 import type { BrokenReason } from '../domain/site';
 import { sameDriveLetters } from '../domain/site';
 import type { Queryable } from '../infra/database';
 import { withTransaction } from '../infra/database';
 import { appendEvent } from './events';
+import { livenessRecord } from './monitoring';
 import { cameraIdsOf, listPlugins, lockServer } from './servers';
 
 export type FailoverStatus =
@@ -91,7 +94,10 @@ export const listFailovers = async (db: Queryable, serverId?: string): Promise<F
   return rows.map(toFailoverRecord);
 };
 
-/** Opens the failover and moves the Slave to Broken recorders. */
+/**
+ * Opens the failover and moves the Slave to Broken recorders, once the detector's decision is confirmed
+ * against what PostgreSQL holds now (domain/liveness.ts `refuteSilence`).
+ */
 export const beginFailover = (db: Pool, input: FailoverStart): Promise<FailoverPlan> =>
   withTransaction(db, async (tx) => {
     const slave = await lockServer(tx, input.slaveId);
@@ -99,6 +105,8 @@ export const beginFailover = (db: Pool, input: FailoverStart): Promise<FailoverP
       throw new DomainError(ErrorType.NotASlave, `"${input.slaveId}" is not a Slave server`);
     const existing = await findFailover(tx, input.failoverId);
     if (!existing) {
+      if (input.claim !== undefined && slave.status === 'active')
+        await confirmSilence(tx, { ...input, claim: input.claim }, slave.materialDriveLetters);
       const open = await tx.query<{ id: string }>(
         "SELECT id FROM failovers WHERE slave_id = $1 AND status <> 'completed'",
         [input.slaveId],
@@ -133,6 +141,31 @@ export const beginFailover = (db: Pool, input: FailoverStart): Promise<FailoverP
       plugins: await listPlugins(tx, input.slaveId),
     };
   });
+
+const confirmSilence = async (
+  tx: PoolClient,
+  { slaveId, reason, claim }: FailoverStart & { claim: SilenceClaim },
+  materialDriveLetters: string[],
+): Promise<void> => {
+  const record = await livenessRecord(tx, slaveId);
+  const refutation =
+    record &&
+    refuteSilence(
+      {
+        currentTerm: record.term?.term ?? null,
+        leaseLastSeenMs: record.lease?.lastSeenMs ?? null,
+        leaseDisks: record.lease?.disks ?? [],
+        materialDriveLetters,
+        timeoutMs: record.timeoutMs,
+        maintenanceUntilMs: record.maintenanceUntilMs,
+      },
+      claim,
+      reason,
+    );
+  if (refutation !== undefined) {
+    throw new DomainError(ErrorType.FailoverNotConfirmed, `"${slaveId}" is not failed over: ${refutation}`);
+  }
+};
 
 /**
  * Claims the oldest available standby whose drive letters match the Slave's. Row locks with SKIP LOCKED
@@ -200,18 +233,22 @@ const claimedFailover = async (
   return { ...failover, failoverServerId: failover.failoverServerId };
 };
 
-/** Records the claimed standby as the active Slave in the broken one's place, with its failover settings. */
-export const recordPromotion = (db: Pool, failoverId: string): Promise<void> =>
+/**
+ * Records the claimed standby as the active Slave in the broken one's place, with its failover settings. Until
+ * it is heard or answers, its silence counts from when it may take to come up (`serverUpTimeoutMs`).
+ */
+export const recordPromotion = (db: Pool, failoverId: string, serverUpTimeoutMs: number): Promise<void> =>
   withTransaction(db, async (tx) => {
     const failover = await lockFailover(tx, failoverId);
     if (failover.status !== 'standby-claimed') return;
     await tx.query(
       `UPDATE servers promoted
           SET role = 'slave', status = 'active', updated_at = now(),
-              protected = broken.protected, failover_timeout_ms = broken.failover_timeout_ms
+              protected = broken.protected, failover_timeout_ms = broken.failover_timeout_ms,
+              silence_from = now() + make_interval(secs => $3 / 1000.0)
          FROM servers broken
         WHERE promoted.id = $1 AND broken.id = $2`,
-      [failover.failoverServerId, failover.slaveId],
+      [failover.failoverServerId, failover.slaveId, serverUpTimeoutMs],
     );
     await tx.query("UPDATE failovers SET status = 'promoted' WHERE id = $1", [failoverId]);
     await appendEvent(tx, {

@@ -2,8 +2,9 @@
  * Mass-failure holds: failovers held because many Slaves went silent at once. At most one hold is open; Slaves
  * whose deadline passes while it is open join it. An operator releases (they fail over) or dismisses it.
  */
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import { DomainError, ErrorType } from '../domain/errors';
+import type { Queryable } from '../infra/database';
 import { withTransaction } from '../infra/database';
 import { raiseAlert } from './alerts';
 import { appendEvent } from './events';
@@ -20,30 +21,52 @@ export interface Hold {
   slaves: { serverId: string; deadlineMs: number }[];
 }
 
+interface HoldRow {
+  id: string;
+  status: HoldStatus;
+  opened_at: Date;
+  protected_slaves: number;
+  decided_by: string | null;
+  decided_at: Date | null;
+  slaves: { server_id: string; deadline_ms: number }[];
+}
+
 const SELECT_HOLDS = `
-  SELECT h.id, h.status, h.opened_at AS "openedAt", h.protected_slaves AS "protectedSlaves",
-         h.decided_by AS "decidedBy", h.decided_at AS "decidedAt",
-         coalesce((SELECT json_agg(json_build_object('serverId', s.server_id,
-                                   'deadlineMs', (extract(epoch FROM s.deadline_at) * 1000)::float8)
+  SELECT h.id, h.status, h.opened_at, h.protected_slaves, h.decided_by, h.decided_at,
+         coalesce((SELECT json_agg(json_build_object('server_id', s.server_id,
+                                   'deadline_ms', (extract(epoch FROM s.deadline_at) * 1000)::float8)
                                    ORDER BY s.deadline_at, s.server_id)
                      FROM mass_failure_held_slaves s WHERE s.hold_id = h.id), '[]') AS slaves
     FROM mass_failure_holds h`;
 
-export const findHold = async (db: Pool | PoolClient, holdId: string): Promise<Hold | undefined> => {
-  const { rows } = await db.query<Hold>(`${SELECT_HOLDS} WHERE h.id = $1`, [holdId]);
-  return rows[0];
+const toHold = (row: HoldRow): Hold => ({
+  id: row.id,
+  status: row.status,
+  openedAt: row.opened_at,
+  protectedSlaves: row.protected_slaves,
+  decidedBy: row.decided_by,
+  decidedAt: row.decided_at,
+  slaves: row.slaves.map((slave) => ({
+    serverId: slave.server_id,
+    deadlineMs: Math.round(slave.deadline_ms),
+  })),
+});
+
+export const findHold = async (db: Queryable, holdId: string): Promise<Hold | undefined> => {
+  const { rows } = await db.query<HoldRow>(`${SELECT_HOLDS} WHERE h.id = $1`, [holdId]);
+  return rows[0] && toHold(rows[0]);
 };
 
-export const findOpenHold = async (db: Pool): Promise<Hold | undefined> => {
-  const { rows } = await db.query<Hold>(`${SELECT_HOLDS} WHERE h.status = 'open'`);
-  return rows[0];
+export const findOpenHold = async (db: Queryable): Promise<Hold | undefined> => {
+  const { rows } = await db.query<HoldRow>(`${SELECT_HOLDS} WHERE h.status = 'open'`);
+  return rows[0] && toHold(rows[0]);
 };
 
-export const listHolds = async (db: Pool, limit = 20): Promise<Hold[]> => {
-  const { rows } = await db.query<Hold>(`${SELECT_HOLDS} ORDER BY h.opened_at DESC, h.id DESC LIMIT $1`, [
+export const listHolds = async (db: Queryable, limit = 20): Promise<Hold[]> => {
+  const { rows } = await db.query<HoldRow>(`${SELECT_HOLDS} ORDER BY h.opened_at DESC, h.id DESC LIMIT $1`, [
     limit,
   ]);
-  return rows;
+  return rows.map(toHold);
 };
 
 /**
@@ -56,8 +79,7 @@ export const holdFailover = (
 ): Promise<string> =>
   withTransaction(db, async (tx) => {
     await tx.query(
-      `INSERT INTO mass_failure_holds (id, status, protected_slaves) VALUES ($1, 'open', $2)
-       ON CONFLICT DO NOTHING`,
+      `INSERT INTO mass_failure_holds (id, status, protected_slaves) VALUES ($1, 'open', $2) ON CONFLICT DO NOTHING`,
       [input.newHoldId, input.protectedSlaves],
     );
     const { rows } = await tx.query<{ id: string }>(
@@ -83,12 +105,12 @@ export const holdFailover = (
       serverId: input.serverId,
       event: 'failover-held',
       details: { holdId, deadline: new Date(input.deadlineMs).toISOString() },
-      idempotencyKey: `${holdId}:failover-held:${input.serverId}`,
+      requestId: holdId,
     });
     return holdId;
   });
 
-/** An operator's decision on an open hold. */
+/** An operator's decision on an open hold; its alert is acknowledged with it. */
 export const decideHold = (
   db: Pool,
   input: { holdId: string; decision: 'released' | 'dismissed'; by: string },
@@ -99,9 +121,8 @@ export const decideHold = (
       [input.holdId],
     );
     const current = rows[0];
-    if (current === undefined) {
+    if (current === undefined)
       throw new DomainError(ErrorType.InvalidInput, `no mass-failure hold "${input.holdId}"`);
-    }
     if (current.status !== 'open') {
       throw new DomainError(
         ErrorType.InvalidInput,
@@ -112,21 +133,18 @@ export const decideHold = (
       'UPDATE mass_failure_holds SET status = $2, decided_by = $3, decided_at = now() WHERE id = $1',
       [input.holdId, input.decision, input.by],
     );
-    await tx.query('UPDATE alerts SET acknowledged_at = now(), acknowledged_by = $2 WHERE id = $1', [
-      `${input.holdId}:opened`,
-      input.by,
-    ]);
-    const { rows: held } = await tx.query<{ serverId: string }>(
-      'SELECT server_id AS "serverId" FROM mass_failure_held_slaves WHERE hold_id = $1',
-      [input.holdId],
+    await tx.query(
+      'UPDATE alerts SET acknowledged_at = now(), acknowledged_by = $2 WHERE id = $1 AND acknowledged_at IS NULL',
+      [`${input.holdId}:opened`, input.by],
     );
-    for (const { serverId } of held) {
+    const hold = (await findHold(tx, input.holdId)) as Hold;
+    for (const { serverId } of hold.slaves) {
       await appendEvent(tx, {
         serverId,
         event: input.decision === 'released' ? 'failover-released' : 'failover-dismissed',
         details: { holdId: input.holdId, by: input.by },
-        idempotencyKey: `${input.holdId}:${input.decision}:${serverId}`,
+        requestId: input.holdId,
       });
     }
-    return (await findHold(tx, input.holdId)) as Hold;
+    return hold;
   });

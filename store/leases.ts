@@ -1,6 +1,6 @@
 /** Server leases: what the gateways last heard of each server, written in batches. */
-import type { Pool } from 'pg';
 import type { DiskHealth } from '../domain/site';
+import type { Queryable } from '../infra/database';
 
 export interface StoredLease {
   serverId: string;
@@ -11,17 +11,32 @@ export interface StoredLease {
   heardBy: string;
 }
 
-const SELECT_LEASES = `
-  SELECT server_id AS "serverId", (extract(epoch FROM last_seen_at) * 1000)::float8 AS "lastSeenMs",
-         (extract(epoch FROM sent_at) * 1000)::float8 AS "sentAtMs", disks, interval_ms AS "intervalMs",
-         heard_by AS "heardBy"
-    FROM server_leases`;
+interface LeaseRow {
+  server_id: string;
+  last_seen_at: Date;
+  sent_at: Date | null;
+  disks: DiskHealth[];
+  interval_ms: number | null;
+  heard_by: string;
+}
+
+const SELECT_LEASES =
+  'SELECT server_id, last_seen_at, sent_at, disks, interval_ms, heard_by FROM server_leases';
+
+const toStoredLease = (row: LeaseRow): StoredLease => ({
+  serverId: row.server_id,
+  lastSeenMs: row.last_seen_at.getTime(),
+  sentAtMs: row.sent_at?.getTime() ?? null,
+  disks: row.disks,
+  intervalMs: row.interval_ms,
+  heardBy: row.heard_by,
+});
 
 /**
  * One statement for every lease heard since the last write. A row only moves forward: a late write of an
  * older observation (another gateway, a retried batch) never hides a newer one.
  */
-export const writeLeases = async (db: Pool, leases: StoredLease[]): Promise<void> => {
+export const writeLeases = async (db: Queryable, leases: StoredLease[]): Promise<void> => {
   if (leases.length === 0) return;
   await db.query(
     `INSERT INTO server_leases (server_id, last_seen_at, sent_at, disks, interval_ms, heard_by)
@@ -44,23 +59,23 @@ export const writeLeases = async (db: Pool, leases: StoredLease[]): Promise<void
   );
 };
 
-export const readLeases = async (db: Pool, serverIds?: string[]): Promise<StoredLease[]> => {
-  const { rows } = await db.query<StoredLease>(
+export const readLeases = async (db: Queryable, serverIds?: string[]): Promise<StoredLease[]> => {
+  const { rows } = await db.query<LeaseRow>(
     `${SELECT_LEASES} WHERE $1::text[] IS NULL OR server_id = ANY($1) ORDER BY server_id`,
     [serverIds ?? null],
   );
-  return rows;
+  return rows.map(toStoredLease);
 };
 
 /** Leases other gateways wrote lately (a short look-back covers commits that landed out of order). */
 export const leasesWrittenByOthers = async (
-  db: Pool,
+  db: Queryable,
   instance: string,
   lookBackMs: number,
 ): Promise<StoredLease[]> => {
-  const { rows } = await db.query<StoredLease>(
+  const { rows } = await db.query<LeaseRow>(
     `${SELECT_LEASES} WHERE heard_by <> $1 AND written_at > now() - make_interval(secs => $2 / 1000.0)`,
     [instance, lookBackMs],
   );
-  return rows;
+  return rows.map(toStoredLease);
 };

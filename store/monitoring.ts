@@ -1,9 +1,9 @@
 /**
  * Which servers are monitored, and from when their silence counts: the roster the liveness detector
- * watches. A monitor registers its Slave when it starts and removes it when it ends.
+ * watches. A monitor enters its Slave when it starts and removes it when it ends.
  */
-import type { Pool } from 'pg';
-import type { ServerStatus } from '../domain/site';
+import type { DiskHealth, ServerStatus } from '../domain/site';
+import type { Queryable } from '../infra/database';
 
 export interface RosterEntry {
   serverId: string;
@@ -14,38 +14,112 @@ export interface RosterEntry {
   silenceFromMs: number;
 }
 
+interface RosterRow {
+  id: string;
+  status: ServerStatus;
+  failover_timeout_ms: number;
+  maintenance_until: Date | null;
+  monitored_since: Date;
+  silence_from: Date;
+}
+
 const SELECT_ROSTER = `
-  SELECT id AS "serverId", status, failover_timeout_ms AS "timeoutMs",
-         (extract(epoch FROM maintenance_until) * 1000)::float8 AS "maintenanceUntilMs",
-         (extract(epoch FROM monitored_since) * 1000)::float8 AS "monitoredSinceMs",
-         (extract(epoch FROM silence_from) * 1000)::float8 AS "silenceFromMs"
-    FROM servers
+  SELECT id, status, failover_timeout_ms, maintenance_until, monitored_since, silence_from FROM servers
    WHERE role = 'slave' AND monitored_since IS NOT NULL AND silence_from IS NOT NULL
      AND (status = 'broken' OR protected)`;
+
+const toRosterEntry = (row: RosterRow): RosterEntry => ({
+  serverId: row.id,
+  status: row.status,
+  timeoutMs: row.failover_timeout_ms,
+  maintenanceUntilMs: row.maintenance_until?.getTime() ?? null,
+  monitoredSinceMs: row.monitored_since.getTime(),
+  silenceFromMs: row.silence_from.getTime(),
+});
 
 /**
  * Monitored servers: protected active Slaves (their deadlines), and broken ones whose monitor still runs
  * (a heartbeat from them is a late heartbeat). `serverIds` limits it to those servers.
  */
-export const loadRoster = async (db: Pool, serverIds?: string[]): Promise<RosterEntry[]> => {
-  const { rows } = await db.query<RosterEntry>(
+export const loadRoster = async (db: Queryable, serverIds?: string[]): Promise<RosterEntry[]> => {
+  const { rows } = await db.query<RosterRow>(
     `${SELECT_ROSTER} AND ($1::text[] IS NULL OR id = ANY($1)) ORDER BY id`,
     [serverIds ?? null],
   );
-  return rows;
+  return rows.map(toRosterEntry);
 };
 
 /** The monitor of a Slave has started: heartbeats count from now, and so does its silence (unless later). */
-export const startMonitoring = async (db: Pool, serverId: string): Promise<RosterEntry | undefined> => {
-  const { rows } = await db.query<{ serverId: string }>(
-    `UPDATE servers SET monitored_since = now(), silence_from = greatest(now(), silence_from)
-      WHERE id = $1 RETURNING id AS "serverId"`,
+export const startMonitoring = async (db: Queryable, serverId: string): Promise<void> => {
+  await db.query(
+    'UPDATE servers SET monitored_since = now(), silence_from = greatest(now(), silence_from) WHERE id = $1',
     [serverId],
   );
-  if (rows.length === 0) return undefined;
-  return (await loadRoster(db, [serverId]))[0];
 };
 
-export const stopMonitoring = async (db: Pool, serverId: string): Promise<void> => {
+export const stopMonitoring = async (db: Queryable, serverId: string): Promise<void> => {
   await db.query('UPDATE servers SET monitored_since = NULL WHERE id = $1', [serverId]);
+};
+
+/** A promoted server answers: if it was never heard, its silence counts from now, not from the up timeout. */
+export const recordServerUp = async (db: Queryable, serverId: string): Promise<void> => {
+  await db.query('UPDATE servers SET silence_from = least(silence_from, now()) WHERE id = $1', [serverId]);
+};
+
+/** What PostgreSQL knows of a monitored server's liveness, read in one statement, with PostgreSQL's clock. */
+export interface LivenessRecord {
+  nowMs: number;
+  term: { term: number; observingSinceMs: number; renewedAtMs: number } | null;
+  lease: { lastSeenMs: number; disks: DiskHealth[] } | null;
+  monitoredSinceMs: number | null;
+  silenceFromMs: number | null;
+  timeoutMs: number;
+  maintenanceUntilMs: number | null;
+}
+
+interface LivenessRow {
+  now: Date;
+  term: string | null;
+  observing_since: Date | null;
+  renewed_at: Date | null;
+  last_seen_at: Date | null;
+  disks: DiskHealth[] | null;
+  monitored_since: Date | null;
+  silence_from: Date | null;
+  failover_timeout_ms: number;
+  maintenance_until: Date | null;
+}
+
+const toLivenessRecord = (row: LivenessRow): LivenessRecord => ({
+  nowMs: row.now.getTime(),
+  term:
+    row.term === null || row.observing_since === null || row.renewed_at === null
+      ? null
+      : {
+          term: Number(row.term),
+          observingSinceMs: row.observing_since.getTime(),
+          renewedAtMs: row.renewed_at.getTime(),
+        },
+  lease:
+    row.last_seen_at === null ? null : { lastSeenMs: row.last_seen_at.getTime(), disks: row.disks ?? [] },
+  monitoredSinceMs: row.monitored_since?.getTime() ?? null,
+  silenceFromMs: row.silence_from?.getTime() ?? null,
+  timeoutMs: row.failover_timeout_ms,
+  maintenanceUntilMs: row.maintenance_until?.getTime() ?? null,
+});
+
+export const livenessRecord = async (
+  db: Queryable,
+  serverId: string,
+): Promise<LivenessRecord | undefined> => {
+  const { rows } = await db.query<LivenessRow>(
+    `SELECT clock_timestamp() AS now, t.term, t.observing_since, t.renewed_at, l.last_seen_at, l.disks,
+            s.monitored_since, s.silence_from, s.failover_timeout_ms, s.maintenance_until
+       FROM servers s
+       LEFT JOIN server_leases l ON l.server_id = s.id
+       LEFT JOIN detector_term t ON true
+      WHERE s.id = $1`,
+    [serverId],
+  );
+  return rows[0] && toLivenessRecord(rows[0]);
 };

@@ -21,6 +21,8 @@ import { installTemporalRuntime } from '../infra/runtime';
 import { ensureSearchAttributes } from '../infra/search-attributes';
 import { connectClient } from '../infra/temporal';
 import { connectWorkerConnection } from '../infra/worker-connection';
+import { signalReporter } from '../liveness/reporter';
+import { LivenessService } from '../liveness/service';
 import { VmsSimulator } from '../vms/simulator';
 import { createVmsWorker } from './worker';
 
@@ -69,11 +71,15 @@ const withdrawReadiness = (config: AppConfig): void => {
 async function run(config: AppConfig, logger: Logger): Promise<void> {
   installTemporalRuntime(logger, config.worker.metricsPort);
 
-  const service: { worker?: Worker; shutdownRequested: boolean } = { shutdownRequested: false };
+  const service: { worker?: Worker; liveness?: LivenessService; shutdownRequested: boolean } = {
+    shutdownRequested: false,
+  };
   const onShutdownSignal = (signal: NodeJS.Signals): void => {
     service.shutdownRequested = true;
     withdrawReadiness(config);
     logger.info({ signal }, 'Shutdown requested: finishing in-flight activities');
+    // The detector's lead goes to another worker at once; agents turn to their next gateway.
+    void service.liveness?.stop();
   };
   process.once('SIGTERM', onShutdownSignal);
   process.once('SIGINT', onShutdownSignal);
@@ -94,10 +100,30 @@ async function run(config: AppConfig, logger: Logger): Promise<void> {
   const connection = await connectWorkerConnection(config.temporal);
   const worker = await createVmsWorker({ config, connection, client, db, vms });
   service.worker = worker;
+  const liveness = new LivenessService(
+    {
+      db,
+      databaseUrl: config.databaseUrl,
+      reporter: signalReporter(client, config.site),
+      identity: config.worker.identity,
+      logger,
+    },
+    config.liveness,
+  );
+  service.liveness = liveness;
+  const gateway = await liveness.start().catch((error: unknown) => {
+    throw new ConfigError(
+      `GATEWAY_PORT=${config.liveness.gateway.port} cannot serve heartbeats: ${(error as Error).message}`,
+    );
+  });
+  // Listening on every address: this host's agents (and tests) reach it on the loopback.
+  const gatewayHost =
+    gateway.address === '0.0.0.0' || gateway.address === '::' ? '127.0.0.1' : gateway.address;
+  const gatewayUrl = `${config.liveness.gateway.tls === undefined ? 'http' : 'https'}://${gatewayHost}:${gateway.port}`;
 
   const running = worker.run();
   if (config.worker.readyFile !== undefined && !service.shutdownRequested) {
-    writeFileSync(config.worker.readyFile, `${process.pid}\n`);
+    writeFileSync(config.worker.readyFile, `${JSON.stringify({ pid: process.pid, gateway: gatewayUrl })}\n`);
   }
   logger.info(
     {
@@ -108,6 +134,7 @@ async function run(config: AppConfig, logger: Logger): Promise<void> {
       identity: config.worker.identity,
       metrics: config.worker.metricsPort > 0 ? `http://0.0.0.0:${config.worker.metricsPort}/metrics` : 'off',
       health: config.worker.healthPort > 0 ? `http://0.0.0.0:${config.worker.healthPort}/readyz` : 'off',
+      gateway: gatewayUrl,
       vms: 'simulator',
     },
     'Worker ready',
@@ -116,6 +143,7 @@ async function run(config: AppConfig, logger: Logger): Promise<void> {
     await running;
   } finally {
     withdrawReadiness(config);
+    await liveness.stop();
     await client.connection.close();
     await connection.close();
     await db.end();

@@ -9,7 +9,7 @@ import type { AppConfig } from '../infra/config';
 import type { VmsControlPlane } from '../vms/control-plane';
 
 export interface VmsWorkerDeps {
-  config: Pick<AppConfig, 'site' | 'temporal' | 'failover' | 'worker' | 'monitor'>;
+  config: Pick<AppConfig, 'site' | 'temporal' | 'failover' | 'worker' | 'monitor' | 'liveness'>;
   connection: NativeConnection;
   client: Client;
   db: Pool;
@@ -31,7 +31,12 @@ export const createVmsWorker = async (deps: VmsWorkerDeps): Promise<Worker> => {
     ...(deps.workflowBundle !== undefined
       ? { workflowBundle: deps.workflowBundle }
       : { workflowsPath: require.resolve('../workflows') }),
-    activities: createActivities({ db: deps.db, vms: deps.vms, monitors: fleet }),
+    activities: createActivities({
+      db: deps.db,
+      vms: deps.vms,
+      monitors: fleet,
+      tuning: deps.config.failover,
+    }),
     ...(deps.config.worker.maxCachedWorkflows !== undefined && {
       maxCachedWorkflows: deps.config.worker.maxCachedWorkflows,
     }),

@@ -4,31 +4,12 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { FailoverTuning, MonitoredSlave, TakeOver } from '../domain/contracts';
-import type { LivenessReport } from '../domain/liveness';
+import type { LivenessReport, SilenceClaim } from '../domain/liveness';
+import type { MonitorState } from '../domain/monitor';
 import type { BrokenReason, FailoverSettings } from '../domain/site';
 import type { Heartbeat } from '../domain/validation';
 
-export type MonitorPhase = 'monitoring' | 'failing-over' | 'failed-over';
-
-export interface MonitorState {
-  serverId: string;
-  phase: MonitorPhase;
-  settings: FailoverSettings;
-  /** When monitoring began: the first deadline counts from here. */
-  sinceMs: number;
-  /** When the Slave is deemed broken if no heartbeat arrives (workflow clock, ms since epoch). */
-  deadlineMs: number;
-  lastHeartbeatAtMs: number | null;
-  maintenanceUntilMs: number | null;
-  materialDriveLetters: string[];
-  brokenDisks: string[];
-  heartbeatsReceived: number;
-  malformedHeartbeats: number;
-  lateHeartbeats: number;
-  /** Set once the Slave is deemed broken. */
-  broken: { reason: BrokenReason; atMs: number; failoverWorkflowId: string } | null;
-  runs: number;
-}
+export type { MonitorPhase, MonitorState } from '../domain/monitor';
 
 export type StopReason = 'operator' | 'restored' | 'unprotected';
 
@@ -72,6 +53,8 @@ export interface FailoverInput {
   /** When the Slave was due to be deemed broken. */
   deadlineMs: number;
   tuning: FailoverTuning;
+  /** The detector's decision, confirmed when the failover begins (absent in failovers started before it). */
+  claim?: SilenceClaim;
   /** The steps the monitor already took to restore recording; the failover workflow goes on from there. */
   takeOver?: TakeOver;
 }
@@ -81,8 +64,12 @@ export interface MonitorInput {
   serverId: string;
   slave: MonitoredSlave;
   tuning: FailoverTuning;
-  /** Heartbeats handled per run before continue-as-new keeps the history small (default 5,000). */
-  heartbeatsPerRun?: number;
+  /** How often the detector sends a checkpoint: the durable backstop waits this long and a timeout. */
+  checkpointPeriodMs?: number;
+  /** Signals a run takes before continue-as-new keeps its history short (default 500). */
+  signalsPerRun?: number;
+  /** The Slave is in the detector's roster already: a run continued from this monitor's own. */
+  registered?: boolean;
   /** State carried over by continue-as-new; absent on the first run. */
   carried?: MonitorState;
 }

@@ -55,6 +55,7 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverRe
       slaveId,
       reason: input.reason,
       deadlineMs: input.deadlineMs,
+      ...(input.claim !== undefined && { claim: input.claim }),
     }));
 
   enter('claiming a matched standby', `Drive letters: ${plan.driveLetters.join(', ')}.`);

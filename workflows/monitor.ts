@@ -1,9 +1,16 @@
 /**
- * One monitor per protected Slave. It waits on heartbeat signals with the Slave's user-defined timer and
- * fails the Slave over when no heartbeat arrives in time or a heartbeat reports all material disks broken.
+ * One monitor per protected Slave, on the liveness layer: the detector reports what the gateways hear
+ * (rare checkpoints, disk health changes at once, a passed deadline at once) and the monitor acts on it. A
+ * durable backstop timer asks PostgreSQL itself when no report came for a checkpoint period and a timeout.
+ *
+ * The loop reads as: wait for a report (or the backstop), decide (domain/monitor.ts), act. Handlers only
+ * validate and queue; settings and maintenance updates take the same turn as the loop's actions, so an
+ * update is applied before a deadline is acted on, or refused, never reported applied when it was not.
  */
 import {
   ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
   ParentClosePolicy,
   allHandlersFinished,
   condition,
@@ -12,31 +19,43 @@ import {
   patched,
   setCurrentDetails,
   setHandler,
+  sleep,
   startChild,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { ApplicationFailure } from '@temporalio/workflow';
-import type { MonitoredSlave, TakeOver } from '../domain/contracts';
+import type { TakeOver } from '../domain/contracts';
 import { ErrorType } from '../domain/errors';
+import type { LivenessReport, SilenceClaim } from '../domain/liveness';
+import { brokenLetters, checkLivenessReport } from '../domain/liveness';
+import type { MonitorState } from '../domain/monitor';
+import { backstopDueMs, decideOnReport, inMaintenance } from '../domain/monitor';
 import { failoverWorkflowId } from '../domain/names';
 import { VmsFailoverTarget, VmsFolder, VmsServerId } from '../domain/search-attributes';
 import type { BrokenReason } from '../domain/site';
-import { checkHeartbeat, checkMaintenanceMs, checkSettings } from '../domain/validation';
+import { checkMaintenanceMs, checkSettings } from '../domain/validation';
 import { localStep, takeOverStep } from './activity-options';
-import type { MonitorInput, MonitorResult, MonitorState, StopReason } from './definitions';
+import type { MonitorInput, MonitorResult, StopReason } from './definitions';
 import {
   heartbeatSignal,
+  livenessSignal,
   maintenanceUpdate,
   monitorStateQuery,
   stopMonitorSignal,
   updateSettingsUpdate,
 } from './definitions';
 import { failoverWorkflow } from './failover';
+import type { MonitorInputBeforeLiveness } from './monitor-before-liveness';
+import { monitorBeforeLiveness } from './monitor-before-liveness';
 
-/** The server refuses more than 10,000 signals in one run; continue-as-new well before. */
-export const DEFAULT_HEARTBEATS_PER_RUN = 5_000;
-const HISTORY_EVENTS_PER_RUN = 10_000;
+/** Marks the runs of the liveness layer's monitor; runs started before it replay the earlier monitor. */
+export const LIVENESS_MONITOR_PATCH = 'monitor-of-the-liveness-layer';
+
+/** Signals a run takes before continue-as-new keeps its history short (cheap to replay when evicted). */
+export const DEFAULT_SIGNALS_PER_RUN = 500;
+const HISTORY_EVENTS_PER_RUN = 4_000;
+export const DEFAULT_CHECKPOINT_PERIOD_MS = 10 * 60_000;
+const STOP_REASONS: StopReason[] = ['operator', 'restored', 'unprotected'];
 
 const invalidInput = (check: () => void): void => {
   try {
@@ -50,305 +69,369 @@ const invalidInput = (check: () => void): void => {
   }
 };
 
+const notMonitoring = (state: MonitorState, what: string): ApplicationFailure =>
+  ApplicationFailure.create({
+    type: ErrorType.ServerNotActive,
+    message: `"${state.serverId}" is ${state.phase}: ${what}`,
+    nonRetryable: true,
+  });
+
+const failureType = (error: unknown): string | undefined =>
+  error instanceof ActivityFailure && error.cause instanceof ApplicationFailure
+    ? (error.cause.type ?? undefined)
+    : undefined;
+
+const iso = (ms: number | null): string => (ms === null ? 'never' : new Date(ms).toISOString());
+
 const describe = (state: MonitorState): string => {
-  const iso = (ms: number | null) => (ms === null ? 'never' : new Date(ms).toISOString());
   switch (state.phase) {
     case 'monitoring':
       return [
-        `**Monitoring ${state.serverId}** (timeout ${state.settings.timeoutMs} ms)`,
-        `Last heartbeat: ${iso(state.lastHeartbeatAtMs)}; deemed broken at ${iso(state.deadlineMs)} without one.`,
+        `**Monitoring ${state.serverId}** (timeout ${state.settings.timeoutMs} ms, detector term ${state.term || 'not yet heard'})`,
+        `Last heartbeat: ${iso(state.lastHeartbeatAtMs)}; last report from the detector: ${iso(state.lastReportAtMs)}.`,
         state.brokenDisks.length > 0
           ? `Broken disks: ${state.brokenDisks.join(', ')}.`
           : 'All disks healthy.',
         state.maintenanceUntilMs !== null ? `Maintenance until ${iso(state.maintenanceUntilMs)}.` : '',
-      ].join('\n');
+        state.heldBy !== null
+          ? `FAILOVER HELD by ${state.heldBy}: many Slaves went silent at once; release or dismiss it (vms hold).`
+          : '',
+      ]
+        .filter((line) => line !== '')
+        .join('\n');
     case 'failing-over':
-      return `**${state.serverId} is broken** (${state.broken?.reason}): failover ${state.broken?.failoverWorkflowId} running.`;
+      return `**${state.serverId} is broken** (${state.broken?.reason}): taking over its recording (${state.broken?.failoverId}).`;
     case 'failed-over':
-      return `**${state.serverId} is in Broken recorders**: failed over by ${state.broken?.failoverWorkflowId}. Waiting for restore. Late heartbeats ignored: ${state.lateHeartbeats}.`;
+      return `**${state.serverId} is in Broken recorders**: failed over by ${state.broken?.failoverId}. Waiting for restore. Late heartbeats: ${state.lateHeartbeats}.`;
   }
 };
 
-export async function slaveMonitorWorkflow(input: MonitorInput): Promise<MonitorResult> {
-  const heartbeatsPerRun = input.heartbeatsPerRun ?? DEFAULT_HEARTBEATS_PER_RUN;
+const initialState = (input: MonitorInput, nowMs: number): MonitorState => ({
+  serverId: input.serverId,
+  phase: 'monitoring',
+  settings: input.slave.settings,
+  materialDriveLetters: input.slave.materialDriveLetters,
+  maintenanceUntilMs: input.slave.maintenanceUntilMs,
+  sinceMs: nowMs,
+  term: 0,
+  lastHeartbeatAtMs: null,
+  lastReportAtMs: nowMs,
+  brokenDisks: [],
+  heldBy: null,
+  reportsReceived: 0,
+  ignoredSignals: 0,
+  refutedFailovers: 0,
+  lateHeartbeats: 0,
+  broken: null,
+  runs: 1,
+});
+
+/** One durable timer at a time, kept across reports: a checkpoint moves the due time, not the timer. */
+class Backstop {
+  private scope: CancellationScope | undefined;
+  private armedForMs: number | undefined;
+  fired = false;
+
+  arm(dueMs: number): void {
+    if (this.armedForMs !== undefined && this.armedForMs <= dueMs) return;
+    this.scope?.cancel();
+    const scope = new CancellationScope();
+    this.scope = scope;
+    this.armedForMs = dueMs;
+    this.fired = false;
+    scope
+      .run(() => sleep(Math.max(1, dueMs - Date.now())))
+      .then(
+        () => {
+          if (this.scope === scope) this.fired = true;
+        },
+        () => undefined,
+      );
+  }
+
+  /** The timer fired: the next `arm` sets a new one. */
+  consume(): void {
+    this.scope = undefined;
+    this.armedForMs = undefined;
+    this.fired = false;
+  }
+
+  disarm(): void {
+    this.scope?.cancel();
+    this.consume();
+  }
+}
+
+export async function slaveMonitorWorkflow(
+  input: MonitorInput | MonitorInputBeforeLiveness,
+): Promise<MonitorResult | Awaited<ReturnType<typeof monitorBeforeLiveness>>> {
+  if (!patched(LIVENESS_MONITOR_PATCH)) return monitorBeforeLiveness(input as MonitorInputBeforeLiveness);
+  return livenessMonitor(input as MonitorInput);
+}
+
+async function livenessMonitor(input: MonitorInput): Promise<MonitorResult> {
+  const { serverId } = input;
+  const signalsPerRun = input.signalsPerRun ?? DEFAULT_SIGNALS_PER_RUN;
+  const checkpointPeriodMs = input.checkpointPeriodMs ?? DEFAULT_CHECKPOINT_PERIOD_MS;
   // State exists before the first await, so queries and signals are answered from the first task on.
   const state: MonitorState = input.carried
     ? { ...input.carried, runs: input.carried.runs + 1 }
-    : initialState(input.serverId, input.slave, Date.now());
-  let heartbeatsThisRun = 0;
-  let wake = false;
+    : initialState(input, Date.now());
+  const reports: LivenessReport[] = [];
+  const backstop = new Backstop();
   let stopReason: StopReason | undefined;
-  let diskHealthToRecord = false;
-  let lateHeartbeatToRecord: number | undefined;
-  let pendingDisks = state.brokenDisks.map((letter) => ({ letter, healthy: false }));
-  let slaveLoaded = input.carried !== undefined;
-
-  /**
-   * An update that arrives with the start must not save its settings before the first load reads them:
-   * the load would then refuse a Slave just unprotected, or overwrite a new timeout with the one it read.
-   */
-  const afterSlaveLoaded = async (): Promise<void> => {
-    if (patched('updates-after-slave-loaded')) await condition(() => slaveLoaded);
+  let signalsThisRun = 0;
+  // Registration runs first, then the loop's actions and the updates take turns: never two at once.
+  let busy = input.registered !== true;
+  const exclusive = async <T>(work: () => Promise<T>): Promise<T> => {
+    while (busy) await condition(() => !busy);
+    busy = true;
+    try {
+      return await work();
+    } finally {
+      busy = false;
+    }
   };
-
-  const allMaterialDisksBroken = (): boolean =>
-    state.materialDriveLetters.length > 0 &&
-    state.materialDriveLetters.every((letter) => state.brokenDisks.includes(letter));
 
   setHandler(monitorStateQuery, () => state);
 
-  setHandler(heartbeatSignal, (payload) => {
-    heartbeatsThisRun += 1;
-    let heartbeat;
+  // Anybody with access to the namespace can signal: every payload is checked, a bad one counted and ignored.
+  setHandler(livenessSignal, (payload: unknown) => {
+    signalsThisRun += 1;
     try {
-      heartbeat = checkHeartbeat(payload);
-      if (heartbeat.serverId !== state.serverId) throw new Error(`heartbeat is for "${heartbeat.serverId}"`);
+      reports.push(checkLivenessReport(payload));
     } catch (error) {
-      state.malformedHeartbeats += 1;
-      wake ||= heartbeatsThisRun >= heartbeatsPerRun;
-      log.warn('Malformed heartbeat ignored', { serverId: state.serverId, error: (error as Error).message });
-      return;
+      state.ignoredSignals += 1;
+      log.warn('Malformed liveness report ignored', { serverId, error: (error as Error).message });
     }
-    if (state.phase !== 'monitoring') {
-      // No split brain: the promoted server keeps the cameras whatever the broken one says.
-      state.lateHeartbeats += 1;
-      wake ||= heartbeatsThisRun >= heartbeatsPerRun;
-      log.warn('Heartbeat from a failed-over Slave ignored', {
-        serverId: state.serverId,
-        phase: state.phase,
-      });
-      if (state.lateHeartbeats === 1) {
-        lateHeartbeatToRecord = heartbeat.sentAtMs;
-        wake = true;
-      }
-      return;
-    }
-    const now = Date.now();
-    state.heartbeatsReceived += 1;
-    state.lastHeartbeatAtMs = now;
-    state.deadlineMs = now + state.settings.timeoutMs;
-    const brokenDisks = heartbeat.disks.filter((disk) => !disk.healthy).map((disk) => disk.letter);
-    if (brokenDisks.join() !== state.brokenDisks.join()) {
-      state.brokenDisks = brokenDisks;
-      diskHealthToRecord = true;
-      wake = true;
-      pendingDisks = heartbeat.disks;
-    }
-    wake ||= heartbeatsThisRun >= heartbeatsPerRun;
   });
-
-  setHandler(stopMonitorSignal, ({ reason }) => {
-    stopReason = reason;
+  setHandler(heartbeatSignal, () => {
+    signalsThisRun += 1;
+    state.ignoredSignals += 1;
+    log.warn('Heartbeat signal ignored: agents report to the heartbeat gateway', { serverId });
+  });
+  setHandler(stopMonitorSignal, (payload: unknown) => {
+    signalsThisRun += 1;
+    const reason = (payload as { reason?: unknown } | null | undefined)?.reason as StopReason;
+    if (!STOP_REASONS.includes(reason)) {
+      state.ignoredSignals += 1;
+      log.warn('Stop signal with no valid reason ignored', { serverId });
+      return;
+    }
+    stopReason ??= reason;
   });
 
   setHandler(
     updateSettingsUpdate,
-    async (settings) => {
-      await afterSlaveLoaded();
-      await localStep('Save the new failover settings').saveSettings({ serverId: state.serverId, settings });
-      state.settings = settings;
-      state.deadlineMs = (state.lastHeartbeatAtMs ?? state.sinceMs) + settings.timeoutMs;
-      if (!settings.protected) stopReason = 'unprotected';
-      wake = true;
-      return state;
-    },
+    (settings) =>
+      exclusive(async () => {
+        if (state.phase !== 'monitoring') throw notMonitoring(state, 'its settings cannot change now');
+        await localStep('Save the new failover settings').saveSettings({ serverId, settings });
+        state.settings = settings;
+        if (!settings.protected) stopReason ??= 'unprotected';
+        return state;
+      }),
     {
-      validator: (settings) => {
+      validator: (settings: unknown) => {
         invalidInput(() => checkSettings(settings));
-        if (state.phase !== 'monitoring') {
-          throw ApplicationFailure.create({
-            type: ErrorType.ServerNotActive,
-            message: `"${state.serverId}" is ${state.phase}: its settings cannot change now`,
-            nonRetryable: true,
-          });
-        }
+        if (state.phase !== 'monitoring') throw notMonitoring(state, 'its settings cannot change now');
       },
     },
   );
 
   setHandler(
     maintenanceUpdate,
-    async ({ durationMs }) => {
-      await afterSlaveLoaded();
-      const untilMs = durationMs === 0 ? null : Date.now() + durationMs;
-      await localStep('Save the maintenance window').saveMaintenance({ serverId: state.serverId, untilMs });
-      state.maintenanceUntilMs = untilMs;
-      wake = true;
-      return state;
-    },
+    (request) =>
+      exclusive(async () => {
+        if (state.phase !== 'monitoring') throw notMonitoring(state, 'no maintenance window can start');
+        const untilMs = request.durationMs === 0 ? null : Date.now() + request.durationMs;
+        await localStep('Save the maintenance window').saveMaintenance({ serverId, untilMs });
+        state.maintenanceUntilMs = untilMs;
+        return state;
+      }),
     {
-      // Payloads come from outside: the declared type is not a guarantee.
       validator: (request: { durationMs: number } | null) => {
         invalidInput(() => checkMaintenanceMs(request?.durationMs));
-        if (state.phase !== 'monitoring') {
-          throw ApplicationFailure.create({
-            type: ErrorType.ServerNotActive,
-            message: `"${state.serverId}" is ${state.phase}: no maintenance window can start`,
-            nonRetryable: true,
-          });
-        }
+        if (state.phase !== 'monitoring') throw notMonitoring(state, 'no maintenance window can start');
       },
     },
   );
 
-  const shouldContinueAsNew = (): boolean =>
-    heartbeatsThisRun >= heartbeatsPerRun ||
-    workflowInfo().continueAsNewSuggested ||
-    workflowInfo().historyLength >= HISTORY_EVENTS_PER_RUN;
-
-  /**
-   * Restores recording from this workflow, without waiting for the failover workflow to be created and
-   * dispatched. When it fails, the failover workflow takes every step itself, as before this existed.
-   */
-  const takeOverRecording = async (
-    failoverId: string,
-    reason: BrokenReason,
-    deadlineMs: number,
-  ): Promise<TakeOver | undefined> => {
-    if (!patched('take-over-in-monitor')) return undefined;
+  const failOver = async (reason: BrokenReason, claim: SilenceClaim): Promise<void> => {
+    const failoverId = failoverWorkflowId(input.site, serverId, claim.deadlineMs);
+    state.phase = 'failing-over';
+    state.broken = { reason, atMs: claim.deadlineMs, failoverId };
+    state.heldBy = null;
+    upsertSearchAttributes([{ key: VmsFolder, value: 'BrokenRecorders' }]);
+    setCurrentDetails(describe(state));
+    log.warn('Slave deemed broken: failing over', { serverId, reason, failoverId });
+    let takeOver: TakeOver | undefined;
     try {
-      return await takeOverStep(`Take over the recording of ${state.serverId}`).takeOverRecording({
+      takeOver = await takeOverStep(`Take over the recording of ${serverId}`).takeOverRecording({
         failoverId,
-        slaveId: state.serverId,
+        slaveId: serverId,
         reason,
-        deadlineMs,
+        deadlineMs: claim.deadlineMs,
+        claim,
       });
     } catch (error) {
+      if (failureType(error) === ErrorType.FailoverNotConfirmed) {
+        // The detector's view was not the last word (another gateway heard it, a newer term, a new window).
+        log.info('Failover not confirmed: the Slave stays in service', {
+          serverId,
+          failoverId,
+          why: error instanceof ActivityFailure ? error.cause?.message : String(error),
+        });
+        state.phase = 'monitoring';
+        state.broken = null;
+        state.refutedFailovers += 1;
+        upsertSearchAttributes([{ key: VmsFolder, value: 'Servers' }]);
+        return;
+      }
       log.warn('Take-over failed: the failover workflow takes the steps', {
-        serverId: state.serverId,
+        serverId,
         failoverId,
         error: error instanceof ActivityFailure && error.cause ? error.cause.message : String(error),
       });
-      return undefined;
     }
-  };
-
-  const failOver = async (reason: BrokenReason, deadlineMs: number): Promise<void> => {
-    const failoverId = failoverWorkflowId(input.site, state.serverId, deadlineMs);
-    state.phase = 'failing-over';
-    state.broken = { reason, atMs: deadlineMs, failoverWorkflowId: failoverId };
-    upsertSearchAttributes([{ key: VmsFolder, value: 'BrokenRecorders' }]);
-    setCurrentDetails(describe(state));
-    log.warn('Slave deemed broken: failing over', {
-      serverId: state.serverId,
-      reason,
-      failoverId,
-    });
-    const takeOver = await takeOverRecording(failoverId, reason, deadlineMs);
-    const failover = await startChild(failoverWorkflow, {
+    await startChild(failoverWorkflow, {
       workflowId: failoverId,
       args: [
         {
           site: input.site,
-          slaveId: state.serverId,
+          slaveId: serverId,
           reason,
-          deadlineMs,
+          deadlineMs: claim.deadlineMs,
           tuning: input.tuning,
+          claim,
           ...(takeOver !== undefined && { takeOver }),
         },
       ],
-      // The failover must finish even if this monitor is stopped or terminated.
+      // The failover must finish even if this monitor is stopped, continued as new or terminated.
       parentClosePolicy: ParentClosePolicy.ABANDON,
-      staticSummary: `Failover of ${state.serverId} (${reason})`,
+      staticSummary: `Failover of ${serverId} (${reason})`,
       staticDetails: [
-        `Slave **${state.serverId}** was deemed broken (${reason}) at ${new Date(deadlineMs).toISOString()}.`,
+        `Slave **${serverId}** was deemed broken (${reason}) at ${new Date(claim.deadlineMs).toISOString()}.`,
         'Steps: move it to Broken recorders, claim a standby with the same drive letters, promote it,',
         'rebind the IP cameras (analog cameras stay), protect the promoted server, reinstall the plugins.',
       ].join('\n'),
       typedSearchAttributes: [
-        { key: VmsServerId, value: state.serverId },
+        { key: VmsServerId, value: serverId },
         { key: VmsFolder, value: 'BrokenRecorders' },
         { key: VmsFailoverTarget, value: 'pending' },
       ],
     });
-    // Recording is restored once the cameras are rebound; plugin reinstalls may go on for a while and the
-    // server may be restored in between, which ends this monitor.
-    const finished = await Promise.race([
-      failover.result().then(() => true),
-      condition(() => stopReason !== undefined).then(() => false),
-    ]);
-    if (finished || stopReason === undefined) state.phase = 'failed-over';
+    // The failover workflow owns the rest (a standby to wait for, plugins); this monitor waits for restore.
+    state.phase = 'failed-over';
   };
 
-  if (!input.carried) {
-    // PostgreSQL is the system of record: confirm the Slave may be monitored and take its current settings.
-    const slave = await localStep('Check the Slave may be monitored').loadMonitoredSlave(state.serverId);
-    state.settings = slave.settings;
-    state.materialDriveLetters = slave.materialDriveLetters;
-    state.maintenanceUntilMs = slave.maintenanceUntilMs;
-    state.deadlineMs = (state.lastHeartbeatAtMs ?? state.sinceMs) + slave.settings.timeoutMs;
-    slaveLoaded = true;
+  const onReport = async (report: LivenessReport): Promise<void> => {
+    state.reportsReceived += 1;
+    const nowMs = Date.now();
+    const decision = decideOnReport(state, report, nowMs);
+    state.term = report.term;
+    state.lastReportAtMs = nowMs;
+    if (report.kind !== 'held' && report.lastSeenMs !== null && state.phase === 'monitoring') {
+      state.lastHeartbeatAtMs = report.lastSeenMs;
+    }
+    if (report.kind === 'checkpoint' || report.kind === 'disks') state.heldBy = null;
+    switch (decision.action) {
+      case 'ignore':
+      case 'note':
+        return;
+      case 'hold':
+        state.heldBy = decision.holdId;
+        log.warn('Failover held: many Slaves silent at once', { serverId, holdId: decision.holdId });
+        return;
+      case 'record-disks':
+        state.brokenDisks = brokenLetters(decision.disks);
+        await localStep('Record disk health').recordDiskHealth({ serverId, disks: decision.disks });
+        if (decision.failOver)
+          await failOver('all-disks-broken', { term: report.term, lastSeenMs: null, deadlineMs: nowMs });
+        return;
+      case 'fail-over':
+        await failOver(decision.reason, decision.claim);
+        return;
+      case 'late-heartbeat':
+        state.lateHeartbeats += 1;
+        if (state.lateHeartbeats === 1 && state.broken !== null) {
+          await localStep('Record a late heartbeat (ignored)').recordLateHeartbeat({
+            serverId,
+            failoverWorkflowId: state.broken.failoverId,
+            sentAtMs: decision.lastSeenMs,
+          });
+        }
+        return;
+    }
+  };
+
+  /** No report for too long: the detector may be gone, or may have lost this Slave. Ask PostgreSQL. */
+  const onBackstop = async (): Promise<void> => {
+    const dueMs = backstopDueMs(state, checkpointPeriodMs);
+    backstop.consume();
+    if (Date.now() < dueMs || state.phase !== 'monitoring') return;
+    const verdict = await localStep('No report lately: check whether the Slave is heard').checkSilence(
+      serverId,
+    );
+    state.lastReportAtMs = Date.now();
+    if (verdict.verdict === 'heard') {
+      state.lastHeartbeatAtMs = verdict.lastSeenMs;
+      return;
+    }
+    if (verdict.verdict === 'unobserved') {
+      log.warn('No liveness detector is running: nobody hears heartbeats', { serverId });
+      return;
+    }
+    if (inMaintenance(state, verdict.claim.deadlineMs)) return;
+    log.warn('The backstop found the Slave silent: failing over without the detector', { serverId });
+    await failOver('heartbeat-timeout', verdict.claim);
+  };
+
+  const shouldContinueAsNew = (): boolean =>
+    signalsThisRun >= signalsPerRun ||
+    workflowInfo().continueAsNewSuggested ||
+    workflowInfo().historyLength >= HISTORY_EVENTS_PER_RUN;
+
+  if (input.registered !== true) {
+    // PostgreSQL is the system of record: confirm the Slave may be monitored, take its current settings, and
+    // enter it in the detector's roster (its silence counts from now).
+    const slave = await localStep('Enter the Slave in the liveness roster').startMonitoring({
+      serverId,
+      failedOver: state.phase !== 'monitoring',
+    });
+    if (slave !== null) {
+      state.settings = slave.settings;
+      state.materialDriveLetters = slave.materialDriveLetters;
+      state.maintenanceUntilMs = slave.maintenanceUntilMs;
+    }
+    busy = false;
   }
 
   for (;;) {
     setCurrentDetails(describe(state));
     if (stopReason !== undefined) {
       await condition(allHandlersFinished);
-      log.info('Monitor stopped', { serverId: state.serverId, reason: stopReason });
+      await localStep('Remove the Slave from the liveness roster').endMonitoring(serverId);
+      log.info('Monitor stopped', { serverId, reason: stopReason });
       return stopReason === 'unprotected'
         ? { outcome: 'unprotected', state }
         : { outcome: 'stopped', reason: stopReason, state };
     }
-    if (diskHealthToRecord) {
-      diskHealthToRecord = false;
-      await localStep('Record disk health').recordDiskHealth({
-        serverId: state.serverId,
-        disks: pendingDisks,
-      });
+    const report = reports.shift();
+    if (report !== undefined) {
+      await exclusive(() => onReport(report));
       continue;
     }
-    if (lateHeartbeatToRecord !== undefined && state.broken !== null) {
-      const sentAtMs = lateHeartbeatToRecord;
-      lateHeartbeatToRecord = undefined;
-      await localStep('Record a late heartbeat (ignored)').recordLateHeartbeat({
-        serverId: state.serverId,
-        failoverWorkflowId: state.broken.failoverWorkflowId,
-        sentAtMs,
-      });
+    if (backstop.fired) {
+      await exclusive(onBackstop);
       continue;
-    }
-    let waitMs: number | undefined;
-    if (state.phase === 'monitoring') {
-      const now = Date.now();
-      const inMaintenance = state.maintenanceUntilMs !== null && now < state.maintenanceUntilMs;
-      if (!inMaintenance && allMaterialDisksBroken()) {
-        await failOver('all-disks-broken', now);
-        continue;
-      }
-      const dueAtMs = inMaintenance
-        ? Math.max(state.deadlineMs, state.maintenanceUntilMs ?? 0)
-        : state.deadlineMs;
-      if (now >= dueAtMs) {
-        await failOver('heartbeat-timeout', dueAtMs);
-        continue;
-      }
-      waitMs = dueAtMs - now;
     }
     if (shouldContinueAsNew()) {
       await condition(allHandlersFinished);
-      return continueAsNew<typeof slaveMonitorWorkflow>({ ...input, carried: state });
+      return continueAsNew<typeof livenessMonitor>({ ...input, registered: true, carried: state });
     }
-    wake = false;
-    const woken = () => wake || stopReason !== undefined;
-    await (waitMs === undefined ? condition(woken) : condition(woken, waitMs));
+    if (state.phase === 'monitoring') backstop.arm(backstopDueMs(state, checkpointPeriodMs));
+    else backstop.disarm();
+    await condition(() => reports.length > 0 || stopReason !== undefined || backstop.fired);
   }
-}
-
-function initialState(serverId: string, slave: MonitoredSlave, now: number): MonitorState {
-  return {
-    serverId,
-    phase: 'monitoring',
-    settings: slave.settings,
-    sinceMs: now,
-    deadlineMs: now + slave.settings.timeoutMs,
-    lastHeartbeatAtMs: null,
-    maintenanceUntilMs: slave.maintenanceUntilMs,
-    materialDriveLetters: slave.materialDriveLetters,
-    brokenDisks: [],
-    heartbeatsReceived: 0,
-    malformedHeartbeats: 0,
-    lateHeartbeats: 0,
-    broken: null,
-    runs: 1,
-  };
 }

@@ -71,8 +71,14 @@ export const failoverOf = async (
   serverId: string,
   options: { timeoutMs?: number; stopPromotedMonitor?: boolean } = {},
 ): Promise<FailoverResult> => {
-  const state = await monitorReaches(world, serverId, (candidate) => candidate.broken !== null, options);
-  const result = await failoverResult(world.client, state.broken?.failoverWorkflowId as string);
+  // Failed over once the failover workflow is started (a take-over PostgreSQL refuted leaves it monitoring).
+  const state = await monitorReaches(
+    world,
+    serverId,
+    (candidate) => candidate.phase === 'failed-over',
+    options,
+  );
+  const result = await failoverResult(world.client, state.broken?.failoverId as string);
   if (options.stopPromotedMonitor) await world.fleet.stopMonitor(result.failoverServerId);
   return result;
 };

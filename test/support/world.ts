@@ -18,6 +18,9 @@ import type { Logger } from '../../infra/logger';
 import type { ImportSummary } from '../../store/site-import';
 import { importSite } from '../../store/site-import';
 import { siteInvariantViolations } from './db';
+import { TestAgents } from './agents';
+import { signalReporter } from '../../liveness/reporter';
+import { LivenessService } from '../../liveness/service';
 import { VmsSimulator } from '../../vms/simulator';
 import { createFleet } from '../../app/fleet';
 import { createVmsWorker } from '../../workers/worker';
@@ -39,9 +42,15 @@ export interface TestContext {
   client: Client;
   fleet: Fleet;
   logger: Logger;
+  /** The liveness layer of this test's worker: gateway (on a free port), lease writer, detector. */
+  liveness: LivenessService;
+  /** The Slaves' agents, heartbeating to this test's gateway. */
+  agents: TestAgents;
+  /** Starts the liveness layer (`withWorker` and `createWorker` do); stopped after the test. */
+  startLiveness(): Promise<void>;
   /** Loads a site description (the same format as `vms site import`). */
   seed(site: unknown): Promise<ImportSummary>;
-  /** Runs a worker for this test's task queue until `work` settles, then shuts it down. */
+  /** Runs a worker (and the liveness layer) for this test's task queue until `work` settles, then shuts it down. */
   withWorker<T>(work: () => Promise<T>, options?: Partial<WorkerOptions>): Promise<T>;
   /** Creates a worker for this test's task queue; the caller runs and shuts it down. */
   createWorker(options?: Partial<WorkerOptions>): Promise<Worker>;
@@ -57,6 +66,10 @@ const TEST_ENV = {
   PLUGIN_RETRY_MAX_ATTEMPTS: '4',
   PROMOTED_SERVER_UP_TIMEOUT: '3s',
   FAILOVER_STANDBY_RECHECK: '30s',
+  GATEWAY_HOST: '127.0.0.1',
+  GATEWAY_PORT: '0',
+  LEASE_WRITE_INTERVAL: '100ms',
+  LIVENESS_CHECKPOINT_PERIOD: '5s',
 };
 
 export const useTestWorld = (env: Record<string, string> = {}): { current: TestContext } => {
@@ -99,8 +112,30 @@ export const useTestWorld = (env: Record<string, string> = {}): { current: TestC
     const db = createPool(databaseUrl, logger);
     const vms = new VmsSimulator(db);
     const fleet = createFleet({ config, client, db });
-    const createWorker = (options?: Partial<WorkerOptions>) =>
-      createVmsWorker({
+    const liveness = new LivenessService(
+      {
+        db,
+        databaseUrl,
+        reporter: signalReporter(client, config.site),
+        identity: config.worker.identity,
+        logger,
+      },
+      config.liveness,
+    );
+    let livenessStarted: Promise<void> | undefined;
+    const startLiveness = (): Promise<void> => {
+      livenessStarted ??= liveness.start().then(() => undefined);
+      return livenessStarted;
+    };
+    const agents = new TestAgents(db, () => {
+      const address = liveness.gateway.address();
+      if (address === undefined)
+        throw new Error('the gateway is not listening: start the liveness layer first');
+      return [`http://127.0.0.1:${address.port}`];
+    });
+    const createWorker = async (options?: Partial<WorkerOptions>) => {
+      await startLiveness();
+      return createVmsWorker({
         config,
         connection: nativeConnection,
         client,
@@ -109,6 +144,7 @@ export const useTestWorld = (env: Record<string, string> = {}): { current: TestC
         workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH },
         ...(options !== undefined && { options }),
       });
+    };
     context = {
       site: config.site,
       taskQueue: config.temporal.taskQueue,
@@ -119,6 +155,9 @@ export const useTestWorld = (env: Record<string, string> = {}): { current: TestC
       client,
       fleet,
       logger,
+      liveness,
+      agents,
+      startLiveness,
       seed: async (site) => importSite(db, parseSite(site)),
       createWorker,
       withWorker: async (work, options) => (await createWorker(options)).runUntil(work),
@@ -126,6 +165,8 @@ export const useTestWorld = (env: Record<string, string> = {}): { current: TestC
   });
 
   afterEach(async () => {
+    context?.agents.close();
+    await context?.liveness.stop();
     const violations = context ? await siteInvariantViolations(context.db) : [];
     await context?.db.end();
     context = undefined;

@@ -1,0 +1,176 @@
+/**
+ * The liveness layer end to end on the real stack: agents heartbeat to the gateway, the detector decides at
+ * the deadline, the monitor confirms and fails over. Signals sent straight to a monitor by any Temporal
+ * client are checked, counted when bad, and never stop it.
+ */
+import { execFileSync } from 'node:child_process';
+import { findFailover } from '../store/failovers';
+import { readLeases } from '../store/leases';
+import { eventsOf, failoverRows } from './support/db';
+import { breakAllDisks, healthy, heartbeat } from './support/heartbeats';
+import { site, slave, standby } from './support/site';
+import { temporalCli } from './support/temporal-dev-server';
+import { temporalAddress, temporalNamespace } from './support/environment';
+import { eventually, failoverOf, monitorReaches } from './support/wait';
+import { useTestWorld } from './support/world';
+
+const world = useTestWorld();
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+test('a Slave whose agent stops fails over at its deadline: last heartbeat plus its timeout', async () => {
+  const { fleet, db, agents, seed, withWorker } = world.current;
+  await seed(site(slave({ id: 'rec-01', timeout: '2s' }), standby('fo-01')));
+
+  const { result, lastHeartbeatMs } = await withWorker(async () => {
+    await fleet.startMonitor('rec-01');
+    await monitorReaches(world.current, 'rec-01', (state) => state.phase === 'monitoring');
+    for (let beat = 0; beat < 3; beat += 1) {
+      await heartbeat(agents, 'rec-01', healthy('D', 'E'));
+      await sleep(500);
+    }
+    await heartbeat(agents, 'rec-01', healthy('D', 'E'));
+    const lastHeartbeatMs = Date.now();
+    const result = await failoverOf(world.current, 'rec-01', { stopPromotedMonitor: true });
+    return { result, lastHeartbeatMs };
+  });
+
+  const failover = await findFailover(db, result.failoverId);
+  const lease = (await readLeases(db, ['rec-01']))[0];
+  expect(lease).toBeDefined();
+  // The deadline is the gateway's receipt of the last heartbeat plus the timeout, to the millisecond.
+  expect(failover?.deadlineAt.getTime()).toBe((lease?.lastSeenMs ?? 0) + 2_000);
+  expect(Math.abs((lease?.lastSeenMs ?? 0) - lastHeartbeatMs)).toBeLessThan(1_000);
+  // Taken within a second of the deadline, on a busy test machine.
+  expect((failover?.startedAt.getTime() ?? 0) - (failover?.deadlineAt.getTime() ?? 0)).toBeLessThan(1_000);
+  expect(failover).toMatchObject({ reason: 'heartbeat-timeout' });
+});
+
+test('heartbeats within the timeout keep a Slave in service; the detector tells its monitor rarely', async () => {
+  const { fleet, db, agents, seed, withWorker } = world.current;
+  await seed(site(slave({ id: 'rec-01', timeout: '1500ms' }), standby('fo-01')));
+
+  const state = await withWorker(async () => {
+    await fleet.startMonitor('rec-01');
+    await monitorReaches(world.current, 'rec-01', (candidate) => candidate.phase === 'monitoring');
+    // Four times the timeout, with a heartbeat every 300 ms.
+    const until = Date.now() + 6_000;
+    while (Date.now() < until) {
+      await heartbeat(agents, 'rec-01', healthy('D', 'E'));
+      await sleep(300);
+    }
+    return monitorReaches(world.current, 'rec-01', () => true);
+  });
+
+  expect(state).toMatchObject({ phase: 'monitoring', broken: null });
+  expect(await failoverRows(db)).toEqual([]);
+  // About twenty heartbeats, and a checkpoint every 5 s (LIVENESS_CHECKPOINT_PERIOD in the test world).
+  expect(state.reportsReceived).toBeLessThan(6);
+  expect(state.term).toBeGreaterThan(0);
+});
+
+test('a heartbeat reporting all material disks broken fails the Slave over at once, whatever its timeout', async () => {
+  const { fleet, db, agents, seed, withWorker } = world.current;
+  await seed(site(slave({ id: 'rec-01', timeout: '1h' }), standby('fo-01')));
+
+  const result = await withWorker(async () => {
+    await fleet.startMonitor('rec-01');
+    await monitorReaches(world.current, 'rec-01', (state) => state.phase === 'monitoring');
+    await breakAllDisks(agents, 'rec-01');
+    return failoverOf(world.current, 'rec-01', { stopPromotedMonitor: true });
+  });
+
+  expect(result.failoverServerId).toBe('fo-01');
+  expect(await failoverRows(db)).toMatchObject([{ reason: 'all-disks-broken', status: 'completed' }]);
+  expect(await eventsOf(db, 'rec-01')).toContain('disks-degraded');
+});
+
+test('malformed signals sent straight to a monitor are counted and ignored; the silent Slave still fails over on time', async () => {
+  const { fleet, db, site: siteId, seed, withWorker } = world.current;
+  await seed(site(slave({ id: 'rec-01', timeout: '3s' }), standby('fo-01')));
+  const workflowId = `vms-${siteId}-monitor-rec-01`;
+  const signal = (name: string, input?: string) =>
+    execFileSync(
+      temporalCli(),
+      [
+        'workflow',
+        'signal',
+        '--address',
+        temporalAddress(),
+        '--namespace',
+        temporalNamespace(),
+        '--workflow-id',
+        workflowId,
+        '--name',
+        name,
+        ...(input === undefined ? [] : ['--input', input]),
+      ],
+      { stdio: 'pipe' },
+    );
+
+  const { state, result } = await withWorker(async () => {
+    await fleet.startMonitor('rec-01');
+    const started = await monitorReaches(
+      world.current,
+      'rec-01',
+      (candidate) => candidate.phase === 'monitoring',
+    );
+    signal('stopMonitor');
+    signal('stopMonitor', '{"reason": "because"}');
+    signal('liveness');
+    signal('liveness', '{"kind": "deadline", "term": "1", "deadlineMs": 0}');
+    signal('liveness', '{"kind": "failover", "term": 1}');
+    signal('liveness', '[1, 2, 3]');
+    signal('heartbeat', '{"serverId": "rec-01", "sentAtMs": 1, "disks": []}');
+    // A forged deadline of a term no detector ever had: the take-over refuses it.
+    signal('liveness', '{"kind": "deadline", "term": 999, "lastSeenMs": null, "deadlineMs": 1000}');
+    const state = await monitorReaches(
+      world.current,
+      'rec-01',
+      (candidate) => candidate.ignoredSignals === 7 && candidate.refutedFailovers === 1,
+    );
+    const result = await failoverOf(world.current, 'rec-01', { stopPromotedMonitor: true });
+    return { state: { ...state, startedMs: started.sinceMs }, result };
+  });
+
+  expect(state).toMatchObject({ phase: 'monitoring', broken: null, ignoredSignals: 7, refutedFailovers: 1 });
+  const failover = await findFailover(db, result.failoverId);
+  // Never heard: its silence counts from when its monitor began; the forged deadline changed nothing.
+  expect(failover?.deadlineAt.getTime()).toBeGreaterThanOrEqual(state.startedMs + 2_000);
+  expect((failover?.startedAt.getTime() ?? 0) - (failover?.deadlineAt.getTime() ?? 0)).toBeLessThan(1_000);
+  expect(await failoverRows(db)).toHaveLength(1);
+});
+
+test('a heartbeat is refused without the credential of its own server, and then cannot keep it in service', async () => {
+  const { fleet, agents, seed, withWorker } = world.current;
+  await seed(
+    site(slave({ id: 'rec-01', timeout: '2s' }), slave({ id: 'rec-02', timeout: '1h' }), standby('fo-01')),
+  );
+
+  await withWorker(async () => {
+    await fleet.startMonitor('rec-01');
+    await monitorReaches(world.current, 'rec-01', (state) => state.phase === 'monitoring');
+    // rec-02's agent tries to keep rec-01 alive with its own credential.
+    const rec02 = await agents.tokenOf('rec-02');
+    const { GatewayClient } = await import('../liveness/gateway-client');
+    const address = world.current.liveness.gateway.address();
+    const forger = new GatewayClient({
+      gateways: [`http://127.0.0.1:${address?.port}`],
+      token: rec02,
+      timeoutMs: 2_000,
+    });
+    try {
+      await expect(
+        forger.send({ serverId: 'rec-01', sentAtMs: Date.now(), disks: [] }),
+      ).rejects.toMatchObject({
+        status: 403,
+      });
+    } finally {
+      forger.close();
+    }
+    await failoverOf(world.current, 'rec-01', { stopPromotedMonitor: true });
+  });
+  await eventually('the refusal to be counted', async () =>
+    world.current.liveness.gateway.stats.refused.forbidden === 1 ? true : undefined,
+  );
+});
