@@ -4,7 +4,15 @@
  */
 import { isMonitorable } from '../domain/rules';
 import type { Queryable } from '../infra/database';
+import type { Alert } from '../store/alerts';
+import { listAlerts } from '../store/alerts';
+import type { DetectorTerm } from '../store/detector-term';
+import { currentTerm } from '../store/detector-term';
 import { listEvents } from '../store/events';
+import type { Hold } from '../store/holds';
+import { findOpenHold } from '../store/holds';
+import type { StoredLease } from '../store/leases';
+import { readLeases } from '../store/leases';
 import type { FailoverEventRecord } from '../store/events';
 import { listFailovers } from '../store/failovers';
 import type { FailoverRecord } from '../store/failovers';
@@ -40,5 +48,23 @@ export class SiteView {
   /** The latest `limit` events concerning the server, or all servers, oldest first. */
   events(serverId: string | undefined, limit: number): Promise<FailoverEventRecord[]> {
     return listEvents(this.db, serverId, limit);
+  }
+
+  /** What the gateways last heard of each server (written once a lease-write interval). */
+  leases(): Promise<StoredLease[]> {
+    return readLeases(this.db);
+  }
+
+  /** The liveness detector's current term: who leads, since when it observes, when it last renewed. */
+  detector(): Promise<DetectorTerm | undefined> {
+    return currentTerm(this.db);
+  }
+
+  openHold(): Promise<Hold | undefined> {
+    return findOpenHold(this.db);
+  }
+
+  alerts(): Promise<Alert[]> {
+    return listAlerts(this.db);
   }
 }

@@ -6,6 +6,9 @@
 import { Command, CommanderError } from 'commander';
 import { ExitCode, describeError } from './cli-errors';
 import { registerAgentCommand } from './commands/agent';
+import { registerAgentTokenCommands } from './commands/agent-token';
+import { registerAlertCommands } from './commands/alerts';
+import { registerHoldCommands } from './commands/hold';
 import { registerHistoryCommand } from './commands/history';
 import { registerMaintenanceCommand } from './commands/maintenance';
 import { registerMonitorCommands } from './commands/monitor';
@@ -32,6 +35,9 @@ const buildProgram = (): Command => {
   registerMaintenanceCommand(program);
   registerRestoreCommand(program);
   registerHistoryCommand(program);
+  registerHoldCommands(program);
+  registerAlertCommands(program);
+  registerAgentTokenCommands(program);
   registerAgentCommand(program);
   return program;
 };

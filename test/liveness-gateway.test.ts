@@ -11,7 +11,6 @@ import { LeaseTable } from '../liveness/lease-table';
 import { LeaseWriter } from '../liveness/lease-writer';
 import { readLeases } from '../store/leases';
 import { site, slave, standby } from './support/site';
-import { eventually } from './support/wait';
 import { useTestWorld } from './support/world';
 
 const world = useTestWorld();
@@ -225,9 +224,8 @@ test('an address that keeps failing is cut off for a while; agents elsewhere are
     expect(attacker.slice(0, 6)).toEqual([401, 401, 401, 401, 401, 401]);
     expect(attacker.slice(7)).toEqual(['reset', 'reset', 'reset']);
     expect(await from('127.0.0.1', rec01.token)).toBe(200);
-    await eventually('the refusals to be counted', async () =>
-      gateway.stats.refused.penalized >= 3 ? true : undefined,
-    );
+    // Connections closed before any HTTP was read: the client saw a reset, the gateway counted each.
+    expect(gateway.stats.refused.penalized).toBeGreaterThanOrEqual(3);
   } finally {
     await gateway.close();
   }

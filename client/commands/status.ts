@@ -1,6 +1,8 @@
 /**
- * `vms status`: the server list as the VMS shows it, by folder, with what the monitors know. Monitor state
- * comes from a query, which needs a worker: queries are bounded, so the command answers even with no worker.
+ * `vms status`: the server list as the VMS shows it, by folder, with the last heartbeat each gateway heard and
+ * what the monitors know; then the liveness detector, a mass-failure hold and the alerts not acknowledged.
+ * Monitor state comes from a query, which needs a worker: queries are bounded, so the command answers even
+ * with no worker.
  */
 import { ServiceError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
@@ -8,6 +10,10 @@ import type { Command } from 'commander';
 import type { Fleet } from '../../app/fleet';
 import type { SiteView } from '../../app/site-view';
 import { formatDuration } from '../../domain/duration';
+import { TERM_STALE_AFTER_MS, brokenLetters } from '../../domain/liveness';
+import type { Alert } from '../../store/alerts';
+import type { DetectorTerm } from '../../store/detector-term';
+import type { Hold } from '../../store/holds';
 import { isMonitorable } from '../../domain/rules';
 import type { Folder } from '../../domain/site';
 import type { ServerRecord } from '../../store/servers';
@@ -20,7 +26,7 @@ import { withSession } from '../session';
 const QUERY_DEADLINE_MS = 5_000;
 
 export type MonitorStatus =
-  'monitoring' | 'failing over' | 'failed over' | 'not monitored' | 'worker not answering';
+  'monitoring' | 'failover held' | 'failing over' | 'failed over' | 'not monitored' | 'worker not answering';
 
 export interface ServerStatus {
   id: string;
@@ -58,7 +64,10 @@ const monitorView = async (fleet: Fleet, server: ServerRecord): Promise<MonitorV
     return { status: 'not monitored' };
   try {
     const state = await fleet.monitorState(server.id);
-    return state === undefined ? { status: 'not monitored' } : { status: PHASE_STATUS[state.phase], state };
+    if (state === undefined) return { status: 'not monitored' };
+    // A monitor started before the liveness layer answers without `heldBy`.
+    const held = state.phase === 'monitoring' && (state.heldBy ?? null) !== null;
+    return { status: held ? 'failover held' : PHASE_STATUS[state.phase], state };
   } catch (error) {
     // No worker within the deadline, or a query that failed because the worker that held the workflow has
     // just stopped: either way nobody can tell the monitor's state now.
@@ -72,6 +81,7 @@ const isoOrNull = (ms: number | null): string | null => (ms === null ? null : ne
 const collectStatus = async (site: SiteView, client: Client, fleet: Fleet): Promise<ServerStatus[]> => {
   const servers = await site.servers();
   const cameras = await site.cameras();
+  const leases = new Map((await site.leases()).map((lease) => [lease.serverId, lease]));
   const nowMs = Date.now();
   const views = await client.withDeadline(nowMs + QUERY_DEADLINE_MS, () =>
     Promise.all(servers.map((server) => monitorView(fleet, server))),
@@ -79,6 +89,7 @@ const collectStatus = async (site: SiteView, client: Client, fleet: Fleet): Prom
   return servers.map((server, index): ServerStatus => {
     const view = views[index] ?? { status: 'not monitored' };
     const own = cameras.filter((camera) => camera.serverId === server.id);
+    const lease = leases.get(server.id);
     const inMaintenance = server.maintenanceUntilMs !== null && server.maintenanceUntilMs > nowMs;
     return {
       id: server.id,
@@ -94,8 +105,8 @@ const collectStatus = async (site: SiteView, client: Client, fleet: Fleet): Prom
         analog: own.filter((camera) => camera.kind === 'analog').length,
       },
       monitor: view.status,
-      lastHeartbeatAt: isoOrNull(view.state?.lastHeartbeatAtMs ?? null),
-      brokenDisks: view.state?.brokenDisks ?? [],
+      lastHeartbeatAt: isoOrNull(lease?.lastSeenMs ?? null),
+      brokenDisks: lease === undefined ? (view.state?.brokenDisks ?? []) : brokenLetters(lease.disks),
       maintenanceUntil: inMaintenance ? isoOrNull(server.maintenanceUntilMs) : null,
     };
   });
@@ -129,9 +140,84 @@ const describeMonitor = (server: ServerStatus): string => {
     : server.monitor;
 };
 
-const printStatus = (site: string, servers: ServerStatus[]): void => {
+interface LivenessStatus {
+  detector: {
+    term: number;
+    leader: string;
+    observingSince: string;
+    renewedAt: string;
+    leading: boolean;
+  } | null;
+  hold: { id: string; since: string; slaves: string[] } | null;
+  alerts: { id: string; kind: string; raisedAt: string; message: string }[];
+}
+
+const collectLiveness = async (site: SiteView): Promise<LivenessStatus> => {
+  const [term, hold, alerts]: [DetectorTerm | undefined, Hold | undefined, Alert[]] = await Promise.all([
+    site.detector(),
+    site.openHold(),
+    site.alerts(),
+  ]);
+  return {
+    detector:
+      term === undefined
+        ? null
+        : {
+            term: term.term,
+            leader: term.leader,
+            observingSince: new Date(term.observingSinceMs).toISOString(),
+            renewedAt: new Date(term.renewedAtMs).toISOString(),
+            leading: Date.now() - term.renewedAtMs <= TERM_STALE_AFTER_MS,
+          },
+    hold:
+      hold === undefined
+        ? null
+        : {
+            id: hold.id,
+            since: hold.openedAt.toISOString(),
+            slaves: hold.slaves.map((slave) => slave.serverId),
+          },
+    alerts: alerts.map((alert) => ({
+      id: alert.id,
+      kind: alert.kind,
+      raisedAt: alert.raisedAt.toISOString(),
+      message: alert.message,
+    })),
+  };
+};
+
+const printLiveness = (liveness: LivenessStatus, nowMs: number): void => {
+  printLine();
+  const { detector } = liveness;
+  if (detector === null) printLine('Liveness detector: never ran (no worker has started)');
+  else if (!detector.leading) {
+    printLine(
+      `Liveness detector: NOT RUNNING (term ${detector.term} last renewed ${formatAgo(Date.parse(detector.renewedAt), nowMs)} by ${detector.leader}): nobody hears heartbeats`,
+    );
+  } else {
+    printLine(
+      `Liveness detector: term ${detector.term} on ${detector.leader}, observing since ${formatTime(Date.parse(detector.observingSince))}`,
+    );
+  }
+  if (liveness.hold !== null) {
+    printLine(
+      `MASS FAILURE: failovers held since ${formatTime(Date.parse(liveness.hold.since))} for ${liveness.hold.slaves.join(', ')}: vms hold release ${liveness.hold.id} | vms hold dismiss ${liveness.hold.id}`,
+    );
+  }
+  if (liveness.alerts.length > 0) {
+    printLine();
+    printLine('Alerts (vms alerts ack ID)');
+    printTable(
+      ['ALERT', 'RAISED', 'MESSAGE'],
+      liveness.alerts.map((alert) => [alert.id, formatTime(Date.parse(alert.raisedAt)), alert.message]),
+    );
+  }
+};
+
+const printStatus = (site: string, servers: ServerStatus[], liveness: LivenessStatus): void => {
   const nowMs = Date.now();
   printLine(`Site ${site}, ${formatTime(nowMs)}`);
+  printLiveness(liveness, nowMs);
   for (const { folder, title } of FOLDERS) {
     printLine();
     printLine(title);
@@ -166,19 +252,18 @@ export const registerStatusCommand = (program: Command): void => {
     .option('--json', 'machine-readable output')
     .action((options: { json?: boolean }) =>
       withSession(async (session) => {
-        const servers = await collectStatus(
-          await session.site(),
-          await session.client(),
-          await session.fleet(),
-        );
+        const site = await session.site();
+        const servers = await collectStatus(site, await session.client(), await session.fleet());
+        const liveness = await collectLiveness(site);
         if (options.json === true) {
           printJson({
             site: session.config.site,
             workerAnswering: !servers.some((server) => server.monitor === 'worker not answering'),
+            ...liveness,
             servers,
           });
         } else {
-          printStatus(session.config.site, servers);
+          printStatus(session.config.site, servers, liveness);
         }
       }),
     );

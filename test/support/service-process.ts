@@ -24,7 +24,18 @@ import { eventually } from './wait';
 const BUILDS_DIR = join(TEST_DATA_DIR, 'service-builds');
 const LATEST = join(BUILDS_DIR, 'latest');
 const BUILD_LOCK = join(TEST_DATA_DIR, 'service-builds.lock');
-const SOURCE_DIRS = ['domain', 'infra', 'vms', 'activities', 'workflows', 'workers', 'client', 'bench'];
+const SOURCE_DIRS = [
+  'domain',
+  'infra',
+  'vms',
+  'activities',
+  'workflows',
+  'app',
+  'liveness',
+  'workers',
+  'client',
+  'bench',
+];
 /** Builds older than this are removed; a test file never runs that long. */
 const STALE_BUILD_MS = 3_600_000;
 
