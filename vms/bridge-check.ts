@@ -344,21 +344,24 @@ export const checkBridge = async (options: BridgeCheckOptions): Promise<CheckRes
     const install = { requestId: run.requestId('install'), plugin };
     const started = await run.probe(
       `plugin install of ${plugin} on ${standbyId} starts an operation`,
-      '202 {"operationId", "status", "progress", ...}',
+      '202 {"operationId", "status": "running", "progress", ...}',
       { method: 'POST', path: BridgePaths.pluginInstalls(standbyId), body: install },
       (answer) => (answer.status === 202 ? shapeOf(parseOperation)(answer) : `status ${answer.status}`),
     );
-    const operation = started?.status === 202 ? parseOperation(started.body) : undefined;
+    const operation =
+      started?.status === 202 && shapeOf(parseOperation)(started) === undefined
+        ? parseOperation(started.body)
+        : undefined;
     if (operation === undefined) {
       run.skip('plugin install started again with the same request id', 'the same operation', 'no operation');
       run.skip('plugin install polled to its end', 'an end', 'no operation');
     } else {
       await run.probe(
         'plugin install started again with the same request id',
-        `202 with operationId ${operation.operationId}`,
+        `202 (running) or 200 (ended) with operationId ${operation.operationId}`,
         { method: 'POST', path: BridgePaths.pluginInstalls(standbyId), body: install },
         (answer) => {
-          if (answer.status !== 202) return `status ${answer.status}`;
+          if (answer.status !== 202 && answer.status !== 200) return `status ${answer.status}`;
           const again = (answer.body as { operationId?: unknown } | undefined)?.operationId;
           return again === operation.operationId ? undefined : `operationId ${JSON.stringify(again)}`;
         },

@@ -76,6 +76,8 @@ export class HttpVmsBridge implements VmsControlPlane {
       },
       parseOperation,
     );
+    // Ended before this call: this request, or another, installed it earlier.
+    if (operation.status === 'succeeded') return 'already-applied';
     const pollIntervalMs = this.options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
     while (operation.status === 'running') {
       onProgress?.(operation.progress);

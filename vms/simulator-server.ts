@@ -160,7 +160,8 @@ const routes = (simulator: VmsSimulator, log: Logger): Route[] => [
     handle: async (params, body) => {
       const request = parseInstallRequest(body);
       const operation = await simulator.startPluginInstall({ ...request, serverId: serverParam(params) });
-      return { status: 202, body: operation };
+      // 202: an install runs (started now, or joined); 200: it had ended before this call.
+      return { status: operation.status === 'running' ? 202 : 200, body: operation };
     },
   },
   {

@@ -268,6 +268,8 @@ export class VmsSimulator implements VmsControlPlane {
     onProgress?: InstallProgress,
   ): Promise<VmsOutcome> {
     let operation = await this.startPluginInstall(request);
+    // Ended before this call: this request, or another, installed it earlier.
+    if (operation.status === 'succeeded') return 'already-applied';
     while (operation.status === 'running') {
       operation = await this.pluginInstallStatus(operation.operationId);
       if (operation.status === 'running') {
@@ -286,7 +288,8 @@ export class VmsSimulator implements VmsControlPlane {
   /**
    * Starts installing a plugin, or answers the install already under way: the running install of that
    * plugin on that server (whatever its request id), or the install this request id already completed. A
-   * request id whose install failed starts a new attempt.
+   * request id whose install failed starts a new attempt. An install answered 'succeeded' had ended before
+   * this call: for this caller it is already applied.
    */
   async startPluginInstall(request: {
     requestId: string;
