@@ -178,7 +178,7 @@ export const errorOf = (answer: BridgeAnswer, call: string): VmsRejected | VmsUn
   try {
     const error = parseErrorBody(answer.body);
     code = error.code;
-    message = `${call}: ${error.message}`;
+    message = `${error.message} (${call})`;
   } catch (problem) {
     if (!(problem instanceof ShapeError)) throw problem;
     if (answer.status >= 200 && answer.status < 300) {

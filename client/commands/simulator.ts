@@ -58,7 +58,7 @@ const serve = async (session: Session, options: { port: number; host: string; to
     process.once('SIGINT', resolve);
   });
   logger.info(
-    { url: `http://${options.host}:${port}`, token: token === undefined ? 'none' : 'required' },
+    { url: `http://${options.host}:${port}`, auth: token === undefined ? 'none' : 'bearer token' },
     'VMS simulator listening',
   );
   if (token === undefined) logger.warn('VMS simulator serves every caller: no token set');
