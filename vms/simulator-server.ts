@@ -107,7 +107,10 @@ const routes = (simulator: VmsSimulator, log: Logger): Route[] => [
     method: 'GET',
     pattern: /^\/v1\/health$/,
     call: 'health',
-    handle: () => Promise.resolve(ok({ status: 'ok' })),
+    handle: async () => {
+      await simulator.ping();
+      return ok({ status: 'ok' });
+    },
   },
   {
     method: 'GET',

@@ -372,6 +372,18 @@ export class VmsSimulator implements VmsControlPlane {
     }));
   }
 
+  /** Rejects with VmsUnavailable when the simulated VMS (its database) does not answer. */
+  async ping(): Promise<void> {
+    try {
+      await this.db.query('SELECT 1');
+    } catch (error) {
+      throw new VmsUnavailable(
+        'unavailable',
+        `the simulated VMS does not answer: ${(error as Error).message}`,
+      );
+    }
+  }
+
   async isServerUp(serverId: string): Promise<boolean> {
     const server = await this.findServer(this.db, serverId);
     if (server !== undefined) return server.state === 'up';
