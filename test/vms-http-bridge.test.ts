@@ -9,7 +9,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'pg';
+import { parse } from 'yaml';
 import { ConfigError, loadConfig } from '../infra/config';
+import { projectRoot } from '../infra/paths';
+import { BridgePaths, ERROR_STATUS } from '../vms/bridge-protocol';
 import { PluginInstallFailed, VmsRejected, VmsUnavailable } from '../vms/control-plane';
 import { HttpVmsBridge } from '../vms/http-bridge';
 import type { HttpBridgeOptions } from '../vms/http-bridge';
@@ -355,6 +358,27 @@ test('calls reuse one kept-alive connection', async () => {
   for (let call = 0; call < 5; call += 1) await bridge.serverStatus();
 
   expect(connections).toBe(1);
+});
+
+test('docs/vms-bridge.openapi.yaml has exactly the paths of the protocol, and docs/vms-bridge.md every error code', () => {
+  const read = (path: string) => readFileSync(join(projectRoot(), path), 'utf8');
+  const spec = parse(read('docs/vms-bridge.openapi.yaml')) as { openapi: string; paths: object };
+  const templated = (path: (id: string) => string, name: string) => path('ID').replace('ID', `{${name}}`);
+
+  expect(spec.openapi).toBe('3.1.0');
+  expect(Object.keys(spec.paths).sort()).toEqual(
+    [
+      BridgePaths.health,
+      BridgePaths.status,
+      ...[BridgePaths.promote, BridgePaths.fence, BridgePaths.demote, BridgePaths.rebindCameras].map((path) =>
+        templated(path, 'serverId'),
+      ),
+      templated(BridgePaths.pluginInstalls, 'serverId'),
+      templated(BridgePaths.operation, 'operationId'),
+    ].sort(),
+  );
+  const guide = read('docs/vms-bridge.md');
+  expect(Object.keys(ERROR_STATUS).filter((code) => !guide.includes(`\`${code}\``))).toEqual([]);
 });
 
 describe('configuration', () => {
