@@ -3,10 +3,8 @@
  * (`seed`, `down`, `up`, `partition`, `slow`, `hang`, `fail-plugin`, `disks`, `reset-faults`) for
  * demonstrations, tests and the benchmark.
  */
-import { readFile } from 'node:fs/promises';
 import { Argument, InvalidArgumentError, Option } from 'commander';
 import type { Command } from 'commander';
-import { parse } from 'yaml';
 import { ensureDatabase } from '../../infra/database';
 import { VmsRejected, VmsUnavailable } from '../../vms/control-plane';
 import { FAULTABLE_CALLS, VmsSimulator } from '../../vms/simulator';
@@ -18,7 +16,7 @@ import { CliError, ExitCode } from '../cli-errors';
 import { printLine } from '../output';
 import { withSession } from '../session';
 import type { Session } from '../session';
-import { parseSiteText } from '../site-source';
+import { readSiteFile } from '../site-source';
 
 /** Where `vms simulator serve` listens by default, and where the other commands look when no URL is set. */
 const DEFAULT_SIMULATOR_PORT = 7280;
@@ -103,19 +101,6 @@ const clientCommand = (parent: Command, name: string, description: string): Comm
     .option('--url <url>', `the simulator (default: VMS_BRIDGE_URL, else ${DEFAULT_SIMULATOR_URL})`)
     .option('--token <token>', 'its bearer token (default: VMS_BRIDGE_TOKEN)');
 
-const readSiteDocument = async (file: string): Promise<unknown> => {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    const reason = (error as { code?: string }).code === 'ENOENT' ? 'no such file' : (error as Error).message;
-    throw new CliError(`cannot read the site file ${file}: ${reason}`, ExitCode.BadInput);
-  }
-  // Checked here first, so that a bad file is reported at its line and column.
-  parseSiteText(text, file);
-  return parse(text) as unknown;
-};
-
 const operationArgument = (description: string): Argument =>
   new Argument('<operation>', description).choices(FAULTABLE_CALLS);
 
@@ -157,8 +142,9 @@ export const registerSimulatorCommands = (program: Command): void => {
     .argument('<file>', 'site description (.yaml, .yml or .json), as for vms site import')
     .action((file: string, options: ClientOptions) =>
       withSimulator(options, async (client) => {
-        const site = await readSiteDocument(file);
-        const loaded = await client.putSite(site);
+        // Read and checked here first, so that a bad file is reported at its line and column.
+        const { content } = await readSiteFile(file);
+        const loaded = await client.putSite(content);
         printLine(
           `Simulated site loaded from ${file}: ${loaded.servers} servers, ${loaded.cameras} cameras.`,
         );
