@@ -5,7 +5,8 @@
 import type { DiskHealth } from '../domain/site';
 import { BridgeTransport } from './bridge-transport';
 import type { BridgeConnection, HttpMethod } from './bridge-transport';
-import type { CallFault, CallRecord, FaultableCall, ServerState, SimulatorState } from './simulator';
+import type { CallFault, CallRecord, FaultableCall, SimulatorState } from './simulator-site';
+import type { ServerState } from './simulator-sql';
 
 export class SimulatorClient {
   private readonly http: BridgeTransport;

@@ -22,8 +22,10 @@ import {
   serverStatusJson,
   statusOf,
 } from './bridge-protocol';
-import { FAULTABLE_CALLS } from './simulator';
-import type { CallFault, FaultableCall, ServerState, VmsSimulator } from './simulator';
+import type { VmsSimulator } from './simulator';
+import { FAULTABLE_CALLS } from './simulator-site';
+import type { CallFault, FaultableCall } from './simulator-site';
+import type { ServerState } from './simulator-sql';
 
 export interface SimulatorServerOptions {
   simulator: VmsSimulator;
