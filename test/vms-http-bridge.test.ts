@@ -8,9 +8,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Pool } from 'pg';
 import { parse } from 'yaml';
 import { ConfigError, loadConfig } from '../infra/config';
+import { createPool } from '../infra/database';
 import { projectRoot } from '../infra/paths';
 import { BridgePaths, ERROR_STATUS } from '../vms/bridge-protocol';
 import { PluginInstallFailed, VmsRejected, VmsUnavailable } from '../vms/control-plane';
@@ -230,7 +230,7 @@ test('a server the VMS cannot reach is VmsUnavailable: a partitioned Slave canno
 
 test('a 5xx answer is VmsUnavailable', async () => {
   // A simulator whose database does not exist answers every protocol call with 500.
-  const lost = new Pool({ connectionString: testServerUrl('vms_no_such_database'), max: 1 });
+  const lost = createPool(testServerUrl('vms_no_such_database'), world.current.logger, { max: 1 });
   const server = createSimulatorServer({ simulator: new VmsSimulator(lost), logger: world.current.logger });
   const port = await listen(server, 0, '127.0.0.1');
   try {

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pool } from 'pg';
+import { createPool } from '../infra/database';
 import { VmsRejected } from '../vms/control-plane';
 import { HttpVmsBridge } from '../vms/http-bridge';
 import { SIMULATOR_MIGRATIONS, VmsSimulator } from '../vms/simulator';
@@ -236,7 +237,7 @@ describe('migrations', () => {
   });
 
   test('a database the simulator made before its migrations is adopted, its recorders and down servers kept', async () => {
-    const db = new Pool({ connectionString: testServerUrl(databaseName), max: 3 });
+    const db = createPool(testServerUrl(databaseName), world.current.logger, { max: 3 });
     try {
       // The schema and rows as the simulator left them when it created its tables itself.
       await db.query(readFileSync(join(SIMULATOR_MIGRATIONS.dir, '001_simulator.sql'), 'utf8'));
