@@ -163,30 +163,26 @@ class CheckRun {
         return;
       }
       await sleep(this.options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS);
-      let shapeProblem: string | undefined;
       const answer = await this.probeQuietly({
         method: 'GET',
         path: BridgePaths.operation(current.operationId),
       });
-      if (answer === undefined || answer.status !== 200) {
+      const problem =
+        answer === undefined
+          ? 'no answer'
+          : answer.status !== 200
+            ? `status ${answer.status}`
+            : shapeOf(parseOperation)(answer);
+      if (problem !== undefined) {
         this.verdict(
           check,
           expected,
-          'no answer',
-          answer === undefined ? 'no answer' : describeAnswer(answer),
+          problem,
+          answer === undefined ? 'no answer in time' : describeAnswer(answer),
         );
         return;
       }
-      try {
-        current = parseOperation(answer.body);
-      } catch (error) {
-        if (!(error instanceof ShapeError)) throw error;
-        shapeProblem = error.message;
-      }
-      if (shapeProblem !== undefined) {
-        this.verdict(check, expected, shapeProblem, describeAnswer(answer));
-        return;
-      }
+      current = parseOperation((answer as BridgeAnswer).body);
     }
     this.verdict(
       check,
