@@ -9,17 +9,21 @@ import { registerAgentCommand } from './commands/agent';
 import { registerAgentTokenCommands } from './commands/agent-token';
 import { registerAlertCommands } from './commands/alerts';
 import { registerHoldCommands } from './commands/hold';
+import { registerBridgeCommands } from './commands/bridge';
 import { registerHistoryCommand } from './commands/history';
 import { registerMaintenanceCommand } from './commands/maintenance';
 import { registerMonitorCommands } from './commands/monitor';
 import { registerRestoreCommand } from './commands/restore';
 import { registerSettingsCommand } from './commands/settings';
+import { registerSimulatorCommands } from './commands/simulator';
 import { registerSiteCommands } from './commands/site';
 import { registerStatusCommand } from './commands/status';
 
 const buildProgram = (): Command => {
   const program = new Command('vms')
-    .description('Failover protection of VMS Slave servers: site, monitors, status, settings, restore, agent')
+    .description(
+      'Failover protection of VMS Slave servers: site, monitors, status, settings, restore, agent, VMS simulator and bridge check',
+    )
     .addHelpText(
       'after',
       '\nConfiguration comes from the environment: DATABASE_URL, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,\nTEMPORAL_TASK_QUEUE, VMS_SITE (see docs/cli.md).\nExit codes: 0 done, 1 unexpected failure, 2 bad input, 3 service unreachable.',
@@ -39,6 +43,8 @@ const buildProgram = (): Command => {
   registerAlertCommands(program);
   registerAgentTokenCommands(program);
   registerAgentCommand(program);
+  registerSimulatorCommands(program);
+  registerBridgeCommands(program);
   return program;
 };
 

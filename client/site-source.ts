@@ -29,6 +29,8 @@ export class SiteSourceError extends CliError {
 export interface SiteSource {
   file: string;
   site: Site;
+  /** The file's content as read (JSON-compatible), before validation filled in defaults. */
+  content: unknown;
   /** Where a field of the file is, for errors found later (a conflict with the stored site). */
   positionOf(path: (string | number)[]): FilePosition;
   /** The error to show for a problem at `path`. */
@@ -87,14 +89,15 @@ export const parseSiteText = (text: string, file: string): SiteSource => {
       positionOf(path),
       path.length > 0 ? `${formatPath(path)}: ${problem}` : problem,
     );
+  const content: unknown = document.toJS();
   let site: Site;
   try {
-    site = parseSite(document.toJS());
+    site = parseSite(content);
   } catch (error) {
     if (error instanceof SiteFileError) throw errorAt(error.path, error.problem);
     throw error;
   }
-  return { file, site, positionOf, errorAt };
+  return { file, site, content, positionOf, errorAt };
 };
 
 export const readSiteFile = async (file: string): Promise<SiteSource> => {

@@ -31,10 +31,11 @@ GRANT UPDATE (status, attempts, last_error, updated_at) ON plugin_reinstalls TO 
 GRANT SELECT, INSERT ON failover_events TO :"worker_role";
 GRANT USAGE ON SEQUENCE failover_events_id_seq TO :"worker_role";
 
--- Only while the VMS is the simulator (schema vms_sim): a real VMS adapter needs none of this.
+-- Only while the VMS is the in-process simulator (schema vms_sim): a VMS bridge needs none of this.
 GRANT USAGE ON SCHEMA vms_sim TO :"worker_role";
-GRANT SELECT, INSERT, UPDATE ON vms_sim.recorders, vms_sim.camera_bindings TO :"worker_role";
-GRANT SELECT, INSERT ON vms_sim.plugins, vms_sim.calls TO :"worker_role";
-GRANT SELECT ON vms_sim.down_servers TO :"worker_role";
+GRANT SELECT ON vms_sim.schema_migrations, vms_sim.site, vms_sim.disks, vms_sim.call_faults TO :"worker_role";
+GRANT SELECT, INSERT, UPDATE ON vms_sim.servers, vms_sim.camera_bindings, vms_sim.operations TO :"worker_role";
+GRANT SELECT, INSERT, DELETE ON vms_sim.recordings TO :"worker_role";
+GRANT SELECT, INSERT ON vms_sim.plugins, vms_sim.requests, vms_sim.calls TO :"worker_role";
 GRANT SELECT, UPDATE ON vms_sim.plugin_install_faults, vms_sim.holds TO :"worker_role";
 GRANT USAGE ON SEQUENCE vms_sim.calls_id_seq TO :"worker_role";

@@ -48,6 +48,20 @@ export interface AgentConfig {
   tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
 }
 
+/** The site's VMS bridge (docs/vms-bridge.md): the HTTP service that carries the control plane's calls. */
+export interface VmsBridgeConfig {
+  /** Base URL, e.g. https://vms-bridge.site.local:7280; undefined when no bridge is configured. */
+  url?: string;
+  /** Bearer token sent with every call. */
+  token?: string;
+  /** Deadline of each call to the bridge. */
+  timeoutMs: number;
+  /** How long one plugin install is followed before the attempt gives up (a retry follows the same install). */
+  installTimeoutMs: number;
+  /** HTTPS with a private CA, and a client certificate for bridges that authenticate callers by mTLS. */
+  tls?: { ca?: Buffer; clientCertPair?: { crt: Buffer; key: Buffer } };
+}
+
 export interface AppConfig {
   /** The VMS site this deployment protects; part of every workflow id. */
   site: string;
@@ -57,6 +71,7 @@ export interface AppConfig {
   monitor: { signalsPerRun: number };
   liveness: LivenessConfig;
   agent: AgentConfig;
+  vmsBridge: VmsBridgeConfig;
   log: { level: string; format: LogFormat };
   /** The PGlite server `scripts/postgres.sh` starts on a machine without PostgreSQL (development only). */
   embeddedPostgres: { port: number; dataDir: string };
@@ -258,6 +273,45 @@ const loadAgent = (env: Env): AgentConfig => {
   return { gateways, ...(token !== undefined && { token }), ...(tls !== undefined && { tls }) };
 };
 
+const loadVmsBridge = (env: Env): VmsBridgeConfig => {
+  const url = text(env, 'VMS_BRIDGE_URL');
+  if (url !== undefined) {
+    let protocol: string;
+    try {
+      protocol = new URL(url).protocol;
+    } catch {
+      protocol = '';
+    }
+    if (protocol !== 'http:' && protocol !== 'https:') {
+      throw new ConfigError(`VMS_BRIDGE_URL="${url}" must look like https://vms-bridge.site.local:7280`);
+    }
+  }
+  const ca = fileContents(env, 'VMS_BRIDGE_TLS_CA_PATH');
+  const crt = fileContents(env, 'VMS_BRIDGE_TLS_CERT_PATH');
+  const key = fileContents(env, 'VMS_BRIDGE_TLS_KEY_PATH');
+  if ((crt === undefined) !== (key === undefined)) {
+    throw new ConfigError('VMS_BRIDGE_TLS_CERT_PATH and VMS_BRIDGE_TLS_KEY_PATH must be set together');
+  }
+  const tls =
+    ca === undefined && crt === undefined
+      ? undefined
+      : {
+          ...(ca !== undefined && { ca }),
+          ...(crt !== undefined && key !== undefined && { clientCertPair: { crt, key } }),
+        };
+  if (tls !== undefined && !url?.startsWith('https:')) {
+    throw new ConfigError('VMS_BRIDGE_TLS_* files need an https:// VMS_BRIDGE_URL');
+  }
+  const token = secret(env, 'VMS_BRIDGE_TOKEN');
+  return {
+    ...(url !== undefined && { url }),
+    ...(token !== undefined && { token }),
+    timeoutMs: durationMs(env, 'VMS_BRIDGE_TIMEOUT', '10s'),
+    installTimeoutMs: durationMs(env, 'VMS_BRIDGE_INSTALL_TIMEOUT', '30m'),
+    ...(tls !== undefined && { tls }),
+  };
+};
+
 const loadDatabaseUrl = (env: Env): string => {
   const url = secret(env, 'DATABASE_URL') ?? DEFAULT_DATABASE_URL;
   try {
@@ -306,6 +360,7 @@ export const loadConfig = (env: Env = process.env): AppConfig => {
     monitor: { signalsPerRun: integer(env, 'MONITOR_SIGNALS_PER_RUN', 500, 10, 9_000) },
     liveness: loadLiveness(env),
     agent: loadAgent(env),
+    vmsBridge: loadVmsBridge(env),
     log: { level, format: formatRaw },
     embeddedPostgres: {
       port: integer(env, 'EMBEDDED_PG_PORT', 5432, 0, 65_535),

@@ -22,6 +22,8 @@ export const REDACTED_PATHS = [
   '*.tls.clientCertPair',
   'authorization',
   '*.authorization',
+  'token',
+  '*.token',
   // A whole config object logged under a key ({ config }) nests the secrets one level deeper.
   '*.*.password',
   '*.*.apiKey',
@@ -29,6 +31,7 @@ export const REDACTED_PATHS = [
   '*.*.connectionString',
   '*.*.tls.clientCertPair',
   '*.*.authorization',
+  '*.*.token',
 ];
 
 export const createLogger = (

@@ -1,69 +1,75 @@
 /**
- * A simulated Mirasys site, kept in PostgreSQL (schema vms_sim) so that every worker process sees the
- * same site and tests can inject faults and count side effects: servers that are down, plugin installs
- * that fail a given number of times, calls held after their effect until released (to crash a worker at
- * a chosen step), and a log of every call with whether it changed anything.
+ * A simulated Mirasys site, kept in PostgreSQL (schema vms_sim, migrations/vms_sim/) so that every process
+ * sees the same site: the in-process control plane of the tests and the HTTP service of
+ * vms/simulator-server.ts. It models what failover hardening needs: servers that are up, down (crashed: not
+ * reachable, recording nothing) or partitioned (recording what they recorded, not reachable); camera
+ * bindings and, apart from them, which servers record which camera (a rebind makes the new server record;
+ * the old one stops only when fenced or down), so that a camera recorded by two servers can be seen; request
+ * ids as idempotency keys; plugin installs as operations with a duration, failures or a hang; calls held
+ * after their effect until released (to crash a worker at a chosen step); and a log of every call.
+ *
+ * Without a site (never given one with putSite) every server id asked about is an up standby, as the
+ * simulator was before it had a site; once a site is put, only its servers and cameras exist.
+ *
+ * This class is the control plane and the API of tests; the site and its faults are in simulator-site.ts,
+ * the statements both share in simulator-sql.ts, the HTTP service in simulator-server.ts.
  */
-import type { Pool } from 'pg';
-import type { VmsControlPlane } from './control-plane';
-import { VmsCallFailed } from './control-plane';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pino from 'pino';
+import type { Pool, PoolClient } from 'pg';
+import type { DiskHealth } from '../domain/site';
+import type { Site } from '../domain/site-file';
+import { withTransaction } from '../infra/database';
+import type { Logger } from '../infra/logger';
+import { MIGRATIONS_DIR, migrate } from '../infra/migrate';
+import type { MigrationSet } from '../infra/migrate';
+import type { InstallProgress, VmsControlPlane, VmsOutcome, VmsServerStatus } from './control-plane';
+import { PluginInstallFailed, VmsRejected, VmsUnavailable } from './control-plane';
+import type { PluginInstallOperation } from './bridge-protocol';
+import {
+  HOLD_LOCK_CLASS,
+  boundCameraCount,
+  checkIpCameras,
+  endInstall,
+  findServer,
+  insertOperation,
+  lockOperation,
+  lockServer,
+  recordBoundCameras,
+  recordCall,
+  runningInstall,
+  sitePut,
+  succeededInstall,
+  toOperation,
+  waitIfHeld,
+} from './simulator-sql';
+import type { ServerRow, ServerState, VmsOperation } from './simulator-sql';
+import {
+  callFault,
+  calls,
+  cameraBindings,
+  camerasRecordedTwice,
+  failPluginInstalls,
+  putSite,
+  resetFaults,
+  setCallFault,
+  setDisks,
+  setServerState,
+  state,
+} from './simulator-site';
+import type { CallFault, CallRecord, FaultableCall, SimulatorState } from './simulator-site';
 
-const SCHEMA_LOCK_ID = 7_263_914_002;
-/** First key of the advisory locks that holds wait on; the second key is the hold's id. */
-const HOLD_LOCK_CLASS = 72_639_140;
-const TABLES = [
-  'recorders',
-  'camera_bindings',
-  'plugins',
-  'down_servers',
-  'plugin_install_faults',
-  'calls',
-  'holds',
-];
+export type { VmsOperation } from './simulator-sql';
 
-const SCHEMA = `
-  CREATE SCHEMA IF NOT EXISTS vms_sim;
-  CREATE TABLE IF NOT EXISTS vms_sim.recorders (
-    server_id       text PRIMARY KEY,
-    replaces_server text,
-    promoted_at     timestamptz NOT NULL DEFAULT now()
-  );
-  CREATE TABLE IF NOT EXISTS vms_sim.camera_bindings (
-    camera_id text PRIMARY KEY,
-    server_id text NOT NULL,
-    bound_at  timestamptz NOT NULL DEFAULT now()
-  );
-  CREATE TABLE IF NOT EXISTS vms_sim.plugins (
-    server_id    text NOT NULL,
-    plugin       text NOT NULL,
-    installed_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (server_id, plugin)
-  );
-  CREATE TABLE IF NOT EXISTS vms_sim.down_servers (server_id text PRIMARY KEY);
-  CREATE TABLE IF NOT EXISTS vms_sim.plugin_install_faults (
-    server_id text NOT NULL,
-    plugin    text NOT NULL,
-    remaining integer NOT NULL CHECK (remaining >= 0),
-    PRIMARY KEY (server_id, plugin)
-  );
-  CREATE TABLE IF NOT EXISTS vms_sim.calls (
-    id         bigserial PRIMARY KEY,
-    operation  text NOT NULL,
-    request_id text NOT NULL,
-    subject    text NOT NULL,
-    outcome    text NOT NULL CHECK (outcome IN ('applied', 'already-applied', 'failed')),
-    at         timestamptz NOT NULL DEFAULT now()
-  );
-  CREATE TABLE IF NOT EXISTS vms_sim.holds (
-    id         serial PRIMARY KEY,
-    operation  text NOT NULL,
-    subject    text,
-    request_id text,
-    reached_at timestamptz
-  );
-`;
+export const SIMULATOR_MIGRATIONS: MigrationSet = {
+  dir: join(MIGRATIONS_DIR, 'vms_sim'),
+  table: 'vms_sim.schema_migrations',
+  lockId: 7_263_914_002,
+};
 
-export type VmsOperation = 'promote' | 'rebind' | 'install-plugin';
+/** How often the in-process installPlugin looks at a running install. */
+const INSTALL_POLL_MS = 50;
 
 /** A call held by {@link VmsSimulator.hold}: its effect is applied, its caller waits for `release()`. */
 export interface VmsHold {
@@ -73,135 +79,306 @@ export interface VmsHold {
   release(): Promise<void>;
 }
 
-export type CallOutcome = 'applied' | 'already-applied' | 'failed';
+const errorCode = (error: unknown): string =>
+  error instanceof VmsRejected || error instanceof VmsUnavailable ? error.code : 'internal';
+
+const unreachable = (serverId: string): VmsUnavailable =>
+  new VmsUnavailable('server-unreachable', `the VMS cannot reach server ${serverId}`);
+
+/** Migration logs of the in-process simulator stay out of the worker's log (the site's migrations are in). */
+const SILENT = pino({ level: 'silent' });
 
 export class VmsSimulator implements VmsControlPlane {
   constructor(private readonly db: Pool) {}
 
-  /** Creates the simulator's tables when missing; safe when several processes do it at once. */
-  async install(): Promise<void> {
-    // Installed already: nothing to create, so a role without CREATE rights (the worker's) may start.
-    const present = await this.db.query<{ missing: number }>(
-      "SELECT count(*) FILTER (WHERE to_regclass('vms_sim.' || name) IS NULL)::int AS missing FROM unnest($1::text[]) AS name",
-      [TABLES],
-    );
-    if (present.rows[0]?.missing === 0) return;
-    // A session lock, then a transaction of its own: a transaction that starts after the lock is granted
-    // sees the schema another process just created (a transaction that took the lock itself may not, and
-    // its CREATE SCHEMA IF NOT EXISTS then fails on a duplicate key).
-    const connection = await this.db.connect();
-    // A lost connection fails the running query; unheard, its 'error' event would end the process.
-    const ignoreLostConnection = (): void => undefined;
-    connection.on('error', ignoreLostConnection);
-    try {
-      await connection.query('SELECT pg_advisory_lock($1)', [SCHEMA_LOCK_ID]);
-      await connection.query('BEGIN');
-      await connection.query(SCHEMA);
-      await connection.query('COMMIT');
-    } catch (error) {
-      await connection.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      await connection.query('SELECT pg_advisory_unlock($1)', [SCHEMA_LOCK_ID]).catch(() => undefined);
-      connection.off('error', ignoreLostConnection);
-      connection.release();
-    }
+  /** Applies the simulator's migrations; safe when several processes do it at once. */
+  async install(logger: Logger = SILENT): Promise<void> {
+    await migrate(this.db, logger, SIMULATOR_MIGRATIONS);
   }
 
-  async promoteToRecorder(request: {
+  // The control plane.
+
+  promoteToRecorder(request: {
     requestId: string;
     serverId: string;
     replacesServerId: string;
-  }): Promise<void> {
-    await this.failIfDown('promote', request.requestId, request.serverId);
-    const { rowCount } = await this.db.query(
-      `INSERT INTO vms_sim.recorders (server_id, replaces_server) VALUES ($1, $2)
-       ON CONFLICT (server_id) DO UPDATE SET replaces_server = excluded.replaces_server
-       WHERE vms_sim.recorders.replaces_server IS DISTINCT FROM excluded.replaces_server`,
-      [request.serverId, request.replacesServerId],
-    );
-    await this.record(
-      'promote',
-      request.requestId,
-      request.serverId,
-      rowCount === 0 ? 'already-applied' : 'applied',
-    );
-    await this.waitIfHeld('promote', request.requestId, request.serverId);
+  }): Promise<VmsOutcome> {
+    const { requestId, serverId, replacesServerId } = request;
+    return this.mutate('promote', requestId, serverId, { replacesServerId }, async (tx) => {
+      const server = await lockServer(tx, serverId);
+      if ((await sitePut(tx)) && (await findServer(tx, replacesServerId)) === undefined) {
+        throw new VmsRejected('unknown-server', `the VMS has no server ${replacesServerId}`);
+      }
+      if (server.role === 'master') {
+        throw new VmsRejected('not-a-standby', `${serverId} is the Master, not a standby failover server`);
+      }
+      if (server.state !== 'up') throw unreachable(serverId);
+      if (server.role === 'recorder' && server.replaces_server === replacesServerId && !server.fenced) {
+        return 'already-applied';
+      }
+      if (server.role === 'recorder' && (await boundCameraCount(tx, serverId)) > 0) {
+        throw new VmsRejected('not-a-standby', `${serverId} is a recorder with cameras of its own`);
+      }
+      await tx.query(
+        `UPDATE vms_sim.servers SET role = 'recorder', replaces_server = $2, fenced = false, changed_at = now()
+          WHERE server_id = $1`,
+        [serverId, replacesServerId],
+      );
+      await recordBoundCameras(tx, serverId);
+      return 'applied';
+    });
   }
 
-  async rebindCameras(request: {
+  fenceRecorder(request: { requestId: string; serverId: string }): Promise<VmsOutcome> {
+    const { requestId, serverId } = request;
+    return this.mutate('fence', requestId, serverId, {}, async (tx) => {
+      const server = await lockServer(tx, serverId);
+      if (server.role !== 'recorder') {
+        throw new VmsRejected(
+          'not-a-recorder',
+          `${serverId} is ${server.role === 'master' ? 'the Master' : 'a standby'}: only recorders are fenced`,
+        );
+      }
+      if (server.state !== 'up') throw unreachable(serverId);
+      if (server.fenced) return 'already-applied';
+      await tx.query('UPDATE vms_sim.servers SET fenced = true, changed_at = now() WHERE server_id = $1', [
+        serverId,
+      ]);
+      await tx.query('DELETE FROM vms_sim.recordings WHERE server_id = $1', [serverId]);
+      return 'applied';
+    });
+  }
+
+  demoteToStandby(request: { requestId: string; serverId: string }): Promise<VmsOutcome> {
+    const { requestId, serverId } = request;
+    return this.mutate('demote', requestId, serverId, {}, async (tx) => {
+      const server = await lockServer(tx, serverId);
+      if (server.role === 'master') {
+        throw new VmsRejected('not-a-recorder', `${serverId} is the Master: it cannot become a standby`);
+      }
+      if (server.state !== 'up') throw unreachable(serverId);
+      if (server.role === 'standby') return 'already-applied';
+      await tx.query(
+        `UPDATE vms_sim.servers SET role = 'standby', replaces_server = NULL, fenced = false, changed_at = now()
+          WHERE server_id = $1`,
+        [serverId],
+      );
+      await tx.query('DELETE FROM vms_sim.recordings WHERE server_id = $1', [serverId]);
+      return 'applied';
+    });
+  }
+
+  rebindCameras(request: {
     requestId: string;
     cameraIds: string[];
     toServerId: string;
-  }): Promise<void> {
-    await this.failIfDown('rebind', request.requestId, request.toServerId);
-    const { rowCount } = await this.db.query(
-      `INSERT INTO vms_sim.camera_bindings (camera_id, server_id) SELECT unnest($1::text[]), $2
-       ON CONFLICT (camera_id) DO UPDATE SET server_id = excluded.server_id, bound_at = now()
-       WHERE vms_sim.camera_bindings.server_id <> excluded.server_id`,
-      [request.cameraIds, request.toServerId],
-    );
-    await this.record(
-      'rebind',
-      request.requestId,
-      request.toServerId,
-      rowCount === 0 ? 'already-applied' : 'applied',
-    );
-    await this.waitIfHeld('rebind', request.requestId, request.toServerId);
+  }): Promise<VmsOutcome> {
+    const { requestId, cameraIds, toServerId } = request;
+    return this.mutate('rebind', requestId, toServerId, { cameraIds }, async (tx) => {
+      const server = await lockServer(tx, toServerId);
+      if (server.role === 'standby') {
+        throw new VmsRejected(
+          'not-a-recorder',
+          `${toServerId} is a standby: promote it before binding cameras`,
+        );
+      }
+      if (server.fenced)
+        throw new VmsRejected('server-fenced', `${toServerId} is fenced: it records nothing`);
+      if (server.state !== 'up') throw unreachable(toServerId);
+      if (await sitePut(tx)) await checkIpCameras(tx, cameraIds);
+      const bound = await tx.query(
+        `INSERT INTO vms_sim.camera_bindings (camera_id, server_id) SELECT unnest($1::text[]), $2
+         ON CONFLICT (camera_id) DO UPDATE SET server_id = excluded.server_id, bound_at = now()
+         WHERE vms_sim.camera_bindings.server_id <> excluded.server_id`,
+        [cameraIds, toServerId],
+      );
+      const recorded = await tx.query(
+        `INSERT INTO vms_sim.recordings (camera_id, server_id) SELECT unnest($1::text[]), $2
+         ON CONFLICT DO NOTHING`,
+        [cameraIds, toServerId],
+      );
+      return bound.rowCount === 0 && recorded.rowCount === 0 ? 'already-applied' : 'applied';
+    });
   }
 
-  async installPlugin(request: { requestId: string; serverId: string; plugin: string }): Promise<void> {
-    await this.failIfDown('install-plugin', request.requestId, request.serverId);
-    const subject = `${request.serverId}/${request.plugin}`;
-    const fault = await this.db.query(
-      `UPDATE vms_sim.plugin_install_faults SET remaining = remaining - 1
-        WHERE server_id = $1 AND plugin = $2 AND remaining > 0 RETURNING remaining`,
-      [request.serverId, request.plugin],
-    );
-    if (fault.rowCount !== 0) {
-      await this.record('install-plugin', request.requestId, subject, 'failed');
-      throw new VmsCallFailed(
-        `installing ${request.plugin} on ${request.serverId} failed: installer exited with code 1603`,
+  /** Starts an install and follows it to its end (see startPluginInstall and pluginInstallStatus). */
+  async installPlugin(
+    request: { requestId: string; serverId: string; plugin: string },
+    onProgress?: InstallProgress,
+  ): Promise<VmsOutcome> {
+    let operation = await this.startPluginInstall(request);
+    // Ended before this call: this request, or another, installed it earlier.
+    if (operation.status === 'succeeded') return 'already-applied';
+    while (operation.status === 'running') {
+      operation = await this.pluginInstallStatus(operation.operationId);
+      if (operation.status === 'running') {
+        onProgress?.(operation.progress);
+        await sleep(INSTALL_POLL_MS);
+      }
+    }
+    if (operation.status === 'failed') {
+      throw new PluginInstallFailed(
+        `installing ${request.plugin} on ${request.serverId} failed: ${operation.message ?? 'no reason given'}`,
       );
     }
-    const { rowCount } = await this.db.query(
-      'INSERT INTO vms_sim.plugins (server_id, plugin) VALUES ($1, $2) ON CONFLICT DO NOTHING',
-      [request.serverId, request.plugin],
+    return operation.outcome ?? 'applied';
+  }
+
+  /**
+   * Starts installing a plugin, or answers the install already under way: the running install of that
+   * plugin on that server (whatever its request id), or the install this request id already completed. A
+   * request id whose install failed starts a new attempt. An install answered 'succeeded' had ended before
+   * this call: for this caller it is already applied.
+   */
+  async startPluginInstall(request: {
+    requestId: string;
+    serverId: string;
+    plugin: string;
+  }): Promise<PluginInstallOperation> {
+    const { requestId, serverId, plugin } = request;
+    const subject = `${serverId}/${plugin}`;
+    try {
+      return await withTransaction(this.db, async (tx) => {
+        // Locked: two starts for one server are decided one after the other.
+        const server = await lockServer(tx, serverId);
+        if (server.state !== 'up') throw unreachable(serverId);
+        const running = await runningInstall(tx, serverId, plugin);
+        if (running !== undefined) return running;
+        const done = await succeededInstall(tx, request);
+        if (done !== undefined) {
+          await recordCall(tx, 'install-plugin', requestId, subject, 'already-applied');
+          return done;
+        }
+        const installed = await tx.query(
+          'SELECT 1 FROM vms_sim.plugins WHERE server_id = $1 AND plugin = $2',
+          [serverId, plugin],
+        );
+        if (installed.rowCount !== 0) {
+          await recordCall(tx, 'install-plugin', requestId, subject, 'already-applied');
+          return insertOperation(tx, request, { status: 'succeeded', outcome: 'already-applied' });
+        }
+        return insertOperation(tx, request, { status: 'running' });
+      });
+    } catch (error) {
+      await recordCall(this.db, 'install-plugin', requestId, subject, 'failed', errorCode(error));
+      throw error;
+    }
+  }
+
+  /**
+   * A plugin install as it stands. The install ends when it is read after its duration: it fails when its
+   * server went away meanwhile or a failure was injected, and installs the plugin otherwise.
+   */
+  async pluginInstallStatus(operationId: string): Promise<PluginInstallOperation> {
+    const { operation, ended } = await withTransaction(this.db, async (tx) => {
+      const row = await lockOperation(tx, operationId);
+      if (row === undefined) {
+        throw new VmsRejected('unknown-operation', `the VMS has no operation ${operationId}`);
+      }
+      if (!row.due) return { operation: toOperation(row), ended: false };
+      return { operation: await endInstall(tx, row), ended: true };
+    });
+    if (ended && operation.status === 'succeeded') {
+      await waitIfHeld(
+        this.db,
+        'install-plugin',
+        operation.requestId,
+        `${operation.serverId}/${operation.plugin}`,
+      );
+    }
+    return operation;
+  }
+
+  async serverStatus(): Promise<VmsServerStatus[]> {
+    const { rows } = await this.db.query<ServerRow & { disks: DiskHealth[]; observed_at: Date }>(
+      `SELECT s.server_id, s.role, s.state, s.fenced, now() AS observed_at,
+              coalesce(json_agg(json_build_object('letter', d.letter, 'healthy', d.healthy) ORDER BY d.letter)
+                       FILTER (WHERE d.letter IS NOT NULL), '[]') AS disks
+         FROM vms_sim.servers s LEFT JOIN vms_sim.disks d ON d.server_id = s.server_id
+        GROUP BY s.server_id ORDER BY s.server_id`,
     );
-    await this.record(
-      'install-plugin',
-      request.requestId,
-      subject,
-      rowCount === 0 ? 'already-applied' : 'applied',
-    );
-    await this.waitIfHeld('install-plugin', request.requestId, subject);
+    return rows.map((row) => ({
+      serverId: row.server_id,
+      role: row.role,
+      reachable: row.state === 'up',
+      recording: row.state === 'up' ? row.role !== 'standby' && !row.fenced : null,
+      disks: row.disks,
+      observedAt: row.observed_at,
+    }));
+  }
+
+  /** Rejects with VmsUnavailable when the simulated VMS (its database) does not answer. */
+  async ping(): Promise<void> {
+    try {
+      await this.db.query('SELECT 1');
+    } catch (error) {
+      throw new VmsUnavailable(
+        'unavailable',
+        `the simulated VMS does not answer: ${(error as Error).message}`,
+      );
+    }
   }
 
   async isServerUp(serverId: string): Promise<boolean> {
-    const { rowCount } = await this.db.query('SELECT 1 FROM vms_sim.down_servers WHERE server_id = $1', [
-      serverId,
-    ]);
-    return rowCount === 0;
+    const server = await findServer(this.db, serverId);
+    if (server !== undefined) return server.state === 'up';
+    if (await sitePut(this.db)) {
+      throw new VmsRejected('unknown-server', `the VMS has no server ${serverId}`);
+    }
+    return true;
   }
 
-  // Fault injection, for tests, the benchmark and demonstrations.
+  // The site and its faults, for tests, the benchmark and demonstrations (vms/simulator-site.ts).
 
-  async setServerDown(serverId: string, down: boolean): Promise<void> {
-    await this.db.query(
-      down
-        ? 'INSERT INTO vms_sim.down_servers (server_id) VALUES ($1) ON CONFLICT DO NOTHING'
-        : 'DELETE FROM vms_sim.down_servers WHERE server_id = $1',
-      [serverId],
-    );
+  putSite(site: Site): Promise<void> {
+    return putSite(this.db, site);
   }
 
-  async failPluginInstalls(serverId: string, plugin: string, times: number): Promise<void> {
-    await this.db.query(
-      `INSERT INTO vms_sim.plugin_install_faults (server_id, plugin, remaining) VALUES ($1, $2, $3)
-       ON CONFLICT (server_id, plugin) DO UPDATE SET remaining = excluded.remaining`,
-      [serverId, plugin, times],
-    );
+  setServerState(serverId: string, serverState: ServerState): Promise<void> {
+    return setServerState(this.db, serverId, serverState);
   }
+
+  setServerDown(serverId: string, down: boolean): Promise<void> {
+    return setServerState(this.db, serverId, down ? 'down' : 'up');
+  }
+
+  failPluginInstalls(serverId: string, plugin: string, times: number): Promise<void> {
+    return failPluginInstalls(this.db, serverId, plugin, times);
+  }
+
+  setDisks(serverId: string, disks: DiskHealth[]): Promise<void> {
+    return setDisks(this.db, serverId, disks);
+  }
+
+  setCallFault(call: FaultableCall, fault: CallFault | null): Promise<void> {
+    return setCallFault(this.db, call, fault);
+  }
+
+  callFault(call: FaultableCall): Promise<CallFault | null> {
+    return callFault(this.db, call);
+  }
+
+  resetFaults(): Promise<void> {
+    return resetFaults(this.db);
+  }
+
+  calls(operation?: string): Promise<CallRecord[]> {
+    return calls(this.db, operation);
+  }
+
+  cameraBindings(): Promise<Map<string, string>> {
+    return cameraBindings(this.db);
+  }
+
+  camerasRecordedTwice(): Promise<{ cameraId: string; serverIds: string[] }[]> {
+    return camerasRecordedTwice(this.db);
+  }
+
+  state(): Promise<SimulatorState> {
+    return state(this.db);
+  }
+
+  // Holds.
 
   /**
    * Holds the next call of `operation` (on `subject`, or on any subject) once its effect is applied and
@@ -244,59 +421,52 @@ export class VmsSimulator implements VmsControlPlane {
     }
   }
 
-  async calls(
-    operation?: string,
-  ): Promise<{ operation: string; requestId: string; subject: string; outcome: CallOutcome }[]> {
-    const { rows } = await this.db.query<{
-      operation: string;
-      requestId: string;
-      subject: string;
-      outcome: CallOutcome;
-    }>(
-      `SELECT operation, request_id AS "requestId", subject, outcome FROM vms_sim.calls
-        WHERE $1::text IS NULL OR operation = $1 ORDER BY id`,
-      [operation ?? null],
-    );
-    return rows;
-  }
+  // Inside.
 
-  async cameraBindings(): Promise<Map<string, string>> {
-    const { rows } = await this.db.query<{ camera_id: string; server_id: string }>(
-      'SELECT camera_id, server_id FROM vms_sim.camera_bindings',
-    );
-    return new Map(rows.map((row) => [row.camera_id, row.server_id]));
-  }
-
-  private async waitIfHeld(operation: VmsOperation, requestId: string, subject: string): Promise<void> {
-    const { rows } = await this.db.query<{ id: number }>(
-      `UPDATE vms_sim.holds SET reached_at = now(), request_id = $3
-        WHERE id = (SELECT id FROM vms_sim.holds
-                     WHERE operation = $1 AND (subject IS NULL OR subject = $2) AND reached_at IS NULL
-                     ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-        RETURNING id`,
-      [operation, subject, requestId],
-    );
-    const hold = rows[0];
-    if (hold === undefined) return;
-    // Autocommit: the lock is granted once the test releases it, and let go as the statement ends.
-    await this.db.query('SELECT pg_advisory_xact_lock($1, $2)', [HOLD_LOCK_CLASS, hold.id]);
-  }
-
-  private async failIfDown(operation: string, requestId: string, serverId: string): Promise<void> {
-    if (await this.isServerUp(serverId)) return;
-    await this.record(operation, requestId, serverId, 'failed');
-    throw new VmsCallFailed(`server ${serverId} does not answer`);
-  }
-
-  private async record(
-    operation: string,
+  /**
+   * One mutating call: its request id and subject claimed first (a concurrent twin waits, then sees it),
+   * the effect and the log entry in the same transaction, then the hold, if one waits for this call.
+   */
+  private async mutate(
+    operation: VmsOperation,
     requestId: string,
     subject: string,
-    outcome: CallOutcome,
-  ): Promise<void> {
-    await this.db.query(
-      'INSERT INTO vms_sim.calls (operation, request_id, subject, outcome) VALUES ($1, $2, $3, $4)',
-      [operation, requestId, subject, outcome],
-    );
+    body: object,
+    apply: (tx: PoolClient) => Promise<VmsOutcome>,
+  ): Promise<VmsOutcome> {
+    let outcome: VmsOutcome;
+    try {
+      outcome = await withTransaction(this.db, async (tx) => {
+        const claimed = await tx.query(
+          `INSERT INTO vms_sim.requests (call, request_id, subject, body) VALUES ($1, $2, $3, $4)
+           ON CONFLICT DO NOTHING`,
+          [operation, requestId, subject, body],
+        );
+        let result: VmsOutcome;
+        if (claimed.rowCount === 0) {
+          const earlier = await tx.query<{ same: boolean }>(
+            `SELECT body = $4::jsonb AS same FROM vms_sim.requests
+              WHERE call = $1 AND request_id = $2 AND subject = $3`,
+            [operation, requestId, subject, body],
+          );
+          if (earlier.rows[0]?.same !== true) {
+            throw new VmsRejected(
+              'request-id-conflict',
+              `request id ${requestId} was used for another ${operation} of ${subject}`,
+            );
+          }
+          result = 'already-applied';
+        } else {
+          result = await apply(tx);
+        }
+        await recordCall(tx, operation, requestId, subject, result);
+        return result;
+      });
+    } catch (error) {
+      await recordCall(this.db, operation, requestId, subject, 'failed', errorCode(error));
+      throw error;
+    }
+    await waitIfHeld(this.db, operation, requestId, subject);
+    return outcome;
   }
 }
