@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { TLSConfig } from '@temporalio/client';
 import { parseDuration } from '../domain/duration';
 import { DEFAULT_SITE, DEFAULT_TASK_QUEUE } from '../domain/names';
 import { projectRoot } from './paths';
@@ -16,12 +17,8 @@ export interface TemporalConfig {
   address: string;
   namespace: string;
   taskQueue: string;
-  /** TLS settings; undefined means plain TCP (the local dev server). */
-  tls?: {
-    serverName?: string;
-    serverRootCaCertificate?: Buffer;
-    clientCertPair?: { crt: Buffer; key: Buffer };
-  };
+  /** TLS settings, in the SDK's own type so that every field reaches it; undefined means plain TCP. */
+  tls?: TLSConfig;
   apiKey?: string;
 }
 
@@ -130,21 +127,22 @@ const fileContents = (env: Env, name: string): Buffer | undefined => {
   }
 };
 
-const loadTemporalTls = (env: Env): TemporalConfig['tls'] => {
+const loadTemporalTls = (env: Env): TLSConfig | undefined => {
   const crt = fileContents(env, 'TEMPORAL_TLS_CERT_PATH');
   const key = fileContents(env, 'TEMPORAL_TLS_KEY_PATH');
   if ((crt === undefined) !== (key === undefined)) {
     throw new ConfigError('TEMPORAL_TLS_CERT_PATH and TEMPORAL_TLS_KEY_PATH must be set together');
   }
-  const serverRootCaCertificate = fileContents(env, 'TEMPORAL_TLS_CA_PATH');
-  const serverName = text(env, 'TEMPORAL_TLS_SERVER_NAME');
-  const enabled = flag(env, 'TEMPORAL_TLS') || crt !== undefined || serverRootCaCertificate !== undefined;
+  const serverRootCACertificate = fileContents(env, 'TEMPORAL_TLS_CA_PATH');
+  const serverNameOverride = text(env, 'TEMPORAL_TLS_SERVER_NAME');
+  const enabled = flag(env, 'TEMPORAL_TLS') || crt !== undefined || serverRootCACertificate !== undefined;
   if (!enabled) return undefined;
-  return {
-    ...(serverName !== undefined && { serverName }),
-    ...(serverRootCaCertificate !== undefined && { serverRootCaCertificate }),
-    ...(crt !== undefined && key !== undefined && { clientCertPair: { crt, key } }),
-  };
+  // Assigned field by field: a name the SDK does not know is a type error, not a setting silently dropped.
+  const tls: TLSConfig = {};
+  if (serverNameOverride !== undefined) tls.serverNameOverride = serverNameOverride;
+  if (serverRootCACertificate !== undefined) tls.serverRootCACertificate = serverRootCACertificate;
+  if (crt !== undefined && key !== undefined) tls.clientCertPair = { crt, key };
+  return tls;
 };
 
 const loadTemporal = (env: Env): TemporalConfig => {
