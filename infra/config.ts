@@ -158,6 +158,28 @@ const loadTemporal = (env: Env): TemporalConfig => {
   };
 };
 
+/** The variables that say which Temporal cluster to reach and how (address, namespace, TLS, API key). */
+const TEMPORAL_CONNECTION_VARIABLES = [
+  'TEMPORAL_ADDRESS',
+  'TEMPORAL_NAMESPACE',
+  'TEMPORAL_TLS',
+  'TEMPORAL_TLS_CA_PATH',
+  'TEMPORAL_TLS_CERT_PATH',
+  'TEMPORAL_TLS_KEY_PATH',
+  'TEMPORAL_TLS_SERVER_NAME',
+  'TEMPORAL_API_KEY',
+  'TEMPORAL_API_KEY_FILE',
+];
+
+/** Those of `env` that are set: for a child process (a worker, the CLI) that must reach the same cluster. */
+export const temporalConnectionEnv = (env: Env = process.env): Record<string, string> =>
+  Object.fromEntries(
+    TEMPORAL_CONNECTION_VARIABLES.flatMap((name) => {
+      const value = text(env, name);
+      return value === undefined ? [] : [[name, value]];
+    }),
+  );
+
 const loadDatabaseUrl = (env: Env): string => {
   const url = secret(env, 'DATABASE_URL') ?? DEFAULT_DATABASE_URL;
   try {
