@@ -9,8 +9,10 @@
 #                  migrates the service's database as its owner and grants the worker role. Idempotent.
 #   stop           stops the server and the Web UI
 #   status         what runs, and where
-#   env [worker|owner]  export lines for the worker (least-privilege role) or for the operator's `vms`
-#                  commands that write the site (the owner): eval "$(bash scripts/production-stack.sh env)"
+#   pid            the server's process id (exit 1 when it does not run): tests stop it with a signal
+#   env [worker|owner|temporal]  export lines for the worker (least-privilege role), for the operator's
+#                  `vms` commands that write the site (the owner), or the Temporal settings alone:
+#                  eval "$(bash scripts/production-stack.sh env)"
 #   reset          stops it, then drops its databases and roles and removes its data (certificates too)
 #
 # Settings: PRODUCTION_STACK_PORT (frontend gRPC port, default 7633: the stack takes it and the nine ports
@@ -286,12 +288,16 @@ print_env() {
   case "$who" in
     worker) url_file="$SECRETS_DIR/worker-database-url" ;;
     owner) url_file="$SECRETS_DIR/owner-database-url" ;;
-    *) die "env takes worker or owner, not $who" ;;
+    temporal) url_file="" ;;
+    *) die "env takes worker, owner or temporal, not $who" ;;
   esac
-  [ -f "$url_file" ] || die "the stack on port $PORT was never started: bash scripts/production-stack.sh start"
+  [ -f "$SECRETS_DIR/worker-database-url" ] ||
+    die "the stack on port $PORT was never started: bash scripts/production-stack.sh start"
   client_tls_env | sed 's/^/export /'
-  echo "export DATABASE_URL_FILE=$url_file"
-  echo "unset DATABASE_URL"
+  if [ -n "$url_file" ]; then
+    echo "export DATABASE_URL_FILE=$url_file"
+    echo "unset DATABASE_URL"
+  fi
 }
 
 reset() {
@@ -312,7 +318,8 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
+  pid) running_pid "$SERVER_PID" temporal-server ;;
   env) print_env "${2:-worker}" ;;
   reset) reset ;;
-  *) die "usage: bash scripts/production-stack.sh start|stop|status|env [worker|owner]|reset" ;;
+  *) die "usage: bash scripts/production-stack.sh start|stop|status|pid|env [worker|owner|temporal]|reset" ;;
 esac
