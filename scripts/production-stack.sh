@@ -60,7 +60,7 @@ SETUP_LOG="$STACK_DIR/setup.log"
 relative() { printf '%s' "${1#"$PROJECT_ROOT"/}"; }
 superuser_url() { printf 'postgres://%s@%s:%s/%s' "$PG_SUPERUSER" "$PG_HOST" "$PG_PORT" "$1"; }
 role_url() {
-  printf 'postgres://%s:%s@%s:%s/%s' "$1" "$(cat "$SECRETS_DIR/$1.password")" "$PG_HOST" "$PG_PORT" "$VMS_DB"
+  printf 'postgres://%s:%s@%s:%s/%s' "$1" "$(password_of "$1")" "$PG_HOST" "$PG_PORT" "$VMS_DB"
 }
 
 # The frontend's client settings, in the variables infra/config.ts and deploy/temporal/setup-namespace.sh read.
@@ -150,23 +150,28 @@ new_password() {
   [ -s "$file" ] || (umask 077 && openssl rand -hex 24 >"$file")
 }
 
+password_of() { cat "$SECRETS_DIR/$1.password"; }
+
 setup_databases() {
   mkdir -p "$SECRETS_DIR"
   chmod 0700 "$SECRETS_DIR"
   for role in "$TEMPORAL_ROLE" "$VMS_OWNER" "$VMS_WORKER"; do new_password "$role"; done
   psql "$(superuser_url postgres)" -c 'SELECT 1' >/dev/null 2>&1 ||
     die "PostgreSQL at $PG_HOST:$PG_PORT does not accept $PG_SUPERUSER (bash scripts/postgres.sh starts the local one)."
-  ROLE_PASSWORD="$(cat "$SECRETS_DIR/$TEMPORAL_ROLE.password")" psql "$(superuser_url postgres)" -q \
-    -v ON_ERROR_STOP=1 -v role="$TEMPORAL_ROLE" -v database="$TEMPORAL_DB" \
-    -v visibility_database="$VISIBILITY_DB" -f deploy/postgres/temporal-databases.sql
-  ROLE_PASSWORD="$(cat "$SECRETS_DIR/$VMS_OWNER.password")" psql "$(superuser_url postgres)" -q \
-    -v ON_ERROR_STOP=1 -v owner="$VMS_OWNER" -v database="$VMS_DB" -f deploy/postgres/vms-database.sql
-  TEMPORAL_SCHEMA_DIR="$SCHEMA_DIR" TEMPORAL_SERVER_DB_HOST="$PG_HOST" TEMPORAL_SERVER_DB_PORT="$PG_PORT" \
+  (
+    temporal_server_db_env
+    export SUPERUSER_URL="$(superuser_url postgres)" TEMPORAL_SCHEMA_DIR="$SCHEMA_DIR" \
+      TEMPORAL_SERVER_DB_PASSWORD="$(password_of "$TEMPORAL_ROLE")" \
+      VMS_DB_OWNER="$VMS_OWNER" VMS_DB_OWNER_PASSWORD="$(password_of "$VMS_OWNER")" VMS_DB_NAME="$VMS_DB"
+    sh deploy/postgres/setup-databases.sh && sh deploy/temporal/setup-schema.sh
+  ) >>"$SETUP_LOG" 2>&1 || die "setting up the databases failed (see $(relative "$SETUP_LOG"))."
+}
+
+# The database settings of deploy/temporal/config/production.yaml, exported.
+temporal_server_db_env() {
+  export TEMPORAL_SERVER_DB_HOST="$PG_HOST" TEMPORAL_SERVER_DB_PORT="$PG_PORT" \
     TEMPORAL_SERVER_DB_USER="$TEMPORAL_ROLE" TEMPORAL_SERVER_DB_NAME="$TEMPORAL_DB" \
-    TEMPORAL_SERVER_VISIBILITY_DB_NAME="$VISIBILITY_DB" \
-    TEMPORAL_SERVER_DB_PASSWORD="$(cat "$SECRETS_DIR/$TEMPORAL_ROLE.password")" \
-    sh deploy/temporal/setup-schema.sh >>"$SETUP_LOG" 2>&1 ||
-    die "applying Temporal's schema failed (see $(relative "$SETUP_LOG"))."
+    TEMPORAL_SERVER_VISIBILITY_DB_NAME="$VISIBILITY_DB"
 }
 
 # The owner migrates (the worker's role may create nothing), then the worker's role gets its grants.
@@ -174,8 +179,8 @@ setup_service_database() {
   [ -f dist/workers/migrate.js ] || npx tsc -p tsconfig.build.json
   DATABASE_URL="$(role_url "$VMS_OWNER")" LOG_FORMAT=json node dist/workers/migrate.js >>"$SETUP_LOG" 2>&1 ||
     die "migrating $VMS_DB as $VMS_OWNER failed (see $(relative "$SETUP_LOG"))."
-  sh deploy/postgres/worker-role.sh "$(superuser_url "$VMS_DB")" "$VMS_WORKER" "$SECRETS_DIR/$VMS_WORKER.password" \
-    >>"$SETUP_LOG" 2>&1 || die "granting $VMS_WORKER failed (see $(relative "$SETUP_LOG"))."
+  SUPERUSER_URL="$(superuser_url "$VMS_DB")" WORKER_ROLE="$VMS_WORKER" ROLE_PASSWORD="$(password_of "$VMS_WORKER")" \
+    sh deploy/postgres/worker-role.sh >>"$SETUP_LOG" 2>&1 || die "granting $VMS_WORKER failed (see $(relative "$SETUP_LOG"))."
   # The URLs hold passwords: the worker and the CLI read them through DATABASE_URL_FILE.
   (umask 077 && role_url "$VMS_WORKER" >"$SECRETS_DIR/worker-database-url" &&
     role_url "$VMS_OWNER" >"$SECRETS_DIR/owner-database-url")
@@ -196,13 +201,14 @@ start_server() {
     if port_open "$port"; then die "port $port is in use: choose another PRODUCTION_STACK_PORT."; fi
   done
   say "starting the Temporal server $TEMPORAL_SERVER_VERSION at 127.0.0.1:$PORT (TLS, mTLS $MTLS; log: $(relative "$SERVER_LOG"))"
-  TEMPORAL_SERVER_PORT="$PORT" TEMPORAL_SERVER_TLS_DIR="$TLS_DIR" TEMPORAL_SERVER_REQUIRE_CLIENT_AUTH="$MTLS" \
-    TEMPORAL_SERVER_DB_HOST="$PG_HOST" TEMPORAL_SERVER_DB_PORT="$PG_PORT" TEMPORAL_SERVER_DB_USER="$TEMPORAL_ROLE" \
-    TEMPORAL_SERVER_DB_PASSWORD="$(cat "$SECRETS_DIR/$TEMPORAL_ROLE.password")" \
-    TEMPORAL_SERVER_DB_NAME="$TEMPORAL_DB" TEMPORAL_SERVER_VISIBILITY_DB_NAME="$VISIBILITY_DB" \
-    TEMPORAL_SERVER_DYNAMIC_CONFIG="$PROJECT_ROOT/deploy/temporal/dynamicconfig/production.yaml" \
-    nohup "$TOOLS_BIN/temporal-server" --root "$PROJECT_ROOT/deploy/temporal" --config config \
-    --env production --allow-no-auth start >>"$SERVER_LOG" 2>&1 &
+  (
+    temporal_server_db_env
+    export TEMPORAL_SERVER_PORT="$PORT" TEMPORAL_SERVER_TLS_DIR="$TLS_DIR" \
+      TEMPORAL_SERVER_REQUIRE_CLIENT_AUTH="$MTLS" TEMPORAL_SERVER_DB_PASSWORD="$(password_of "$TEMPORAL_ROLE")" \
+      TEMPORAL_SERVER_DYNAMIC_CONFIG="$PROJECT_ROOT/deploy/temporal/dynamicconfig/production.yaml"
+    exec nohup "$TOOLS_BIN/temporal-server" --root "$PROJECT_ROOT/deploy/temporal" --config config \
+      --env production --allow-no-auth start >>"$SERVER_LOG" 2>&1
+  ) &
   echo $! >"$SERVER_PID"
 }
 
