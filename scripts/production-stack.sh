@@ -176,7 +176,6 @@ temporal_server_db_env() {
 
 # The owner migrates (the worker's role may create nothing), then the worker's role gets its grants.
 setup_service_database() {
-  [ -f dist/workers/migrate.js ] || npx tsc -p tsconfig.build.json
   DATABASE_URL="$(role_url "$VMS_OWNER")" LOG_FORMAT=json node dist/workers/migrate.js >>"$SETUP_LOG" 2>&1 ||
     die "migrating $VMS_DB as $VMS_OWNER failed (see $(relative "$SETUP_LOG"))."
   SUPERUSER_URL="$(superuser_url "$VMS_DB")" WORKER_ROLE="$VMS_WORKER" ROLE_PASSWORD="$(password_of "$VMS_WORKER")" \
@@ -252,6 +251,12 @@ start() {
   local started_at
   started_at=$(now)
   command -v psql >/dev/null || die "psql is required (apt-get install postgresql-client)."
+  # A fresh clone: npm dependencies, the local PostgreSQL and the compiled service, as for the dev setup
+  # (which leaves its dev server alone when TEMPORAL_ADDRESS points elsewhere).
+  if [ ! -d node_modules ] || [ ! -f dist/workers/migrate.js ]; then
+    TEMPORAL_ADDRESS="127.0.0.1:$PORT" bash scripts/setup.sh
+  fi
+  if [ "$PG_HOST:$PG_PORT" = 127.0.0.1:5432 ]; then bash scripts/postgres.sh; fi
   env -u TEMPORAL_ADDRESS bash scripts/install-temporal-cli.sh
   build
   mkdir -p "$STACK_DIR"
