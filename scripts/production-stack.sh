@@ -128,7 +128,7 @@ build() {
   fi
   find_go
   started_at=$(now)
-  say "building the Temporal server $TEMPORAL_SERVER_VERSION, its SQL tool and the Web UI server $TEMPORAL_UI_SERVER_VERSION into .tools/bin (go install, about 5 minutes the first time)"
+  say "building the Temporal server $TEMPORAL_SERVER_VERSION, its SQL tool and the Web UI server $TEMPORAL_UI_SERVER_VERSION into .tools/bin (go install: 5 to 30 minutes the first time)"
   go_install "go.temporal.io/server/cmd/server@$TEMPORAL_SERVER_VERSION" temporal-server
   go_install "go.temporal.io/server/cmd/tools/sql@$TEMPORAL_SERVER_VERSION" temporal-sql-tool
   go_install "github.com/temporalio/ui-server/v2/cmd/server@$TEMPORAL_UI_SERVER_VERSION" temporal-ui-server
