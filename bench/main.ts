@@ -7,7 +7,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommanderError, InvalidArgumentError } from 'commander';
-import { ConfigError, loadConfig } from '../infra/config';
+import { ConfigError, loadConfig, temporalConnectionEnv } from '../infra/config';
 import type { AppConfig } from '../infra/config';
 import { createLogger } from '../infra/logger';
 import { projectRoot } from '../infra/paths';
@@ -82,7 +82,8 @@ const main = async (): Promise<number> => {
   try {
     for (const slaves of options.slaveCounts) {
       const result = await runOnce(
-        { config, client, logger, workerEnv: workerTuningEnv(config) },
+        // The worker reaches the cluster the way the bench does (TLS, API key).
+        { config, client, logger, workerEnv: { ...temporalConnectionEnv(), ...workerTuningEnv(config) } },
         options,
         slaves,
       );

@@ -1,11 +1,11 @@
 /**
  * The worker under test as its own process (`node dist/workers/main.js`), and CPU and memory read from
- * /proc: of the worker, of the Temporal dev server and of the whole machine.
+ * /proc: of the worker, of the local Temporal server and of the whole machine.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { existsSync, openSync, readFileSync, readdirSync, closeSync } from 'node:fs';
+import { existsSync, openSync, readFileSync, readdirSync, readlinkSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { projectRoot } from '../infra/paths';
@@ -99,17 +99,39 @@ const machineCpuSeconds = (): { busy: number; total: number } => {
   return { busy: (total - idle) / TICKS, total: total / TICKS };
 };
 
-/** The local Temporal dev server serving `port`, found by its command line; undefined when there is none. */
-export const findDevServerPid = (port: string): number | undefined => {
+/** Inodes of the sockets listening on `port` (any local address), from /proc/net/tcp and tcp6. */
+const listeningSocketInodes = (port: number): Set<string> => {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const inodes = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    if (!existsSync(table)) continue;
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      // sl local_address rem_address st ... inode: state 0A is LISTEN.
+      const fields = line.trim().split(/\s+/);
+      if (fields[1]?.endsWith(`:${hexPort}`) && fields[3] === '0A' && fields[9] !== undefined) {
+        inodes.add(fields[9]);
+      }
+    }
+  }
+  return inodes;
+};
+
+/**
+ * The local Temporal server serving `port` (the dev server, or the production stack's server), found as the
+ * process that holds the listening socket; undefined when there is none on this machine.
+ */
+export const findTemporalServerPid = (port: number): number | undefined => {
+  const inodes = listeningSocketInodes(port);
+  if (inodes.size === 0) return undefined;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const command = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      const portIndex = command.indexOf('--port');
-      if (command.includes('start-dev') && portIndex >= 0 && command[portIndex + 1] === port)
-        return Number(entry);
+      for (const fd of readdirSync(`/proc/${entry}/fd`)) {
+        const target = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${entry}/fd/${fd}`))?.[1];
+        if (target !== undefined && inodes.has(target)) return Number(entry);
+      }
     } catch {
-      // The process ended while the list was read.
+      // The process ended while the list was read, or its descriptors are not ours to see.
     }
   }
   return undefined;
@@ -118,27 +140,25 @@ export const findDevServerPid = (port: string): number | undefined => {
 export interface CpuWindow {
   /** Cores used on average over the window (1.0 = one core busy all the time). */
   workerCores: number;
-  devServerCores: number | undefined;
+  serverCores: number | undefined;
   machineCores: number;
   seconds: number;
 }
 
 /** Marks a moment; `since` gives the CPU used from that moment to now. */
-export const cpuMark = (workerPid: number, devServerPid: number | undefined) => {
+export const cpuMark = (workerPid: number, serverPid: number | undefined) => {
   const at = Date.now();
   const worker = processCpuSeconds(workerPid) ?? 0;
-  const devServer = devServerPid === undefined ? undefined : processCpuSeconds(devServerPid);
+  const server = serverPid === undefined ? undefined : processCpuSeconds(serverPid);
   const machine = machineCpuSeconds();
   return {
     since(): CpuWindow {
       const seconds = (Date.now() - at) / 1000;
-      const devServerNow = devServerPid === undefined ? undefined : processCpuSeconds(devServerPid);
+      const serverNow = serverPid === undefined ? undefined : processCpuSeconds(serverPid);
       return {
         workerCores: ((processCpuSeconds(workerPid) ?? worker) - worker) / seconds,
-        devServerCores:
-          devServer === undefined || devServerNow === undefined
-            ? undefined
-            : (devServerNow - devServer) / seconds,
+        serverCores:
+          server === undefined || serverNow === undefined ? undefined : (serverNow - server) / seconds,
         machineCores: (machineCpuSeconds().busy - machine.busy) / seconds,
         seconds,
       };

@@ -33,7 +33,7 @@ export const report = (result: RunResult): string => {
   const perSlave = (value: number) => round(value / result.slaves, 4);
   const cpu = result.steadyCpu;
   const failoverCpu = result.failoverCpu;
-  const devServer = (cores: number | undefined) =>
+  const server = (cores: number | undefined) =>
     cores === undefined ? 'not local' : `${round(cores, 2)} cores`;
   return [
     '',
@@ -51,8 +51,8 @@ export const report = (result: RunResult): string => {
       `after ${result.drainMs} ms; send failures ${JSON.stringify(result.sendFailures)}`,
     `monitors started at ${round(result.monitorStartsPerSec)}/s`,
     `steady CPU: worker ${round(cpu.workerCores, 2)} cores (${perSlave(cpu.workerCores * 1000)} ms/s per Slave), ` +
-      `dev server ${devServer(cpu.devServerCores)}, machine ${round(cpu.machineCores, 2)} cores busy`,
-    `failover CPU: worker ${round(failoverCpu.workerCores, 2)} cores, dev server ${devServer(failoverCpu.devServerCores)}, ` +
+      `Temporal server ${server(cpu.serverCores)}, machine ${round(cpu.machineCores, 2)} cores busy`,
+    `failover CPU: worker ${round(failoverCpu.workerCores, 2)} cores, Temporal server ${server(failoverCpu.serverCores)}, ` +
       `machine ${round(failoverCpu.machineCores, 2)} cores busy over ${round(failoverCpu.seconds)} s`,
     `worker RSS: ${round(result.workerRssIdleMb)} MB idle, ${round(result.workerRssMb)} MB monitoring ` +
       `(${round(((result.workerRssMb - result.workerRssIdleMb) * 1024) / result.slaves)} kB per Slave)`,

@@ -20,7 +20,7 @@ import { HeartbeatSenders } from './heartbeats';
 import { mapLimited } from '../infra/limit';
 import type { BenchOptions } from './options';
 import type { CpuWindow } from './processes';
-import { cpuMark, findDevServerPid, startWorker, workerRssMb } from './processes';
+import { cpuMark, findTemporalServerPid, startWorker, workerRssMb } from './processes';
 import { createRunDatabase, dropRunDatabase, seedSite, slaveId } from './site';
 import type { Percentiles } from './stats';
 import { percentiles } from './stats';
@@ -164,7 +164,7 @@ export const runOnce = async (
       join(runDir, 'worker.log'),
     );
     stopWorker = () => worker.stop();
-    const devServerPid = findDevServerPid(config.temporal.address.split(':')[1] ?? '7233');
+    const serverPid = findTemporalServerPid(Number(config.temporal.address.split(':')[1] ?? '7233'));
     const workerRssIdleMb = workerRssMb(worker.pid);
     const fleet: Fleet = createFleet({
       config: { ...config, site, temporal: { ...config.temporal, taskQueue } },
@@ -184,7 +184,7 @@ export const runOnce = async (
     senders.startAll(slaveIds);
     await sleep(warmUpMs);
 
-    const steadyMark = cpuMark(worker.pid, devServerPid);
+    const steadyMark = cpuMark(worker.pid, serverPid);
     const sentBeforeSteady = senders.counts.sent;
     await sleep(options.steadyMs);
     const steadyCpu = steadyMark.since();
@@ -195,7 +195,7 @@ export const runOnce = async (
         `${Math.round(rssSteadyMb)} MB`,
     );
 
-    const failoverMark = cpuMark(worker.pid, devServerPid);
+    const failoverMark = cpuMark(worker.pid, serverPid);
     await senders.fail(failed);
     log(`${failed.length} Slaves stopped heartbeating; deemed broken in ${options.timeoutMs} ms`);
     const promotedAgents = new Set<string>();

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FailoverTuning } from '../domain/contracts';
+import type { TLSConfig } from '@temporalio/client';
 import { parseDuration } from '../domain/duration';
 import type { MassFailurePolicy } from '../domain/liveness';
 import { DEFAULT_MASS_FAILURE_POLICY } from '../domain/liveness';
@@ -19,12 +20,8 @@ export interface TemporalConfig {
   address: string;
   namespace: string;
   taskQueue: string;
-  /** TLS settings; undefined means plain TCP (the local dev server). */
-  tls?: {
-    serverName?: string;
-    serverRootCaCertificate?: Buffer;
-    clientCertPair?: { crt: Buffer; key: Buffer };
-  };
+  /** TLS settings, in the SDK's own type so that every field reaches it; undefined means plain TCP. */
+  tls?: TLSConfig;
   apiKey?: string;
 }
 
@@ -171,21 +168,22 @@ const fileContents = (env: Env, name: string): Buffer | undefined => {
   }
 };
 
-const loadTemporalTls = (env: Env): TemporalConfig['tls'] => {
+const loadTemporalTls = (env: Env): TLSConfig | undefined => {
   const crt = fileContents(env, 'TEMPORAL_TLS_CERT_PATH');
   const key = fileContents(env, 'TEMPORAL_TLS_KEY_PATH');
   if ((crt === undefined) !== (key === undefined)) {
     throw new ConfigError('TEMPORAL_TLS_CERT_PATH and TEMPORAL_TLS_KEY_PATH must be set together');
   }
-  const serverRootCaCertificate = fileContents(env, 'TEMPORAL_TLS_CA_PATH');
-  const serverName = text(env, 'TEMPORAL_TLS_SERVER_NAME');
-  const enabled = flag(env, 'TEMPORAL_TLS') || crt !== undefined || serverRootCaCertificate !== undefined;
+  const serverRootCACertificate = fileContents(env, 'TEMPORAL_TLS_CA_PATH');
+  const serverNameOverride = text(env, 'TEMPORAL_TLS_SERVER_NAME');
+  const enabled = flag(env, 'TEMPORAL_TLS') || crt !== undefined || serverRootCACertificate !== undefined;
   if (!enabled) return undefined;
-  return {
-    ...(serverName !== undefined && { serverName }),
-    ...(serverRootCaCertificate !== undefined && { serverRootCaCertificate }),
-    ...(crt !== undefined && key !== undefined && { clientCertPair: { crt, key } }),
-  };
+  // Assigned field by field: a name the SDK does not know is a type error, not a setting silently dropped.
+  const tls: TLSConfig = {};
+  if (serverNameOverride !== undefined) tls.serverNameOverride = serverNameOverride;
+  if (serverRootCACertificate !== undefined) tls.serverRootCACertificate = serverRootCACertificate;
+  if (crt !== undefined && key !== undefined) tls.clientCertPair = { crt, key };
+  return tls;
 };
 
 const loadTemporal = (env: Env): TemporalConfig => {
@@ -311,6 +309,27 @@ const loadVmsBridge = (env: Env): VmsBridgeConfig => {
     ...(tls !== undefined && { tls }),
   };
 };
+/** The variables that say which Temporal cluster to reach and how (address, namespace, TLS, API key). */
+const TEMPORAL_CONNECTION_VARIABLES = [
+  'TEMPORAL_ADDRESS',
+  'TEMPORAL_NAMESPACE',
+  'TEMPORAL_TLS',
+  'TEMPORAL_TLS_CA_PATH',
+  'TEMPORAL_TLS_CERT_PATH',
+  'TEMPORAL_TLS_KEY_PATH',
+  'TEMPORAL_TLS_SERVER_NAME',
+  'TEMPORAL_API_KEY',
+  'TEMPORAL_API_KEY_FILE',
+];
+
+/** Those of `env` that are set: for a child process (a worker, the CLI) that must reach the same cluster. */
+export const temporalConnectionEnv = (env: Env = process.env): Record<string, string> =>
+  Object.fromEntries(
+    TEMPORAL_CONNECTION_VARIABLES.flatMap((name) => {
+      const value = text(env, name);
+      return value === undefined ? [] : [[name, value]];
+    }),
+  );
 
 const loadDatabaseUrl = (env: Env): string => {
   const url = secret(env, 'DATABASE_URL') ?? DEFAULT_DATABASE_URL;

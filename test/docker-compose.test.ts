@@ -1,8 +1,11 @@
 /**
  * The container deployment, checked without a Docker engine: docker-compose.yml, the Dockerfile and
- * .env.example agree with each other, with package.json and with what infra/config.ts reads.
+ * .env.example agree with each other, with package.json, with what infra/config.ts reads and with the
+ * native production stack (scripts/production-stack.sh: same config files, versions, TLS and roles).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { ALL_SEARCH_ATTRIBUTES } from '../domain/search-attributes';
@@ -22,6 +25,7 @@ interface Service {
   healthcheck?: { test: string[] };
   depends_on?: Record<string, { condition: string }>;
   entrypoint?: string[];
+  command?: string[];
   stop_grace_period?: string;
 }
 
@@ -37,9 +41,14 @@ const service = (name: string): Service => {
 
 /** The values an operator puts in .env, for the `${NAME:?...}` that docker compose requires. */
 const OPERATOR_ENV: Record<string, string> = {
-  POSTGRES_PASSWORD: 'temporal-secret',
+  POSTGRES_PASSWORD: 'postgres-secret',
+  TEMPORAL_DB_PASSWORD: 'temporal-secret',
   VMS_DB_PASSWORD: 'vms-secret',
+  VMS_WORKER_DB_PASSWORD: 'worker-secret',
 };
+
+/** Where the compose services see the certificates of scripts/tls-certificates.sh. */
+const TLS_MOUNT = '/etc/vms-tls';
 
 /** docker compose's interpolation: ${NAME}, ${NAME:-default}, ${NAME:?error}. */
 const interpolate = (value: string, env: Record<string, string>): string =>
@@ -73,46 +82,99 @@ const configVariables = (): string[] => {
 const envExampleVariables = (): string[] =>
   [...read('.env.example').matchAll(/^#?\s*([A-Z][A-Z0-9_]*)=/gm)].map((match) => match[1] as string);
 
-const workerEnvironment = (): Record<string, string> =>
+const environmentOf = (name: string): Record<string, string> =>
   Object.fromEntries(
-    Object.entries(service('worker').environment ?? {}).map(([name, value]) => [
-      name,
+    Object.entries(service(name).environment ?? {}).map(([variable, value]) => [
+      variable,
       interpolate(String(value), OPERATOR_ENV),
     ]),
   );
+const workerEnvironment = (): Record<string, string> => environmentOf('worker');
+
+/** The variable assignments of a shell script, e.g. TEMPORAL_SERVER_VERSION=v1.29.1. */
+const shellSetting = (path: string, name: string): string | undefined =>
+  new RegExp(`^${name}=(\\S+)$`, 'm').exec(read(path))?.[1];
 
 describe('docker-compose.yml', () => {
-  test('runs PostgreSQL, Temporal with its schema and namespace set up, the Web UI and the worker', () => {
+  test('runs PostgreSQL, Temporal with its databases, schema and namespace set up, the Web UI and the worker after its migration and role', () => {
+    const completed = { condition: 'service_completed_successfully' };
     expect(Object.keys(compose.services).sort()).toEqual([
+      'database-setup',
       'postgres',
       'temporal',
       'temporal-schema',
       'temporal-setup',
       'temporal-ui',
+      'vms-migrate',
       'worker',
+      'worker-role',
     ]);
-    expect(service('temporal').depends_on).toEqual({
-      'temporal-schema': { condition: 'service_completed_successfully' },
-    });
-    expect(service('temporal-schema').depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
+    expect(service('database-setup').depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
+    expect(service('temporal-schema').depends_on).toEqual({ 'database-setup': completed });
+    expect(service('temporal').depends_on).toEqual({ 'temporal-schema': completed });
     expect(service('temporal-setup').depends_on).toEqual({ temporal: { condition: 'service_healthy' } });
-    expect(service('worker').depends_on).toEqual({
-      postgres: { condition: 'service_healthy' },
-      'temporal-setup': { condition: 'service_completed_successfully' },
-    });
+    expect(service('vms-migrate').depends_on).toEqual({ 'database-setup': completed });
+    expect(service('worker-role').depends_on).toEqual({ 'vms-migrate': completed });
+    expect(service('worker').depends_on).toEqual({ 'worker-role': completed, 'temporal-setup': completed });
   });
 
   test('keeps PostgreSQL data in a named volume and runs Temporal on that PostgreSQL', () => {
     expect(service('postgres').volumes).toContain('postgres-data:/var/lib/postgresql/data');
     expect(Object.keys(compose.volumes)).toEqual(['postgres-data']);
-    expect(service('temporal').environment).toMatchObject({ DB: 'postgres12', POSTGRES_SEEDS: 'postgres' });
+    expect(service('temporal').environment).toMatchObject({ TEMPORAL_SERVER_DB_HOST: 'postgres' });
   });
 
-  test('publishes the Temporal frontend, the Web UI on 8233 and the worker metrics', () => {
-    expect(service('temporal').ports).toEqual(['7233:7233']);
-    expect(service('temporal-ui').ports).toEqual(['8233:8080']);
-    expect(service('temporal-ui').environment).toMatchObject({ TEMPORAL_ADDRESS: 'temporal:7233' });
-    expect(service('worker').ports).toEqual([`${workerEnvironment().METRICS_PORT}:9464`]);
+  test('publishes the TLS frontend, and the Web UI and worker metrics on the host loopback only; PostgreSQL not at all', () => {
+    expect(service('temporal').ports).toEqual(['7633:7633']);
+    expect(service('temporal-ui').ports).toEqual(['127.0.0.1:8633:8080']);
+    expect(service('worker').ports).toEqual([`127.0.0.1:9464:${workerEnvironment().METRICS_PORT}`]);
+    const published = Object.entries(compose.services).filter(([, each]) => each.ports !== undefined);
+    expect(published.map(([name]) => name).sort()).toEqual(['temporal', 'temporal-ui', 'worker']);
+  });
+
+  test('runs the Temporal server from the config file and versions of the native stack', () => {
+    const temporal = service('temporal');
+    expect(temporal.volumes).toContain('./deploy/temporal:/etc/temporal/vms:ro');
+    expect(temporal.entrypoint?.join(' ')).toBe(
+      'temporal-server --root /etc/temporal/vms --config config --env production --allow-no-auth start',
+    );
+    // Every setting given is one the config file reads, the ones it cannot do without included.
+    const template = read('deploy/temporal/config/production.yaml');
+    const templateVariables = new Set([...template.matchAll(/env "([A-Z_]+)"/g)].map((match) => match[1]));
+    expect(Object.keys(temporal.environment ?? {}).filter((name) => !templateVariables.has(name))).toEqual(
+      [],
+    );
+    expect(temporal.environment).toMatchObject({
+      TEMPORAL_SERVER_PORT: '7633',
+      TEMPORAL_SERVER_TLS_DIR: TLS_MOUNT,
+      TEMPORAL_SERVER_DYNAMIC_CONFIG: '/etc/temporal/vms/dynamicconfig/production.yaml',
+    });
+    expect(template).toMatch(/^ {2}numHistoryShards: 4$/m);
+
+    const nativeServer = shellSetting('scripts/production-stack.sh', 'TEMPORAL_SERVER_VERSION');
+    const nativeUi = shellSetting('scripts/production-stack.sh', 'TEMPORAL_UI_SERVER_VERSION');
+    expect(interpolate(temporal.image ?? '', {})).toBe(`temporalio/server:${nativeServer?.slice(1)}`);
+    expect(interpolate(service('temporal-ui').image ?? '', {})).toBe(`temporalio/ui:${nativeUi?.slice(1)}`);
+    expect(interpolate(service('temporal-schema').image ?? '', {})).toMatch(
+      new RegExp(`^temporalio/admin-tools:${nativeServer?.slice(1)}-`),
+    );
+  });
+
+  test('the worker connects as the least-privilege role once the owner has migrated; Temporal has a role of its own', () => {
+    const setup = environmentOf('database-setup');
+    const role = environmentOf('worker-role');
+    expect(new URL(environmentOf('vms-migrate').DATABASE_URL ?? '').username).toBe(setup.VMS_DB_OWNER);
+    expect(service('vms-migrate').command).toEqual(['node', 'dist/workers/migrate.js']);
+    expect(new URL(workerEnvironment().DATABASE_URL ?? '').username).toBe(role.WORKER_ROLE);
+    expect(role.WORKER_ROLE).not.toBe(setup.VMS_DB_OWNER);
+    expect(service('worker-role').volumes).toContain(
+      './deploy/least-privilege.sql:/deploy/least-privilege.sql:ro',
+    );
+    expect(environmentOf('temporal')).toMatchObject({
+      TEMPORAL_SERVER_DB_USER: 'temporal',
+      TEMPORAL_SERVER_DB_PASSWORD: OPERATOR_ENV.TEMPORAL_DB_PASSWORD,
+    });
+    expect(setup.TEMPORAL_SERVER_DB_USER).toBe('temporal');
   });
 
   test('long-running services have health checks and restart policies, one-shot setups retry a few times', () => {
@@ -120,40 +182,84 @@ describe('docker-compose.yml', () => {
       expect([name, service(name).healthcheck?.test[0]]).toEqual([name, 'CMD']);
       expect([name, service(name).restart]).toEqual([name, 'unless-stopped']);
     }
-    for (const name of ['temporal-schema', 'temporal-setup']) {
+    for (const name of [
+      'database-setup',
+      'temporal-schema',
+      'temporal-setup',
+      'vms-migrate',
+      'worker-role',
+    ]) {
       expect([name, service(name).restart]).toEqual([name, 'on-failure:5']);
     }
   });
 
-  test('the worker health check asks the readiness endpoint on the port the worker is told to serve it', () => {
-    const { worker } = compose.services;
-    const config = loadConfig(workerEnvironment());
-    expect(config.worker.healthPort).toBeGreaterThan(0);
-    expect(worker?.healthcheck?.test.join(' ')).toContain(
-      `http://127.0.0.1:${config.worker.healthPort}/readyz`,
-    );
-    // Longer than the worker's 20 s shutdown grace time, so in-flight activities finish before a SIGKILL.
-    expect(worker?.stop_grace_period).toBe('30s');
-  });
+  describe('with the certificates of scripts/tls-certificates.sh where the services mount them', () => {
+    let tlsDir: string;
+    /** The environment as the container sees it, the mounted directory standing for TLS_MOUNT. */
+    const mounted = (environment: Record<string, string>): Record<string, string> =>
+      Object.fromEntries(
+        Object.entries(environment).map(([name, value]) => [name, value.replace(TLS_MOUNT, tlsDir)]),
+      );
 
-  test('every variable the worker service sets is read by infra/config.ts and loads without error', () => {
-    const environment = workerEnvironment();
-    const known = configVariables();
+    beforeAll(() => {
+      tlsDir = mkdtempSync(join(tmpdir(), 'vms-compose-tls-'));
+      execFileSync('bash', ['scripts/tls-certificates.sh', tlsDir], { cwd: root, stdio: 'pipe' });
+    });
 
-    expect(Object.keys(environment).filter((name) => !known.includes(name))).toEqual([]);
-    const config = loadConfig(environment);
-    expect(config).toMatchObject({
-      site: 'main',
-      databaseUrl: 'postgres://vms_failover:vms-secret@postgres:5432/vms_failover',
-      temporal: { address: 'temporal:7233', namespace: 'default', taskQueue: 'vms-failover' },
-      log: { format: 'json' },
-      worker: { identity: 'vms-worker@master', metricsPort: 9464, readyFile: '/tmp/vms-worker.ready' },
+    afterAll(() => rmSync(tlsDir, { recursive: true, force: true }));
+
+    test('every variable the worker service sets is read by infra/config.ts and loads without error', () => {
+      const environment = mounted(workerEnvironment());
+      const known = configVariables();
+
+      expect(Object.keys(environment).filter((name) => !known.includes(name))).toEqual([]);
+      const config = loadConfig(environment);
+      expect(config).toMatchObject({
+        site: 'main',
+        databaseUrl: 'postgres://vms_worker:worker-secret@postgres:5432/vms_failover',
+        temporal: {
+          address: 'temporal:7633',
+          namespace: 'default',
+          taskQueue: 'vms-failover',
+          tls: { serverNameOverride: 'temporal' },
+        },
+        log: { format: 'json' },
+        worker: { identity: 'vms-worker@master', metricsPort: 9464, readyFile: '/tmp/vms-worker.ready' },
+      });
+      expect(config.temporal.tls?.clientCertPair).toBeDefined();
+      expect(config.temporal.tls?.serverRootCACertificate).toBeDefined();
+    });
+
+    test('the worker health check asks the readiness endpoint on the port the worker is told to serve it', () => {
+      const { worker } = compose.services;
+      const config = loadConfig(mounted(workerEnvironment()));
+      expect(config.worker.healthPort).toBeGreaterThan(0);
+      expect(worker?.healthcheck?.test.join(' ')).toContain(
+        `http://127.0.0.1:${config.worker.healthPort}/readyz`,
+      );
+      // Longer than the worker's 20 s shutdown grace time, so in-flight activities finish before a SIGKILL.
+      expect(worker?.stop_grace_period).toBe('30s');
+    });
+
+    test('every certificate and key a service names is one the script makes, and every service using them mounts them', () => {
+      const named = Object.entries(compose.services).flatMap(([name, each]) =>
+        Object.values(each.environment ?? {})
+          .map(String)
+          .filter((value) => value.startsWith(`${TLS_MOUNT}/`))
+          .map((value) => [name, value] as const),
+      );
+      expect(named.length).toBeGreaterThan(5);
+      for (const [name, path] of named) {
+        expect([name, existsSync(path.replace(TLS_MOUNT, tlsDir))]).toEqual([name, true]);
+        expect(service(name).volumes?.some((volume) => volume.endsWith(`:${TLS_MOUNT}:ro`))).toBe(true);
+      }
+      expect(existsSync(join(tlsDir, 'server.pem'))).toBe(true);
     });
   });
 
   test('a missing password stops docker compose with a message instead of starting with an empty one', () => {
     expect(() => interpolate(String(service('worker').environment?.DATABASE_URL), {})).toThrow(
-      'docker compose needs VMS_DB_PASSWORD: set VMS_DB_PASSWORD in .env',
+      'docker compose needs VMS_WORKER_DB_PASSWORD: set VMS_WORKER_DB_PASSWORD in .env',
     );
   });
 

@@ -3,17 +3,18 @@
  * once for every test file, and prepares a migrated template database that each test copies.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { Connection } from '@temporalio/client';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { Pool } from 'pg';
 import { createLogger } from '../infra/logger';
 import { migrate } from '../infra/migrate';
 import { ensureSearchAttributes } from '../infra/search-attributes';
+import { connectClient } from '../infra/temporal';
 import { VmsSimulator } from '../vms/simulator';
 import {
   TEST_DATA_DIR,
   WORKFLOW_BUNDLE_PATH,
   temporalAddress,
+  temporalConfig,
   temporalNamespace,
   testServerUrl,
 } from './support/environment';
@@ -22,15 +23,13 @@ export default async function globalSetup(): Promise<void> {
   const logger = createLogger({ log: { level: 'warn', format: 'json' } });
   mkdirSync(TEST_DATA_DIR, { recursive: true });
 
-  const connection = await Connection.connect({ address: temporalAddress(), connectTimeout: '10s' }).catch(
-    (error: unknown) => {
-      throw new Error(
-        `The Temporal server at ${temporalAddress()} does not answer (${String(error)}). Run the tests with "npm test", which starts it.`,
-      );
-    },
-  );
-  await ensureSearchAttributes(connection, temporalNamespace(), logger);
-  await connection.close();
+  const client = await connectClient(temporalConfig()).catch((error: unknown) => {
+    throw new Error(
+      `The Temporal server at ${temporalAddress()} does not answer (${String(error)}). Run the tests with "npm test", which starts it.`,
+    );
+  });
+  await ensureSearchAttributes(client.connection, temporalNamespace(), logger);
+  await client.connection.close();
 
   const admin = new Pool({ connectionString: testServerUrl('postgres'), max: 1 });
   const template = `vms_test_template_${process.pid}`;

@@ -8,18 +8,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import ts from 'typescript';
 import { loadConfig } from '../../infra/config';
 import { createPool } from '../../infra/database';
 import { createLogger } from '../../infra/logger';
 import { projectRoot } from '../../infra/paths';
+import { connectWorkerConnection } from '../../infra/worker-connection';
 import { VmsSimulator } from '../../vms/simulator';
 import { createFleet } from '../../app/fleet';
 import { createVmsWorker } from '../../workers/worker';
 import { camerasOf, eventsOf, failoverRows, serverRow } from '../support/db';
-import { WORKFLOW_BUNDLE_PATH, temporalAddress } from '../support/environment';
+import { WORKFLOW_BUNDLE_PATH, temporalConfig } from '../support/environment';
 import { breakAllDisks, heartbeat } from '../support/heartbeats';
 import { freePort } from '../support/temporal-dev-server';
 import { buildService, killAllServices, startService } from '../support/service-process';
@@ -208,7 +208,7 @@ describe('the least-privilege role of the worker', () => {
       site(slave({ id: 'rec-01', timeout: '1h', analogCameras: 1, plugins: ['ANPR+'] }), standby('fo-01')),
     );
     const restricted: Pool = createPool(roleUrl(), w.logger);
-    const connection = await NativeConnection.connect({ address: temporalAddress() });
+    const connection = await connectWorkerConnection(temporalConfig());
     try {
       const fleet = createFleet({ config: w.config, client: w.client, db: restricted });
       const worker = await createVmsWorker({

@@ -2,39 +2,38 @@
  * The Temporal server stopped and started again on its persistent database file while Slaves are
  * monitored and one is failing over. Monitors resume with their timers (a deadline that passed while the
  * server was down fires once it is back, at the deadline it had), heartbeats counted before and after, the
- * failover under way completes once. The test runs its own dev server: the shared one is never stopped.
+ * failover under way completes once. The server is a dev server of the test's own (the shared one is never
+ * stopped), or the production stack's server under `npm run test:production-stack` (test/support/temporal-server.ts).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import { connectClient } from '../../infra/temporal';
+import { connectWorkerConnection } from '../../infra/worker-connection';
+import { terminateRunningWorkflows } from '../support/cleanup';
 import { failoverRows } from '../support/db';
 import { WORKFLOW_BUNDLE_PATH } from '../support/environment';
 import { breakAllDisks, heartbeat } from '../support/heartbeats';
 import { site, slave, standby } from '../support/site';
-import type { DevServer } from '../support/temporal-dev-server';
-import { createDevServer } from '../support/temporal-dev-server';
+import type { TemporalServerUnderTest } from '../support/temporal-server';
+import { temporalServerUnderTest } from '../support/temporal-server';
 import { eventually } from '../support/wait';
 import { useTestWorld } from '../support/world';
 import { createFleet } from '../../app/fleet';
 import { createVmsWorker } from '../../workers/worker';
 
-const world = useTestWorld();
-
-let workDir: string;
-let server: DevServer;
+let server: TemporalServerUnderTest;
 
 beforeEach(async () => {
-  workDir = mkdtempSync(join(tmpdir(), 'vms-temporal-restart-'));
-  server = await createDevServer(join(workDir, 'temporal.sqlite'));
+  server = await temporalServerUnderTest();
   await server.start();
 });
 
+// Declared before the world, so that it runs while the test's world still exists.
 afterEach(async () => {
-  await server.stop('SIGKILL');
-  rmSync(workDir, { recursive: true, force: true });
+  await server.release();
+  // On the production server the monitors of the test would otherwise stay (the dev server goes away).
+  await terminateRunningWorkflows(world.current.client, world.current.taskQueue);
 });
+
+const world = useTestWorld();
 
 test.each(['SIGTERM', 'SIGKILL'] as const)(
   'Temporal server stopped with %s and restarted: monitors resume with their timers, the failover under way completes once',
@@ -49,8 +48,8 @@ test.each(['SIGTERM', 'SIGKILL'] as const)(
         standby('fo-02'),
       ),
     );
-    const client = new Client({ connection: await Connection.connect({ address: server.address }) });
-    const nativeConnection = await NativeConnection.connect({ address: server.address });
+    const client = await connectClient(server.temporal);
+    const nativeConnection = await connectWorkerConnection(server.temporal);
     const fleet = createFleet({ config: w.config, client, db: w.db });
     const worker = await createVmsWorker({
       config: w.config,

@@ -8,8 +8,9 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { temporalConnectionEnv } from '../../infra/config';
 import { projectRoot } from '../../infra/paths';
-import { TEST_DATA_DIR, temporalAddress, temporalNamespace } from './environment';
+import { TEST_DATA_DIR } from './environment';
 import type { TestContext } from './world';
 
 export interface CliResult {
@@ -44,8 +45,7 @@ export const cliEnv = (world: TestContext, overrides: Record<string, string> = {
   const { failover } = world.config;
   return {
     PATH: process.env.PATH,
-    TEMPORAL_ADDRESS: temporalAddress(),
-    TEMPORAL_NAMESPACE: temporalNamespace(),
+    ...temporalConnectionEnv(),
     DATABASE_URL: world.databaseUrl,
     VMS_SITE: world.site,
     TEMPORAL_TASK_QUEUE: world.taskQueue,

@@ -1,5 +1,7 @@
 /** Where the test run's shared resources live; written by global-setup, read by every test file. */
 import { join } from 'node:path';
+import { loadConfig } from '../../infra/config';
+import type { TemporalConfig } from '../../infra/config';
 import { projectRoot } from '../../infra/paths';
 
 export const TEST_DATA_DIR = join(projectRoot(), '.data', 'test');
@@ -24,3 +26,5 @@ export const testServerUrl = (database: string): string => {
 
 export const temporalAddress = (): string => process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
 export const temporalNamespace = (): string => process.env.TEMPORAL_NAMESPACE ?? 'default';
+/** The cluster the tests use, read by the services' own loader: TEMPORAL_TLS_* apply to the tests too. */
+export const temporalConfig = (): TemporalConfig => loadConfig().temporal;

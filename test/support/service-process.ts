@@ -17,8 +17,9 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { temporalConnectionEnv } from '../../infra/config';
 import { projectRoot } from '../../infra/paths';
-import { TEST_DATA_DIR, temporalAddress } from './environment';
+import { TEST_DATA_DIR } from './environment';
 import { eventually } from './wait';
 
 const BUILDS_DIR = join(TEST_DATA_DIR, 'service-builds');
@@ -149,7 +150,7 @@ export const startService = (env: Record<string, string>): ServiceProcess => {
     cwd: projectRoot(),
     env: {
       PATH: process.env.PATH,
-      TEMPORAL_ADDRESS: temporalAddress(),
+      ...temporalConnectionEnv(),
       LOG_LEVEL: 'info',
       LOG_FORMAT: 'json',
       METRICS_PORT: '0',

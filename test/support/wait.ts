@@ -1,5 +1,5 @@
 /** Waiting on conditions of the system itself (a query, a row), never on the wall clock alone. */
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { ServiceError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { monitorWorkflowId } from '../../domain/names';
 import type { FailoverSettings } from '../../domain/site';
@@ -28,6 +28,13 @@ export const monitorHandle = (
 ): WorkflowHandle<typeof slaveMonitorWorkflow> =>
   world.client.workflow.getHandle<typeof slaveMonitorWorkflow>(monitorWorkflowId(world.site, serverId));
 
+/**
+ * A query the server refuses because no worker has polled the task queue lately: a worker that was just
+ * (re)started is ready before the server has seen its first poll.
+ */
+const noPollerYet = (error: unknown): boolean =>
+  error instanceof ServiceError && /no poller seen for task queue recently/.test(String(error.cause));
+
 /** The monitor's state once `predicate` holds. */
 export const monitorReaches = (
   world: TestContext,
@@ -38,7 +45,10 @@ export const monitorReaches = (
   eventually(
     `the monitor of ${serverId} to reach the expected state`,
     async () => {
-      const state = await world.fleet.monitorState(serverId);
+      const state = await world.fleet.monitorState(serverId).catch((error: unknown) => {
+        if (noPollerYet(error)) return undefined;
+        throw error;
+      });
       return state !== undefined && predicate(state) ? state : undefined;
     },
     options,

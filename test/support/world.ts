@@ -4,9 +4,8 @@
  * ids never collide, even across runs of the persistent dev server) and its own task queue.
  */
 import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
-import type { Worker, WorkerOptions } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
+import type { NativeConnection, Worker, WorkerOptions } from '@temporalio/worker';
 import { Pool } from 'pg';
 import type { Fleet } from '../../app/fleet';
 import { parseSite } from '../../domain/site-file';
@@ -15,6 +14,8 @@ import { loadConfig } from '../../infra/config';
 import { createPool } from '../../infra/database';
 import { createLogger } from '../../infra/logger';
 import type { Logger } from '../../infra/logger';
+import { connectClient } from '../../infra/temporal';
+import { connectWorkerConnection } from '../../infra/worker-connection';
 import type { ImportSummary } from '../../store/site-import';
 import { importSite } from '../../store/site-import';
 import { siteInvariantViolations } from './db';
@@ -24,13 +25,7 @@ import { LivenessService } from '../../liveness/service';
 import { VmsSimulator } from '../../vms/simulator';
 import { createFleet } from '../../app/fleet';
 import { createVmsWorker } from '../../workers/worker';
-import {
-  templateDatabase,
-  WORKFLOW_BUNDLE_PATH,
-  temporalAddress,
-  temporalNamespace,
-  testServerUrl,
-} from './environment';
+import { templateDatabase, WORKFLOW_BUNDLE_PATH, temporalConfig, testServerUrl } from './environment';
 
 export interface TestContext {
   site: string;
@@ -80,11 +75,8 @@ export const useTestWorld = (env: Record<string, string> = {}): { current: TestC
   let databaseName: string;
 
   beforeAll(async () => {
-    client = new Client({
-      connection: await Connection.connect({ address: temporalAddress() }),
-      namespace: temporalNamespace(),
-    });
-    nativeConnection = await NativeConnection.connect({ address: temporalAddress() });
+    client = await connectClient(temporalConfig());
+    nativeConnection = await connectWorkerConnection(temporalConfig());
     admin = new Pool({ connectionString: testServerUrl('postgres'), max: 1 });
   });
 
