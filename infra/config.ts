@@ -47,6 +47,11 @@ export interface AgentConfig {
 
 /** The site's VMS bridge (docs/vms-bridge.md): the HTTP service that carries the control plane's calls. */
 export interface VmsBridgeConfig {
+  /**
+   * With no URL, the worker serves the simulated site as its bridge, on this port of the loopback (0: a free
+   * one), unless it runs in production (NODE_ENV=production), where a missing bridge stops it.
+   */
+  embeddedSimulator: { enabled: boolean; port: number };
   /** Base URL, e.g. https://vms-bridge.site.local:7280; undefined when no bridge is configured. */
   url?: string;
   /** Bearer token sent with every call. */
@@ -301,7 +306,16 @@ const loadVmsBridge = (env: Env): VmsBridgeConfig => {
     throw new ConfigError('VMS_BRIDGE_TLS_* files need an https:// VMS_BRIDGE_URL');
   }
   const token = secret(env, 'VMS_BRIDGE_TOKEN');
+  const production = text(env, 'NODE_ENV') === 'production';
+  const simulator = text(env, 'VMS_SIMULATOR')?.toLowerCase() ?? (production ? 'off' : 'embedded');
+  if (simulator !== 'embedded' && simulator !== 'off') {
+    throw new ConfigError(`VMS_SIMULATOR="${simulator}" must be embedded or off`);
+  }
   return {
+    embeddedSimulator: {
+      enabled: url === undefined && simulator === 'embedded',
+      port: integer(env, 'VMS_SIMULATOR_PORT', 7280, 0, 65_535),
+    },
     ...(url !== undefined && { url }),
     ...(token !== undefined && { token }),
     timeoutMs: durationMs(env, 'VMS_BRIDGE_TIMEOUT', '10s'),

@@ -23,7 +23,7 @@ import { connectClient } from '../infra/temporal';
 import { connectWorkerConnection } from '../infra/worker-connection';
 import { signalReporter } from '../liveness/reporter';
 import { LivenessService } from '../liveness/service';
-import { VmsSimulator } from '../vms/simulator';
+import { connectVms } from './vms-bridge';
 import { createVmsWorker } from './worker';
 
 type ServiceStatus = 'STARTING' | State;
@@ -92,13 +92,12 @@ async function run(config: AppConfig, logger: Logger): Promise<void> {
   await ensureDatabase(config.databaseUrl, logger);
   const db = await createWarmPool(config.databaseUrl, logger, config.worker.databaseConnections);
   await migrate(db, logger);
-  const vms = new VmsSimulator(db);
-  await vms.install();
+  const vms = await connectVms(config, db, logger);
 
   const client = await connectClient(config.temporal);
   await ensureSearchAttributes(client.connection, config.temporal.namespace, logger);
   const connection = await connectWorkerConnection(config.temporal);
-  const worker = await createVmsWorker({ config, connection, client, db, vms });
+  const worker = await createVmsWorker({ config, connection, client, db, vms: vms.controlPlane });
   service.worker = worker;
   const liveness = new LivenessService(
     {
@@ -135,7 +134,7 @@ async function run(config: AppConfig, logger: Logger): Promise<void> {
       metrics: config.worker.metricsPort > 0 ? `http://0.0.0.0:${config.worker.metricsPort}/metrics` : 'off',
       health: config.worker.healthPort > 0 ? `http://0.0.0.0:${config.worker.healthPort}/readyz` : 'off',
       gateway: gatewayUrl,
-      vms: 'simulator',
+      vms: vms.embeddedSimulator ? `simulated site at ${vms.url}` : vms.url,
     },
     'Worker ready',
   );
@@ -144,6 +143,7 @@ async function run(config: AppConfig, logger: Logger): Promise<void> {
   } finally {
     withdrawReadiness(config);
     await liveness.stop();
+    await vms.close();
     await client.connection.close();
     await connection.close();
     await db.end();
