@@ -2,6 +2,7 @@
  * `vms agent-token issue|revoke|list`: the credentials agents heartbeat with. A token is printed once, when
  * issued: give it to the agent (VMS_AGENT_TOKEN, or a file for --token-file) and keep no copy.
  */
+import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { agentCredentials, issueAgentCredential, revokeAgentCredentials } from '../../app/agent-credentials';
 import { serverIdArgument } from '../arguments';
@@ -17,10 +18,16 @@ export const registerAgentTokenCommands = (program: Command): void => {
     .command('issue')
     .description('issue a credential for the agent of a server; the token is shown this once')
     .argument('<server>', 'the Slave or standby the agent runs on', serverIdArgument)
+    .option('--out <file>', 'write the token to this file (readable by its owner only) instead of printing it')
     .option('--json', 'machine-readable output')
-    .action((serverId: string, options: { json?: boolean }) =>
+    .action((serverId: string, options: { json?: boolean; out?: string }) =>
       withSession(async (session) => {
         const issued = await issueAgentCredential(await session.db(), serverId);
+        if (options.out !== undefined) {
+          writeFileSync(options.out, `${issued.token}\n`, { mode: 0o600 });
+          printLine(`${serverId}: credential ${issued.id} issued; its token is in ${options.out} (--token-file)`);
+          return;
+        }
         if (options.json === true) {
           printJson(issued);
           return;
