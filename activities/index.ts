@@ -26,6 +26,17 @@ import { getServer } from '../store/servers';
 import { saveDiskHealth, saveMaintenance, saveSettings } from '../store/settings';
 import type { VmsControlPlane } from '../vms/control-plane';
 import { withDomainFailures } from './domain-failures';
+import {
+  ALERT_ID_HEADER,
+  ALERT_SIGNATURE_HEADER,
+  ALERT_TIMESTAMP_HEADER,
+  alertSignature,
+  postToWebhook,
+  webhookName,
+} from '../infra/signed-webhook';
+import { DomainError, ErrorType } from '../domain/errors';
+import type { AlertsConfig } from '../infra/config';
+import { deliveryOf, findAlert, recordDeliveryAttempt } from '../store/alert-deliveries';
 
 /** Starts the monitor workflow of a Slave (the promoted server, after a failover). */
 export interface MonitorStarter {
@@ -37,13 +48,16 @@ export interface ActivityDeps {
   vms: VmsControlPlane;
   monitors: MonitorStarter;
   tuning: Pick<FailoverTuning, 'serverUpTimeoutMs'>;
+  /** The site, named in every alert, and where alerts go. */
+  site: string;
+  alerts: AlertsConfig;
 }
 
 const PLUGIN_INSTALL_HEARTBEAT_MS = 5_000;
 /** A fast take-over never heartbeats; a slow one (PostgreSQL or the VMS slow to answer) shows it is alive. */
 const TAKE_OVER_HEARTBEAT_MS = 2_000;
 
-export const createActivities = ({ db, vms, monitors, tuning }: ActivityDeps) => {
+export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: ActivityDeps) => {
   const beginFailover = async (input: FailoverStart): Promise<FailoverPlan> => {
     const plan = await failovers.beginFailover(db, input);
     log.info('Slave moved to Broken recorders', { slaveId: input.slaveId, reason: input.reason });
@@ -226,6 +240,55 @@ export const createActivities = ({ db, vms, monitors, tuning }: ActivityDeps) =>
 
     async completeFailover(failoverId: string): Promise<void> {
       await failovers.completeFailover(db, failoverId);
+    },
+
+    /**
+     * Delivers an alert to one webhook, signed; once taken, never again (a retry after a lost answer may still
+     * reach it twice: receivers drop a second by the alert id).
+     */
+    async deliverAlert(input: { alertId: string; webhook: string }): Promise<void> {
+      const name = input.webhook;
+      const url = alerts.webhooks.find((webhook) => webhookName(webhook) === name);
+      if (url === undefined) {
+        throw new DomainError(ErrorType.InvalidInput, `no webhook ${name} in ALERT_WEBHOOK_URLS any more`);
+      }
+      if ((await deliveryOf(db, input.alertId, name))?.deliveredAt) return;
+      const alert = await findAlert(db, input.alertId);
+      if (alert === undefined)
+        throw new DomainError(ErrorType.InvalidInput, `unknown alert "${input.alertId}"`);
+      if (alerts.secret === undefined)
+        throw new DomainError(ErrorType.InvalidInput, 'no ALERT_WEBHOOK_SECRET to sign alerts with');
+      const body = JSON.stringify({
+        site,
+        id: alert.id,
+        kind: alert.kind,
+        serverId: alert.serverId,
+        message: alert.message,
+        details: alert.details,
+        raisedAt: alert.raisedAt.toISOString(),
+      });
+      const timestamp = String(Math.floor(Date.now() / 1_000));
+      try {
+        await postToWebhook(
+          url,
+          body,
+          {
+            [ALERT_ID_HEADER]: alert.id,
+            [ALERT_TIMESTAMP_HEADER]: timestamp,
+            [ALERT_SIGNATURE_HEADER]: alertSignature(alerts.secret, timestamp, body),
+          },
+          alerts.timeoutMs,
+        );
+      } catch (error) {
+        const message = (error as Error).message;
+        await recordDeliveryAttempt(db, { alertId: alert.id, webhook: name, error: message });
+        throw ApplicationFailure.retryable(
+          `alert ${alert.id} not delivered to ${name}: ${message}`,
+          'AlertNotDelivered',
+        );
+      }
+      await recordDeliveryAttempt(db, { alertId: alert.id, webhook: name, error: null });
+      log.info('Alert delivered', { alertId: alert.id, webhook: name });
     },
 
     async restoreAsStandby(input: { serverId: string; driveLetters?: string[] }): Promise<StandbyRestore> {

@@ -1,5 +1,7 @@
 /** Mass-failure holds and alerts, as operators decide on them. */
 import type { Pool } from 'pg';
+import type { AlertDelivery } from '../store/alert-deliveries';
+import { deliveriesOf } from '../store/alert-deliveries';
 import type { Alert } from '../store/alerts';
 import { acknowledgeAlerts, listAlerts } from '../store/alerts';
 import type { Hold } from '../store/holds';
@@ -19,6 +21,9 @@ export const recentMassFailureHolds = (db: Pool): Promise<Hold[]> => listHolds(d
 
 export const alerts = (db: Pool, options: { all?: boolean } = {}): Promise<Alert[]> =>
   listAlerts(db, options);
+
+export const alertDeliveries = (db: Pool, alertIds: string[]): Promise<AlertDelivery[]> =>
+  deliveriesOf(db, alertIds);
 
 export const acknowledge = (db: Pool, ids: string[], by: string): Promise<string[]> =>
   acknowledgeAlerts(db, ids, by);

@@ -39,3 +39,14 @@ GRANT SELECT, INSERT, DELETE ON vms_sim.recordings TO :"worker_role";
 GRANT SELECT, INSERT ON vms_sim.plugins, vms_sim.requests, vms_sim.calls TO :"worker_role";
 GRANT SELECT, UPDATE ON vms_sim.plugin_install_faults, vms_sim.holds TO :"worker_role";
 GRANT USAGE ON SEQUENCE vms_sim.calls_id_seq TO :"worker_role";
+
+-- Liveness (migrations/002_liveness.sql): the worker reads credentials, writes leases, leads the detector,
+-- holds failovers and raises alerts; operators (as owner) issue credentials and decide holds.
+GRANT SELECT ON agent_credentials TO :"worker_role";
+GRANT SELECT, INSERT, UPDATE ON server_leases TO :"worker_role";
+GRANT SELECT, INSERT, UPDATE ON detector_term TO :"worker_role";
+GRANT SELECT, INSERT ON mass_failure_holds, mass_failure_held_slaves TO :"worker_role";
+GRANT SELECT, INSERT ON alerts TO :"worker_role";
+GRANT UPDATE (monitored_since, silence_from) ON servers TO :"worker_role";
+-- Alert deliveries (migrations/003_alert_deliveries.sql).
+GRANT SELECT, INSERT, UPDATE ON alert_deliveries TO :"worker_role";

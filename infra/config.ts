@@ -64,6 +64,14 @@ export interface VmsBridgeConfig {
   tls?: { ca?: Buffer; clientCertPair?: { crt: Buffer; key: Buffer } };
 }
 
+/** Where alerts go (docs/alerts.md): webhooks that take a signed JSON POST per alert. */
+export interface AlertsConfig {
+  webhooks: string[];
+  /** HMAC-SHA256 key of the signature every delivery carries. */
+  secret?: string;
+  timeoutMs: number;
+}
+
 export interface AppConfig {
   /** The VMS site this deployment protects; part of every workflow id. */
   site: string;
@@ -73,6 +81,7 @@ export interface AppConfig {
   monitor: { signalsPerRun: number };
   liveness: LivenessConfig;
   agent: AgentConfig;
+  alerts: AlertsConfig;
   vmsBridge: VmsBridgeConfig;
   log: { level: string; format: LogFormat };
   /** The PGlite server `scripts/postgres.sh` starts on a machine without PostgreSQL (development only). */
@@ -345,6 +354,35 @@ export const temporalConnectionEnv = (env: Env = process.env): Record<string, st
     }),
   );
 
+const loadAlerts = (env: Env): AlertsConfig => {
+  const webhooks = (text(env, 'ALERT_WEBHOOK_URLS') ?? '')
+    .split(',')
+    .map((webhook) => webhook.trim())
+    .filter((webhook) => webhook !== '');
+  for (const webhook of webhooks) {
+    let protocol = '';
+    try {
+      protocol = new URL(webhook).protocol;
+    } catch {
+      // reported below
+    }
+    if (protocol !== 'http:' && protocol !== 'https:') {
+      throw new ConfigError(`ALERT_WEBHOOK_URLS: "${webhook}" must be an http:// or https:// URL`);
+    }
+  }
+  const signingKey = secret(env, 'ALERT_WEBHOOK_SECRET');
+  if (webhooks.length > 0 && signingKey === undefined) {
+    throw new ConfigError(
+      'ALERT_WEBHOOK_URLS needs ALERT_WEBHOOK_SECRET (or _FILE): every alert is signed with it',
+    );
+  }
+  return {
+    webhooks,
+    ...(signingKey !== undefined && { secret: signingKey }),
+    timeoutMs: durationMs(env, 'ALERT_WEBHOOK_TIMEOUT', '10s'),
+  };
+};
+
 const loadDatabaseUrl = (env: Env): string => {
   const url = secret(env, 'DATABASE_URL') ?? DEFAULT_DATABASE_URL;
   try {
@@ -393,6 +431,7 @@ export const loadConfig = (env: Env = process.env): AppConfig => {
     monitor: { signalsPerRun: integer(env, 'MONITOR_SIGNALS_PER_RUN', 500, 10, 9_000) },
     liveness: loadLiveness(env),
     agent: loadAgent(env),
+    alerts: loadAlerts(env),
     vmsBridge: loadVmsBridge(env),
     log: { level, format: formatRaw },
     embeddedPostgres: {

@@ -11,6 +11,7 @@ export const LIVENESS_CHANNELS = [
   'vms_agent_credentials',
   'vms_liveness_roster',
   'vms_mass_failure_holds',
+  'vms_alerts',
 ] as const;
 export type LivenessChannel = (typeof LIVENESS_CHANNELS)[number];
 

@@ -14,6 +14,7 @@ import { HeartbeatGateway } from './gateway';
 import { LeaseTable } from './lease-table';
 import { LeaseWriter } from './lease-writer';
 import { PgSession } from './pg-session';
+import type { SessionListener } from './pg-session';
 import type { Reporter } from './reporter';
 
 export interface LivenessOptions {
@@ -81,6 +82,11 @@ export class LivenessService {
       logger,
     );
     this.credentialsTimer = setInterval(() => void reloadCredentials(), CREDENTIALS_RELOAD_MS);
+  }
+
+  /** Hears what PostgreSQL notifies on the layer's channels (and each reconnection), as the layer does. */
+  listen(listener: SessionListener): void {
+    this.session.addListener(listener);
   }
 
   /** Starts listening for heartbeats and competing for the detector's lead; returns the gateway's address. */

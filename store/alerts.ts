@@ -19,7 +19,7 @@ export interface Alert {
   acknowledgedBy: string | null;
 }
 
-interface AlertRow {
+export interface AlertRow {
   id: string;
   kind: AlertKind;
   server_id: string | null;
@@ -30,7 +30,7 @@ interface AlertRow {
   acknowledged_by: string | null;
 }
 
-const toAlert = (row: AlertRow): Alert => ({
+export const toAlert = (row: AlertRow): Alert => ({
   id: row.id,
   kind: row.kind,
   serverId: row.server_id,

@@ -18,6 +18,7 @@ const LAYERS = [
   'vms',
   'activities',
   'workflows',
+  'liveness',
   'app',
   'workers',
   'client',

@@ -23,6 +23,7 @@ import { connectClient } from '../infra/temporal';
 import { connectWorkerConnection } from '../infra/worker-connection';
 import { signalReporter } from '../liveness/reporter';
 import { LivenessService } from '../liveness/service';
+import { AlertDispatcher } from './alert-dispatcher';
 import { connectVms } from './vms-bridge';
 import { createVmsWorker } from './worker';
 
@@ -110,6 +111,15 @@ async function run(config: AppConfig, logger: Logger): Promise<void> {
     config.liveness,
   );
   service.liveness = liveness;
+  const alerts = new AlertDispatcher({
+    db,
+    client,
+    site: config.site,
+    taskQueue: config.temporal.taskQueue,
+    alerts: config.alerts,
+    logger,
+  });
+  liveness.listen(alerts);
   const gateway = await liveness.start().catch((error: unknown) => {
     throw new ConfigError(
       `GATEWAY_PORT=${config.liveness.gateway.port} cannot serve heartbeats: ${(error as Error).message}`,
@@ -121,6 +131,7 @@ async function run(config: AppConfig, logger: Logger): Promise<void> {
   const gatewayUrl = `${config.liveness.gateway.tls === undefined ? 'http' : 'https'}://${gatewayHost}:${gateway.port}`;
 
   const running = worker.run();
+  alerts.start();
   if (config.worker.readyFile !== undefined && !service.shutdownRequested) {
     writeFileSync(config.worker.readyFile, `${JSON.stringify({ pid: process.pid, gateway: gatewayUrl })}\n`);
   }
@@ -143,6 +154,7 @@ async function run(config: AppConfig, logger: Logger): Promise<void> {
   } finally {
     withdrawReadiness(config);
     await liveness.stop();
+    await alerts.stop();
     await vms.close();
     await client.connection.close();
     await connection.close();

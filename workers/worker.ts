@@ -9,7 +9,7 @@ import type { AppConfig } from '../infra/config';
 import type { VmsControlPlane } from '../vms/control-plane';
 
 export interface VmsWorkerDeps {
-  config: Pick<AppConfig, 'site' | 'temporal' | 'failover' | 'worker' | 'monitor' | 'liveness'>;
+  config: Pick<AppConfig, 'site' | 'temporal' | 'failover' | 'worker' | 'monitor' | 'liveness' | 'alerts'>;
   connection: NativeConnection;
   client: Client;
   db: Pool;
@@ -36,6 +36,8 @@ export const createVmsWorker = async (deps: VmsWorkerDeps): Promise<Worker> => {
       vms: deps.vms,
       monitors: fleet,
       tuning: deps.config.failover,
+      site: deps.config.site,
+      alerts: deps.config.alerts,
     }),
     ...(deps.config.worker.maxCachedWorkflows !== undefined && {
       maxCachedWorkflows: deps.config.worker.maxCachedWorkflows,

@@ -58,3 +58,17 @@ export const serverUpCheck = (tuning: FailoverTuning, summary: string) =>
     scheduleToCloseTimeout: tuning.serverUpTimeoutMs,
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
   });
+
+/** An alert's delivery to a webhook: retried for up to a week, at most every five minutes once it keeps failing. */
+export const alertDelivery = (summary: string) =>
+  proxyActivities<Activities>({
+    summary,
+    startToCloseTimeout: '1m',
+    scheduleToCloseTimeout: '7d',
+    retry: {
+      initialInterval: '2s',
+      backoffCoefficient: 2,
+      maximumInterval: '5m',
+      nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+    },
+  });

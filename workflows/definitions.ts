@@ -90,3 +90,9 @@ export interface RestoreWorkflowResult {
   analogCameraIds: string[];
   notifiedFailoverIds: string[];
 }
+
+export interface AlertDeliveryInput {
+  alertId: string;
+  /** The webhooks by name (origin and path): their full URLs, which may hold credentials, stay in the config. */
+  webhooks: string[];
+}

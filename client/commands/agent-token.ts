@@ -18,14 +18,19 @@ export const registerAgentTokenCommands = (program: Command): void => {
     .command('issue')
     .description('issue a credential for the agent of a server; the token is shown this once')
     .argument('<server>', 'the Slave or standby the agent runs on', serverIdArgument)
-    .option('--out <file>', 'write the token to this file (readable by its owner only) instead of printing it')
+    .option(
+      '--out <file>',
+      'write the token to this file (readable by its owner only) instead of printing it',
+    )
     .option('--json', 'machine-readable output')
     .action((serverId: string, options: { json?: boolean; out?: string }) =>
       withSession(async (session) => {
         const issued = await issueAgentCredential(await session.db(), serverId);
         if (options.out !== undefined) {
           writeFileSync(options.out, `${issued.token}\n`, { mode: 0o600 });
-          printLine(`${serverId}: credential ${issued.id} issued; its token is in ${options.out} (--token-file)`);
+          printLine(
+            `${serverId}: credential ${issued.id} issued; its token is in ${options.out} (--token-file)`,
+          );
           return;
         }
         if (options.json === true) {

@@ -1,6 +1,6 @@
 /** `vms alerts [--all]`, `vms alerts ack ID...`: events that need a person, until acknowledged. */
 import type { Command } from 'commander';
-import { acknowledge, alerts } from '../../app/holds';
+import { acknowledge, alertDeliveries, alerts } from '../../app/holds';
 import { formatTime, printJson, printLine, printTable } from '../output';
 import { withSession } from '../session';
 import { operatorName } from './hold';
