@@ -17,13 +17,33 @@ export const registerAlertCommands = (program: Command): void => {
     .option('--json', 'machine-readable output')
     .action((options: { all?: boolean; json?: boolean }) =>
       withSession(async (session) => {
-        const raised = await alerts(await session.db(), { all: options.all === true });
+        const db = await session.db();
+        const raised = await alerts(db, { all: options.all === true });
+        const deliveries = await alertDeliveries(
+          db,
+          raised.map((alert) => alert.id),
+        );
+        const webhooks = session.config.alerts.webhooks.length;
+        const deliveryOf = (alertId: string): string => {
+          const own = deliveries.filter((delivery) => delivery.alertId === alertId);
+          if (webhooks === 0 && own.length === 0) return '-';
+          const delivered = own.filter((delivery) => delivery.deliveredAt !== null).length;
+          const failing = own.find(
+            (delivery) => delivery.deliveredAt === null && delivery.lastError !== null,
+          );
+          return `${delivered}/${Math.max(webhooks, own.length)}${failing ? ` (${failing.lastError})` : ''}`;
+        };
         if (options.json === true) {
-          printJson(raised);
+          printJson(
+            raised.map((alert) => ({
+              ...alert,
+              deliveries: deliveries.filter((delivery) => delivery.alertId === alert.id),
+            })),
+          );
           return;
         }
         printTable(
-          ['ALERT', 'RAISED', 'SERVER', 'ACKNOWLEDGED', 'MESSAGE'],
+          ['ALERT', 'RAISED', 'SERVER', 'ACKNOWLEDGED', 'WEBHOOKS', 'MESSAGE'],
           raised.map((alert) => [
             alert.id,
             formatTime(alert.raisedAt),
@@ -31,6 +51,7 @@ export const registerAlertCommands = (program: Command): void => {
             alert.acknowledgedAt === null
               ? '-'
               : `${formatTime(alert.acknowledgedAt)} ${alert.acknowledgedBy ?? ''}`,
+            deliveryOf(alert.id),
             alert.message,
           ]),
           'no alert',
