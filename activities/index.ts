@@ -119,6 +119,7 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
       return judgeSilence(
         {
           term: record.term,
+          vmsOnly: record.livenessSource === 'vms',
           lease: record.lease,
           monitoredSinceMs: record.monitoredSinceMs,
           silenceFromMs: record.silenceFromMs,

@@ -26,13 +26,20 @@ export interface SilenceClock {
   observingSinceMs: number;
   timeoutMs: number;
   maintenanceUntilMs: number | null;
+  /** A server heard only through the VMS: when its status began to be heard (null: not now). */
+  vmsOnly?: { observingSinceMs: number | null };
 }
 
-/** The moment the server is deemed broken unless it is heard before. */
+/**
+ * The moment the server is deemed broken unless it is heard before. Infinity while nobody can hear it: a
+ * server heard only through the VMS while the VMS's status is not heard.
+ */
 export const silenceDeadline = (clock: SilenceClock): number => {
   const heard = clock.lastSeenMs !== null && clock.lastSeenMs >= clock.monitoredSinceMs;
   const base = heard ? (clock.lastSeenMs as number) : clock.silenceFromMs;
-  const deadline = Math.max(base, clock.observingSinceMs) + clock.timeoutMs;
+  const vmsObservingSince = clock.vmsOnly === undefined ? -Infinity : clock.vmsOnly.observingSinceMs;
+  if (vmsObservingSince === null) return Infinity;
+  const deadline = Math.max(base, clock.observingSinceMs, vmsObservingSince) + clock.timeoutMs;
   return clock.maintenanceUntilMs === null ? deadline : Math.max(deadline, clock.maintenanceUntilMs);
 };
 
@@ -221,7 +228,9 @@ export const TERM_STALE_AFTER_MS = 5_000;
 
 export const judgeSilence = (
   record: {
-    term: { term: number; observingSinceMs: number; renewedAtMs: number } | null;
+    term: { term: number; observingSinceMs: number; renewedAtMs: number; vmsObservingSinceMs: number | null } | null;
+    /** Heard only through the VMS. */
+    vmsOnly: boolean;
     lease: { lastSeenMs: number } | null;
     monitoredSinceMs: number;
     silenceFromMs: number;
@@ -240,7 +249,9 @@ export const judgeSilence = (
     observingSinceMs: term.observingSinceMs,
     timeoutMs: record.timeoutMs,
     maintenanceUntilMs: record.maintenanceUntilMs,
+    ...(record.vmsOnly && { vmsOnly: { observingSinceMs: term.vmsObservingSinceMs } }),
   });
+  if (deadlineMs === Infinity) return { verdict: 'unobserved' };
   return deadlineMs <= nowMs
     ? { verdict: 'silent', claim: { term: term.term, lastSeenMs, deadlineMs } }
     : { verdict: 'heard', lastSeenMs, deadlineMs };

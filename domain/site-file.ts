@@ -3,7 +3,8 @@
  * failover settings. Validated field by field; every error names the path of the bad field.
  */
 import { parseDuration } from './duration';
-import type { CameraKind, ServerRole } from './site';
+import type { CameraKind, LivenessSource, ServerRole } from './site';
+import { LIVENESS_SOURCES } from './site';
 import { InvalidInput, checkDriveLetters, checkServerId, checkTimeoutMs } from './validation';
 
 export interface SiteServer {
@@ -13,6 +14,8 @@ export interface SiteServer {
   drives: { letter: string; material: boolean }[];
   protected: boolean;
   timeoutMs: number;
+  /** How the server is heard: its agent (default), the VMS's server status (no agent), or both. */
+  liveness: LivenessSource;
   cameras: { id: string; name: string; kind: CameraKind; address: string | null }[];
   plugins: string[];
 }
@@ -88,6 +91,14 @@ const parseTimeout = (value: unknown, path: Path): number => {
   return guard(path, () => checkTimeoutMs(ms));
 };
 
+const parseLiveness = (value: unknown, path: Path): LivenessSource => {
+  if (value === undefined) return 'agent';
+  if (!LIVENESS_SOURCES.includes(value as LivenessSource)) {
+    throw new SiteFileError(path, `must be one of ${LIVENESS_SOURCES.join(', ')}`);
+  }
+  return value as LivenessSource;
+};
+
 const parseDrive = (value: unknown, path: Path): { letter: string; material: boolean } => {
   if (typeof value === 'string')
     return { letter: guard(path, () => checkDriveLetters([value]))[0] as string, material: true };
@@ -104,7 +115,7 @@ const parseServer = (value: unknown, path: Path): SiteServer => {
   const server = object(value, path);
   onlyKeys(
     server,
-    ['id', 'hostname', 'role', 'drives', 'protected', 'failoverTimeout', 'cameras', 'plugins'],
+    ['id', 'hostname', 'role', 'drives', 'protected', 'failoverTimeout', 'liveness', 'cameras', 'plugins'],
     path,
   );
   const id = guard([...path, 'id'], () => checkServerId(server.id));
@@ -162,6 +173,7 @@ const parseServer = (value: unknown, path: Path): SiteServer => {
     drives,
     protected: isProtected,
     timeoutMs: parseTimeout(server.failoverTimeout, [...path, 'failoverTimeout']),
+    liveness: parseLiveness(server.liveness, [...path, 'liveness']),
     cameras,
     plugins: [...new Set(plugins)],
   };

@@ -14,6 +14,10 @@ export interface DiskHealth {
 
 export type BrokenReason = 'heartbeat-timeout' | 'all-disks-broken';
 
+/** How a server is heard: its agent's heartbeats, the VMS's report that it answers (no agent), or both. */
+export type LivenessSource = 'agent' | 'vms' | 'both';
+export const LIVENESS_SOURCES: LivenessSource[] = ['agent', 'vms', 'both'];
+
 export interface FailoverSettings {
   protected: boolean;
   timeoutMs: number;

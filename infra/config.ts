@@ -36,6 +36,7 @@ export interface LivenessConfig {
   leaseWriteIntervalMs: number;
   checkpointPeriodMs: number;
   massFailure: MassFailurePolicy;
+  vmsPollIntervalMs: number;
 }
 
 /** What `vms agent` needs: where its gateways are, and its own credential. */
@@ -248,6 +249,7 @@ const loadLiveness = (env: Env): LivenessConfig => {
     },
     leaseWriteIntervalMs,
     checkpointPeriodMs,
+    vmsPollIntervalMs: durationMs(env, 'VMS_STATUS_POLL_INTERVAL', '1s'),
     massFailure: {
       share: fraction(env, 'MASS_FAILURE_SHARE', DEFAULT_MASS_FAILURE_POLICY.share),
       minimum: integer(env, 'MASS_FAILURE_MINIMUM', DEFAULT_MASS_FAILURE_POLICY.minimum, 1, 100_000),

@@ -19,7 +19,8 @@ import { brokenLetters, isMassFailure, missedTwoHeartbeats, silenceDeadline } fr
 import type { Logger } from '../infra/logger';
 import { Semaphore } from '../infra/limit';
 import type { DetectorTerm } from '../store/detector-term';
-import { beginTerm, renewTerm } from '../store/detector-term';
+import { beginTerm, recordVmsObservation, renewTerm } from '../store/detector-term';
+import type { VmsControlPlane } from '../vms/control-plane';
 import { findHold, findOpenHold, holdFailover } from '../store/holds';
 import { leasesWrittenByOthers, readLeases } from '../store/leases';
 import type { RosterEntry } from '../store/monitoring';
@@ -42,6 +43,11 @@ export interface DetectorOptions {
   leaseWriteIntervalMs: number;
   /** Writes the leases heard since the last write now: a disk health change is in PostgreSQL before it is reported. */
   writeLeasesNow: () => Promise<void>;
+  /**
+   * The VMS, whose server status is a heartbeat of every server it reaches that is watched through it
+   * (no agent): polled this often while one is in the roster.
+   */
+  vms?: { controlPlane: Pick<VmsControlPlane, 'serverStatus'>; pollIntervalMs: number };
 }
 
 type WatchState =
@@ -108,6 +114,9 @@ export class Detector implements SessionListener {
   private rosterChanges = new Set<string>();
   private rosterReloadScheduled = false;
   private lastRemoteHeardMs = -Infinity;
+  /** Since when the VMS's status is heard this term; null while its polls fail or before the first. */
+  private vmsObservingSinceMs: number | null = null;
+  private polling = false;
   private stopped = false;
   private readonly counts = {
     deadlinesReported: 0,
@@ -220,8 +229,12 @@ export class Detector implements SessionListener {
       this.deadlines.cancel(held.serverId);
       Object.assign(watched, { state: 'held', decidedDeadlineMs: held.deadlineMs, decidedAtMs: this.now() });
     }
+    this.vmsObservingSinceMs = null;
     this.timers = [
       setInterval(() => void this.renew(), RENEW_MS),
+      ...(this.options.vms === undefined
+        ? []
+        : [setInterval(() => void this.pollVms(), this.options.vms.pollIntervalMs)]),
       setInterval(() => this.sendDueCheckpoints(), CHECKPOINT_SWEEP_MS),
       setInterval(() => void this.readRemoteLeases(), this.options.leaseWriteIntervalMs),
       setInterval(() => void this.reloadRoster(), ROSTER_RELOAD_MS),
@@ -330,6 +343,7 @@ export class Detector implements SessionListener {
       observingSinceMs: this.term?.observingSinceMs ?? this.now(),
       timeoutMs: entry.timeoutMs,
       maintenanceUntilMs: entry.maintenanceUntilMs,
+      ...(entry.source === 'vms' && { vmsOnly: { observingSinceMs: this.vmsObservingSinceMs } }),
     });
   }
 
@@ -344,7 +358,10 @@ export class Detector implements SessionListener {
   }
 
   private arm(watched: Watched): void {
-    this.deadlines.schedule(watched.entry.serverId, this.deadline(watched) + this.remoteAllowanceMs());
+    const deadlineMs = this.deadline(watched);
+    // Nobody can hear it now (its VMS status is not heard): no deadline until it can be.
+    if (deadlineMs === Infinity) this.deadlines.cancel(watched.entry.serverId);
+    else this.deadlines.schedule(watched.entry.serverId, deadlineMs + this.remoteAllowanceMs());
   }
 
   private heard(lease: Lease): void {
@@ -573,6 +590,84 @@ export class Detector implements SessionListener {
       }
       await delay(outcome === 'monitor-not-running' ? NOT_RUNNING_RETRY_MS : delayMs);
     }
+  }
+
+  // The VMS's server status: a heartbeat of every server it reaches that is watched through it.
+
+  private async pollVms(): Promise<void> {
+    const term = this.term;
+    const vms = this.options.vms;
+    if (term === undefined || vms === undefined || this.polling) return;
+    const watchedThroughVms = [...this.watched.values()].filter(
+      (watched) => watched.entry.source !== 'agent',
+    );
+    if (watchedThroughVms.length === 0) return;
+    this.polling = true;
+    // A status that does not come back within two intervals is not heard, whether it fails later or not.
+    const watchdog = setTimeout(() => {
+      if (this.term === term && this.vmsObservingSinceMs !== null) {
+        this.logger.warn({}, 'VMS status not heard: servers watched through it are not judged until it is');
+        void this.setVmsObservation(term, null);
+      }
+    }, 2 * vms.pollIntervalMs);
+    try {
+      let statuses;
+      try {
+        statuses = await vms.controlPlane.serverStatus();
+      } catch (error) {
+        if (this.vmsObservingSinceMs !== null) {
+          this.logger.warn(
+            { err: (error as Error).message },
+            'VMS status not heard: servers watched through it are not judged until it is',
+          );
+          await this.setVmsObservation(term, null);
+        }
+        return;
+      }
+      if (this.term !== term) return;
+      const nowMs = this.now();
+      if (this.vmsObservingSinceMs === null) {
+        this.logger.info(
+          { servers: watchedThroughVms.length },
+          'VMS status heard: servers watched through it are judged from now',
+        );
+        await this.setVmsObservation(term, nowMs);
+      }
+      const reachable = new Map(
+        statuses.filter((status) => status.reachable).map((status) => [status.serverId, status]),
+      );
+      for (const watched of watchedThroughVms) {
+        const status = reachable.get(watched.entry.serverId);
+        if (status === undefined) continue;
+        this.leases.record(watched.entry.serverId, {
+          atMs: nowMs,
+          sentAtMs: status.observedAt.getTime(),
+          disks: status.disks,
+        });
+      }
+    } finally {
+      clearTimeout(watchdog);
+      this.polling = false;
+    }
+  }
+
+  private async setVmsObservation(term: DetectorTerm, sinceMs: number | null): Promise<void> {
+    this.vmsObservingSinceMs = sinceMs;
+    // Deadlines of servers heard only through the VMS are suspended or given their grace.
+    for (const watched of this.watched.values()) {
+      if (
+        watched.entry.source === 'vms' &&
+        watched.state === 'watching' &&
+        watched.entry.status === 'active'
+      ) {
+        this.arm(watched);
+      }
+    }
+    const connection = this.connection;
+    if (connection === undefined) return;
+    await recordVmsObservation(connection, term.term, sinceMs).catch((error: unknown) => {
+      this.logger.warn({ err: (error as Error).message }, 'VMS observation not recorded');
+    });
   }
 
   // Leases heard by other workers' gateways.

@@ -16,18 +16,23 @@ import { LeaseWriter } from './lease-writer';
 import { PgSession } from './pg-session';
 import type { SessionListener } from './pg-session';
 import type { Reporter } from './reporter';
+import type { VmsControlPlane } from '../vms/control-plane';
 
 export interface LivenessOptions {
   gateway: GatewayOptions;
   leaseWriteIntervalMs: number;
   checkpointPeriodMs: number;
   massFailure: MassFailurePolicy;
+  /** How often the VMS's server status is polled while a server is watched through it. */
+  vmsPollIntervalMs: number;
 }
 
 export interface LivenessDeps {
   db: Pool;
   databaseUrl: string;
   reporter: Reporter;
+  /** The VMS: servers without an agent are heard through its server status. */
+  vms?: Pick<VmsControlPlane, 'serverStatus'>;
   /** Names this process in the leases it writes and in the detector's term. */
   identity: string;
   logger: Logger;
@@ -78,6 +83,9 @@ export class LivenessService {
         massFailure: options.massFailure,
         leaseWriteIntervalMs: options.leaseWriteIntervalMs,
         writeLeasesNow: () => this.writer.writeNow(),
+        ...(deps.vms !== undefined && {
+          vms: { controlPlane: deps.vms, pollIntervalMs: options.vmsPollIntervalMs },
+        }),
       },
       logger,
     );

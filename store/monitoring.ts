@@ -2,12 +2,14 @@
  * Which servers are monitored, and from when their silence counts: the roster the liveness detector
  * watches. A monitor enters its Slave when it starts and removes it when it ends.
  */
-import type { DiskHealth, ServerStatus } from '../domain/site';
+import type { DiskHealth, LivenessSource, ServerStatus } from '../domain/site';
 import type { Queryable } from '../infra/database';
 
 export interface RosterEntry {
   serverId: string;
   status: ServerStatus;
+  /** How it is heard: its agent, the VMS's server status, or both. */
+  source: LivenessSource;
   timeoutMs: number;
   maintenanceUntilMs: number | null;
   monitoredSinceMs: number;
@@ -17,6 +19,7 @@ export interface RosterEntry {
 interface RosterRow {
   id: string;
   status: ServerStatus;
+  liveness_source: LivenessSource;
   failover_timeout_ms: number;
   maintenance_until: Date | null;
   monitored_since: Date;
@@ -24,13 +27,15 @@ interface RosterRow {
 }
 
 const SELECT_ROSTER = `
-  SELECT id, status, failover_timeout_ms, maintenance_until, monitored_since, silence_from FROM servers
+  SELECT id, status, liveness_source, failover_timeout_ms, maintenance_until, monitored_since, silence_from
+    FROM servers
    WHERE role = 'slave' AND monitored_since IS NOT NULL AND silence_from IS NOT NULL
      AND (status = 'broken' OR protected)`;
 
 const toRosterEntry = (row: RosterRow): RosterEntry => ({
   serverId: row.id,
   status: row.status,
+  source: row.liveness_source,
   timeoutMs: row.failover_timeout_ms,
   maintenanceUntilMs: row.maintenance_until?.getTime() ?? null,
   monitoredSinceMs: row.monitored_since.getTime(),
@@ -69,8 +74,14 @@ export const recordServerUp = async (db: Queryable, serverId: string): Promise<v
 /** What PostgreSQL knows of a monitored server's liveness, read in one statement, with PostgreSQL's clock. */
 export interface LivenessRecord {
   nowMs: number;
-  term: { term: number; observingSinceMs: number; renewedAtMs: number } | null;
+  term: {
+    term: number;
+    observingSinceMs: number;
+    renewedAtMs: number;
+    vmsObservingSinceMs: number | null;
+  } | null;
   lease: { lastSeenMs: number; disks: DiskHealth[] } | null;
+  livenessSource: LivenessSource;
   monitoredSinceMs: number | null;
   silenceFromMs: number | null;
   timeoutMs: number;
@@ -82,12 +93,14 @@ interface LivenessRow {
   term: string | null;
   observing_since: Date | null;
   renewed_at: Date | null;
+  vms_observing_since: Date | null;
   last_seen_at: Date | null;
   disks: DiskHealth[] | null;
   monitored_since: Date | null;
   silence_from: Date | null;
   failover_timeout_ms: number;
   maintenance_until: Date | null;
+  liveness_source: LivenessSource;
 }
 
 const toLivenessRecord = (row: LivenessRow): LivenessRecord => ({
@@ -99,6 +112,7 @@ const toLivenessRecord = (row: LivenessRow): LivenessRecord => ({
           term: Number(row.term),
           observingSinceMs: row.observing_since.getTime(),
           renewedAtMs: row.renewed_at.getTime(),
+          vmsObservingSinceMs: row.vms_observing_since?.getTime() ?? null,
         },
   lease:
     row.last_seen_at === null ? null : { lastSeenMs: row.last_seen_at.getTime(), disks: row.disks ?? [] },
@@ -106,6 +120,7 @@ const toLivenessRecord = (row: LivenessRow): LivenessRecord => ({
   silenceFromMs: row.silence_from?.getTime() ?? null,
   timeoutMs: row.failover_timeout_ms,
   maintenanceUntilMs: row.maintenance_until?.getTime() ?? null,
+  livenessSource: row.liveness_source,
 });
 
 export const livenessRecord = async (
@@ -113,8 +128,9 @@ export const livenessRecord = async (
   serverId: string,
 ): Promise<LivenessRecord | undefined> => {
   const { rows } = await db.query<LivenessRow>(
-    `SELECT clock_timestamp() AS now, t.term, t.observing_since, t.renewed_at, l.last_seen_at, l.disks,
-            s.monitored_since, s.silence_from, s.failover_timeout_ms, s.maintenance_until
+    `SELECT clock_timestamp() AS now, t.term, t.observing_since, t.renewed_at, t.vms_observing_since,
+            l.last_seen_at, l.disks, s.monitored_since, s.silence_from, s.failover_timeout_ms, s.maintenance_until,
+            s.liveness_source
        FROM servers s
        LEFT JOIN server_leases l ON l.server_id = s.id
        LEFT JOIN detector_term t ON true
@@ -122,4 +138,16 @@ export const livenessRecord = async (
     [serverId],
   );
   return rows[0] && toLivenessRecord(rows[0]);
+};
+
+/** How a server is heard from now on; the detector hears of the change at once. */
+export const saveLivenessSource = async (
+  db: Queryable,
+  serverId: string,
+  source: LivenessSource,
+): Promise<void> => {
+  await db.query('UPDATE servers SET liveness_source = $2, updated_at = now() WHERE id = $1', [
+    serverId,
+    source,
+  ]);
 };

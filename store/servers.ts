@@ -1,7 +1,14 @@
 /** Reads of servers and what is bound to them. */
 import type { PoolClient } from 'pg';
 import { DomainError, ErrorType } from '../domain/errors';
-import type { CameraKind, Folder, FailoverSettings, ServerRole, ServerStatus } from '../domain/site';
+import type {
+  CameraKind,
+  Folder,
+  FailoverSettings,
+  LivenessSource,
+  ServerRole,
+  ServerStatus,
+} from '../domain/site';
 import type { Queryable } from '../infra/database';
 
 export interface ServerRecord {
@@ -16,6 +23,8 @@ export interface ServerRecord {
   driveLetters: string[];
   /** Drives that hold recordings: when all of them are broken, the Slave has failed. */
   materialDriveLetters: string[];
+  /** How it is heard: its agent, the VMS's server status, or both. */
+  livenessSource: LivenessSource;
 }
 
 interface ServerRow {
@@ -30,11 +39,12 @@ interface ServerRow {
   replaces_server_id: string | null;
   drive_letters: string[];
   material_drive_letters: string[];
+  liveness_source: LivenessSource;
 }
 
 const SELECT_SERVERS = `
   SELECT s.id, s.hostname, s.role, s.status, s.folder, s.protected, s.failover_timeout_ms,
-         s.maintenance_until, s.replaces_server_id,
+         s.maintenance_until, s.replaces_server_id, s.liveness_source,
          coalesce((SELECT array_agg(d.letter ORDER BY d.letter) FROM drives d WHERE d.server_id = s.id), '{}')
            AS drive_letters,
          coalesce((SELECT array_agg(d.letter ORDER BY d.letter) FROM drives d WHERE d.server_id = s.id AND d.material),
@@ -52,6 +62,7 @@ const toServerRecord = (row: ServerRow): ServerRecord => ({
   replacesServerId: row.replaces_server_id,
   driveLetters: row.drive_letters,
   materialDriveLetters: row.material_drive_letters,
+  livenessSource: row.liveness_source,
 });
 
 export const findServer = async (db: Queryable, serverId: string): Promise<ServerRecord | undefined> => {

@@ -44,13 +44,15 @@ const importServer = async (
   const protectable = server.role === 'slave';
   if (existing) {
     await tx.query(
-      `UPDATE servers SET hostname = $2, protected = $3, failover_timeout_ms = $4, updated_at = now() WHERE id = $1`,
-      [server.id, server.hostname, protectable && server.protected, server.timeoutMs],
+      `UPDATE servers SET hostname = $2, protected = $3, failover_timeout_ms = $4, liveness_source = $5, updated_at = now()
+        WHERE id = $1`,
+      [server.id, server.hostname, protectable && server.protected, server.timeoutMs, server.liveness],
     );
     summary.serversUpdated.push(server.id);
   } else {
     await tx.query(
-      `INSERT INTO servers (id, hostname, role, status, protected, failover_timeout_ms) VALUES ($1, $2, $3, $4, $5, $6)`,
+      `INSERT INTO servers (id, hostname, role, status, protected, failover_timeout_ms, liveness_source)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
       [
         server.id,
         server.hostname,
@@ -58,6 +60,7 @@ const importServer = async (
         INITIAL_STATUS[server.role],
         protectable && server.protected,
         server.timeoutMs,
+        server.liveness,
       ],
     );
     summary.serversCreated.push(server.id);

@@ -105,6 +105,7 @@ async function run(config: AppConfig, logger: Logger): Promise<void> {
       db,
       databaseUrl: config.databaseUrl,
       reporter: signalReporter(client, config.site),
+      vms: vms.controlPlane,
       identity: config.worker.identity,
       logger,
     },

@@ -1,13 +1,22 @@
 /** `vms settings SERVER`: the failover settings of a Slave, as in its general settings in the VMS. */
+import { Option } from 'commander';
 import type { Command } from 'commander';
+import { setLivenessSource } from '../../app/liveness-source';
 import { formatDuration } from '../../domain/duration';
-import type { FailoverSettings } from '../../domain/site';
+import type { FailoverSettings, LivenessSource } from '../../domain/site';
+import { LIVENESS_SOURCES } from '../../domain/site';
 import { durationArgument, serverIdArgument } from '../arguments';
 import { printLine } from '../output';
 import { withSession } from '../session';
 
-const describeSettings = (serverId: string, settings: FailoverSettings): string =>
-  `${serverId}: ${settings.protected ? 'protected' : 'not protected'}, failover after ${formatDuration(settings.timeoutMs)} without a heartbeat`;
+const LIVENESS_NAMES: Record<LivenessSource, string> = {
+  agent: 'heard through its agent',
+  vms: 'heard through the VMS (no agent)',
+  both: 'heard through its agent or the VMS',
+};
+
+const describeSettings = (serverId: string, settings: FailoverSettings, liveness: LivenessSource): string =>
+  `${serverId}: ${settings.protected ? 'protected' : 'not protected'}, failover after ${formatDuration(settings.timeoutMs)} without a heartbeat, ${LIVENESS_NAMES[liveness]}`;
 
 export const registerSettingsCommand = (program: Command): void => {
   program
@@ -23,11 +32,19 @@ export const registerSettingsCommand = (program: Command): void => {
     )
     .option('--protect', 'place the Slave under failover protection (starts its monitor)')
     .option('--no-protect', 'remove failover protection (stops its monitor)')
-    .action((serverId: string, options: { timeout?: number; protect?: boolean }) =>
+    .addOption(
+      new Option('--liveness <source>', 'how it is heard: its agent, the VMS (no agent), or both').choices(
+        LIVENESS_SOURCES,
+      ),
+    )
+    .action((serverId: string, options: { timeout?: number; protect?: boolean; liveness?: LivenessSource }) =>
       withSession(async (session) => {
         const current = await (await session.site()).server(serverId);
+        const liveness = options.liveness ?? current.livenessSource;
+        if (options.liveness !== undefined)
+          await setLivenessSource(await session.db(), serverId, options.liveness);
         if (options.timeout === undefined && options.protect === undefined) {
-          printLine(describeSettings(serverId, current.settings));
+          printLine(describeSettings(serverId, current.settings, liveness));
           return;
         }
         const settings: FailoverSettings = {
@@ -38,7 +55,7 @@ export const registerSettingsCommand = (program: Command): void => {
         const { monitorStarted } = await session.answeredByWorker('settings update', () =>
           fleet.updateSettings(serverId, settings),
         );
-        printLine(describeSettings(serverId, settings));
+        printLine(describeSettings(serverId, settings, liveness));
         if (monitorStarted) printLine(`${serverId}: monitoring started`);
         if (current.settings.protected && !settings.protected) printLine(`${serverId}: monitor stopped`);
       }),

@@ -11,4 +11,8 @@ export const serviceEnv = (world: TestContext): Record<string, string> => ({
   PLUGIN_RETRY_MAX_ATTEMPTS: '4',
   PROMOTED_SERVER_UP_TIMEOUT: '3s',
   FAILOVER_STANDBY_RECHECK: '30s',
+  // The simulated site the service serves itself, and its gateway: free ports, so services run side by side.
+  VMS_SIMULATOR_PORT: '0',
+  GATEWAY_HOST: '127.0.0.1',
+  GATEWAY_PORT: '0',
 });

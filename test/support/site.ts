@@ -10,6 +10,8 @@ export interface SlaveSpec {
   ipCameras?: number;
   analogCameras?: number;
   plugins?: string[];
+  /** How it is heard: its agent (default), the VMS's server status, or both. */
+  liveness?: 'agent' | 'vms' | 'both';
 }
 
 export const slave = ({
@@ -19,6 +21,7 @@ export const slave = ({
   ipCameras = 2,
   analogCameras = 0,
   plugins = [],
+  liveness,
   ...rest
 }: SlaveSpec) => ({
   id,
@@ -27,6 +30,7 @@ export const slave = ({
   drives,
   protected: rest.protected ?? true,
   failoverTimeout: timeout,
+  ...(liveness !== undefined && { liveness }),
   cameras: [
     ...Array.from({ length: ipCameras }, (_, index) => ({ id: `${id}-ip-${index + 1}`, kind: 'ip' })),
     ...Array.from({ length: analogCameras }, (_, index) => ({

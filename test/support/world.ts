@@ -109,6 +109,7 @@ export const useTestWorld = (env: Record<string, string> = {}): { current: TestC
         db,
         databaseUrl,
         reporter: signalReporter(client, config.site),
+        vms,
         identity: config.worker.identity,
         logger,
       },
