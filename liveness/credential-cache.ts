@@ -14,6 +14,7 @@ export class CredentialCache {
   private serverByHash = new Map<string, string>();
   private loadedAtMs: number | null = null;
   private reloading: Promise<void> | undefined;
+  private nextReload: Promise<void> | undefined;
 
   constructor(private readonly db: Pool) {}
 
@@ -44,15 +45,28 @@ export class CredentialCache {
 
   /**
    * The server a token is for; undefined when it is unknown, revoked or not a token at all. A well-formed
-   * token not in the cache may have been issued a moment ago: the cache is read again first (once a second at
-   * most, whatever a peer sends; not at all while PostgreSQL is out).
+   * token not in the cache may have been issued a moment ago: it waits for the next read of the cache, which
+   * happens once a second at most whatever peers send (a flood of unknown tokens is slowed, not served).
    */
   async serverOf(token: string): Promise<string | undefined> {
     if (!looksLikeAgentToken(token)) return undefined;
     const hash = hashToken(token).toString('hex');
     const known = this.serverByHash.get(hash);
-    if (known !== undefined || Date.now() - (this.loadedAtMs ?? 0) < MISS_RELOAD_MS) return known;
-    await this.reload().catch(() => undefined);
+    if (known !== undefined) return known;
+    await this.reloadSoon().catch(() => undefined);
     return this.serverByHash.get(hash);
+  }
+
+  /** The next read: now if the last was a second ago or more, else a second after it (shared by every caller). */
+  private reloadSoon(): Promise<void> {
+    if (this.reloading !== undefined) return this.reloading;
+    this.nextReload ??= new Promise<void>((resolve) => {
+      setTimeout(resolve, Math.max(0, (this.loadedAtMs ?? 0) + MISS_RELOAD_MS - Date.now()));
+    })
+      .then(() => this.reload())
+      .finally(() => {
+        this.nextReload = undefined;
+      });
+    return this.nextReload;
   }
 }

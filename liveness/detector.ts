@@ -297,6 +297,9 @@ export class Detector implements SessionListener {
     // A changed timeout or maintenance window may move a deadline already reported into the future.
     if (watched.state === 'reported' && this.deadline(watched) > this.now()) watched.state = 'watching';
     if (watched.state === 'watching') this.arm(watched);
+    // Heard with broken disks before it was watched (before its monitor started, or this term began).
+    const lease = this.leases.get(entry.serverId);
+    if (existing === undefined && lease !== undefined) this.reportDiskChange(watched, lease);
   }
 
   private rosterChanged(serverId: string): void {
@@ -379,22 +382,28 @@ export class Detector implements SessionListener {
       watched.decidedDeadlineMs = null;
     }
     this.arm(watched);
+    this.reportDiskChange(watched, lease);
+  }
+
+  /** Tells the monitor of disk health it has not heard of this term (broken disks, or a change). */
+  private reportDiskChange(watched: Watched, lease: Lease): void {
+    const term = this.term;
+    if (term === undefined) return;
     const disks = brokenLetters(lease.disks).join();
     const changed = watched.reportedDisks === undefined ? disks !== '' : disks !== watched.reportedDisks;
-    if (changed) {
-      watched.reportedDisks = disks;
-      this.counts.diskReportsSent += 1;
-      const report: LivenessReport = {
-        kind: 'disks',
-        term: this.term.term,
-        lastSeenMs: lease.lastSeenMs,
-        disks: lease.disks,
-      };
-      // The take-over confirms all disks broken against the lease: it must be written first.
-      void this.options
-        .writeLeasesNow()
-        .then(() => this.deliver(watched, report, () => watched.reportedDisks === disks));
-    }
+    if (!changed) return;
+    watched.reportedDisks = disks;
+    this.counts.diskReportsSent += 1;
+    const report: LivenessReport = {
+      kind: 'disks',
+      term: term.term,
+      lastSeenMs: lease.lastSeenMs,
+      disks: lease.disks,
+    };
+    // The take-over confirms all disks broken against the lease: it must be written first.
+    void this.options
+      .writeLeasesNow()
+      .then(() => this.deliver(watched, report, () => watched.reportedDisks === disks));
   }
 
   private decide(serverIds: string[]): void {
