@@ -21,12 +21,14 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
+# Built before anything starts: the embedded PostgreSQL runs from dist/.
+say "building TypeScript"
+npx tsc -p tsconfig.build.json
+
 if [ "$mode" != --build-only ]; then
   bash scripts/install-temporal-cli.sh
   bash scripts/postgres.sh
   if [ "$mode" != --no-dev-server ]; then bash scripts/temporal-dev-server.sh; fi
 fi
 
-say "building TypeScript"
-npx tsc -p tsconfig.build.json
 say "setup done in $(($(now) - started_at))s"
