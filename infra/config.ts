@@ -91,6 +91,8 @@ export interface AppConfig {
     identity: string;
     /** Prometheus endpoint of the Temporal runtime (`/metrics`); 0 turns it off. */
     metricsPort: number;
+    /** How often the site's own metrics (servers, failovers, reinstalls, alerts) are read from PostgreSQL. */
+    siteMetricsIntervalMs: number;
     /** HTTP `/healthz` (alive) and `/readyz` (polling) for orchestrators; 0 turns it off. */
     healthPort: number;
     /** Written once the worker polls, removed as soon as it starts shutting down. */
@@ -227,6 +229,16 @@ const loadGatewayTls = (env: Env): LivenessConfig['gateway']['tls'] => {
     return undefined;
   }
   return { cert, key, ...(clientCa !== undefined && { clientCa }) };
+};
+
+const siteMetricsInterval = (env: Env): number => {
+  const intervalMs = durationMs(env, 'SITE_METRICS_INTERVAL', '15s');
+  if (intervalMs < 1_000 || intervalMs > 600_000) {
+    throw new ConfigError(
+      `SITE_METRICS_INTERVAL="${text(env, 'SITE_METRICS_INTERVAL')}" must be from 1s to 10m`,
+    );
+  }
+  return intervalMs;
 };
 
 const loadLiveness = (env: Env): LivenessConfig => {
@@ -443,6 +455,7 @@ export const loadConfig = (env: Env = process.env): AppConfig => {
     worker: {
       identity: text(env, 'WORKER_IDENTITY') ?? `vms-worker@${hostname()}`,
       metricsPort: integer(env, 'METRICS_PORT', 9464, 0, 65_535),
+      siteMetricsIntervalMs: siteMetricsInterval(env),
       healthPort: integer(env, 'HEALTH_PORT', 0, 0, 65_535),
       databaseConnections: integer(env, 'WORKER_DATABASE_CONNECTIONS', 10, 1, 500),
       ...(readyFile !== undefined && { readyFile }),

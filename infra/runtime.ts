@@ -9,13 +9,24 @@ import { TemporalPinoLogger } from './logger';
  * `temporal_`) at http://0.0.0.0:<port>/metrics. It also owns the SIGINT/SIGTERM handlers that stop the
  * workers gracefully; a process with a runtime and no worker yet is stopped once its worker exists.
  */
-export const installTemporalRuntime = (logger: Logger, metricsPort: number): Runtime => {
+export const installTemporalRuntime = (
+  logger: Logger,
+  metricsPort: number,
+  histogramBuckets: Record<string, number[]> = {},
+): Runtime => {
   try {
     return Runtime.install({
       logger: new TemporalPinoLogger(logger.child({ component: 'temporal-sdk' })),
       telemetryOptions: {
         logging: { forward: {}, filter: { core: 'WARN', other: 'WARN' } },
-        ...(metricsPort > 0 && { metrics: { prometheus: { bindAddress: `0.0.0.0:${metricsPort}` } } }),
+        ...(metricsPort > 0 && {
+          metrics: {
+            prometheus: {
+              bindAddress: `0.0.0.0:${metricsPort}`,
+              histogramBucketOverrides: histogramBuckets,
+            },
+          },
+        }),
       },
     });
   } catch (error) {

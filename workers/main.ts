@@ -18,6 +18,7 @@ import { createLogger } from '../infra/logger';
 import type { Logger } from '../infra/logger';
 import { migrate } from '../infra/migrate';
 import { installTemporalRuntime } from '../infra/runtime';
+import { FAILOVER_SECONDS_BUCKETS, HISTOGRAM_NAMES, SiteMetrics } from './site-metrics';
 import { ensureSearchAttributes } from '../infra/search-attributes';
 import { connectClient } from '../infra/temporal';
 import { connectWorkerConnection } from '../infra/worker-connection';
@@ -70,7 +71,11 @@ const withdrawReadiness = (config: AppConfig): void => {
 };
 
 async function run(config: AppConfig, logger: Logger): Promise<void> {
-  installTemporalRuntime(logger, config.worker.metricsPort);
+  const runtime = installTemporalRuntime(
+    logger,
+    config.worker.metricsPort,
+    Object.fromEntries(HISTOGRAM_NAMES.map((name) => [name, FAILOVER_SECONDS_BUCKETS])),
+  );
 
   const service: { worker?: Worker; liveness?: LivenessService; shutdownRequested: boolean } = {
     shutdownRequested: false,
@@ -131,8 +136,20 @@ async function run(config: AppConfig, logger: Logger): Promise<void> {
     gateway.address === '0.0.0.0' || gateway.address === '::' ? '127.0.0.1' : gateway.address;
   const gatewayUrl = `${config.liveness.gateway.tls === undefined ? 'http' : 'https'}://${gatewayHost}:${gateway.port}`;
 
+  const siteMetrics =
+    config.worker.metricsPort > 0
+      ? new SiteMetrics({
+          db,
+          meter: runtime.metricMeter,
+          leading: () => liveness.detector.status().leading,
+          periodMs: config.worker.siteMetricsIntervalMs,
+          logger,
+        })
+      : undefined;
+
   const running = worker.run();
   alerts.start();
+  siteMetrics?.start();
   if (config.worker.readyFile !== undefined && !service.shutdownRequested) {
     writeFileSync(config.worker.readyFile, `${JSON.stringify({ pid: process.pid, gateway: gatewayUrl })}\n`);
   }
@@ -156,6 +173,7 @@ async function run(config: AppConfig, logger: Logger): Promise<void> {
     withdrawReadiness(config);
     await liveness.stop();
     await alerts.stop();
+    await siteMetrics?.stop();
     await vms.close();
     await client.connection.close();
     await connection.close();
