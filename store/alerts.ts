@@ -1,12 +1,14 @@
 /** Alerts: events that need a person, shown until acknowledged. Raising one twice records it once. */
 import type { Queryable } from '../infra/database';
 
-export type AlertKind =
-  | 'mass-failure-held'
-  | 'no-matched-standby'
-  | 'standby-out-of-service'
-  | 'plugin-needs-manual-action'
-  | 'fencing-failed';
+export const ALERT_KINDS = [
+  'mass-failure-held',
+  'no-matched-standby',
+  'standby-out-of-service',
+  'plugin-needs-manual-action',
+  'fencing-failed',
+] as const;
+export type AlertKind = (typeof ALERT_KINDS)[number];
 
 export interface Alert {
   id: string;

@@ -72,6 +72,7 @@ test('a failover shows on the worker Prometheus endpoint: servers by folder, fai
     LEASE_WRITE_INTERVAL: '200ms',
   });
   await service.ready();
+  for (const id of ['rec-01', 'rec-02']) await w.fleet.startMonitor(id);
   agents = keepHeartbeating(
     new TestAgents(w.db, () => [gatewayOf(service)]),
     ['rec-01', 'rec-02', 'fo-01'],
@@ -80,12 +81,12 @@ test('a failover shows on the worker Prometheus endpoint: servers by folder, fai
 
   const before = await eventually('the site figures on the endpoint', async () => {
     const samples = await scrape(metricsPort);
-    return samples.get('temporal_vms_monitored_slaves') === 2 ? samples : undefined;
+    return samples.get('vms_monitored_slaves') === 2 ? samples : undefined;
   });
-  expect(before.get('temporal_vms_servers{role="failover",status="standby"}')).toBe(1);
-  expect(before.get('temporal_vms_servers{role="slave",status="active"}')).toBe(2);
-  expect(before.get('temporal_vms_servers{role="slave",status="broken"}')).toBe(0);
-  expect(before.get('temporal_vms_detector_leading')).toBe(1);
+  expect(before.get('vms_servers{role="failover",status="standby"}')).toBe(1);
+  expect(before.get('vms_servers{role="slave",status="active"}')).toBe(2);
+  expect(before.get('vms_servers{role="slave",status="broken"}')).toBe(0);
+  expect(before.get('vms_detector_leading')).toBe(1);
 
   await agents.stop('rec-01');
   const failover = await eventually('rec-01 to fail over', async () =>
@@ -98,25 +99,25 @@ test('a failover shows on the worker Prometheus endpoint: servers by folder, fai
 
   const after = await eventually('the failover on the endpoint', async () => {
     const samples = await scrape(metricsPort);
-    return (samples.get('temporal_vms_failover_recording_gap_seconds_count{reason="heartbeat-timeout"}') ??
-      0) >= 1
+    return (samples.get('vms_failover_recording_gap_seconds_count{reason="heartbeat-timeout"}') ?? 0) >= 1
       ? samples
       : undefined;
   });
-  expect(after.get('temporal_vms_servers{role="slave",status="broken"}')).toBe(1);
-  expect(after.get('temporal_vms_servers{role="failover",status="standby"}')).toBe(0);
-  expect(after.get('temporal_vms_failovers_started_total{reason="heartbeat-timeout"}')).toBe(1);
-  expect(after.get('temporal_vms_failovers_started_total{reason="all-disks-broken"}')).toBe(0);
-  expect(after.get('temporal_vms_failover_recording_gap_seconds_count{reason="heartbeat-timeout"}')).toBe(1);
+  expect(after.get('vms_servers{role="slave",status="broken"}')).toBe(1);
+  expect(after.get('vms_servers{role="failover",status="standby"}')).toBe(0);
+  expect(after.get('vms_failovers_started_total{reason="heartbeat-timeout"}')).toBe(1);
+  expect(after.get('vms_failovers_started_total{reason="all-disks-broken"}')).toBe(0);
+  expect(after.get('vms_failover_recording_gap_seconds_count{reason="heartbeat-timeout"}')).toBe(1);
   // The gap the histogram holds is the one PostgreSQL recorded.
   const gapSeconds = ((restored.camerasCommittedAt?.getTime() ?? 0) - restored.deadlineAt.getTime()) / 1000;
-  expect(
-    after.get('temporal_vms_failover_recording_gap_seconds_sum{reason="heartbeat-timeout"}'),
-  ).toBeCloseTo(gapSeconds, 1);
+  expect(after.get('vms_failover_recording_gap_seconds_sum{reason="heartbeat-timeout"}')).toBeCloseTo(
+    gapSeconds,
+    1,
+  );
 
   // The dashboard in deploy/ reads only site metrics the endpoint serves.
   const dashboard = readFileSync(join(projectRoot(), 'deploy/grafana/vms-failover.json'), 'utf8');
-  const read = new Set(dashboard.match(/temporal_vms_[a-z_]+/g));
+  const read = new Set(dashboard.match(/\bvms_[a-z_]+/g));
   expect(read.size).toBeGreaterThan(5);
   const served = new Set([...after.keys()].map((sample) => sample.replace(/\{.*$/, '')));
   expect([...read].filter((name) => !served.has(name))).toEqual([]);

@@ -8,6 +8,7 @@
 import type { MetricCounter, MetricGauge, MetricHistogram, MetricMeter } from '@temporalio/common';
 import type { Pool } from 'pg';
 import type { Logger } from '../infra/logger';
+import { ALERT_KINDS } from '../store/alerts';
 import type { RestoredCursor } from '../store/site-figures';
 import { databaseNow, listRestoredAfter, readSiteFigures } from '../store/site-figures';
 
@@ -49,9 +50,10 @@ class TotalsCounter {
 
   publish(total: number, tags: Record<string, string>): void {
     const key = JSON.stringify(tags);
-    const before = this.exported.get(key) ?? 0;
-    // A total that shrank (a database restored from backup) starts the count again from it.
-    if (total > before) this.counter.add(total - before, tags);
+    const before = this.exported.get(key);
+    // Known series are served from the first read, at 0 if need be. A total that shrank (a database restored
+    // from a backup) is counted on from where it is now.
+    if (before === undefined || total > before) this.counter.add(total - (before ?? 0), tags);
     this.exported.set(key, total);
   }
 }
@@ -69,7 +71,8 @@ export class SiteMetrics {
   private readonly alertsRaised: TotalsCounter;
   private readonly detection: MetricHistogram;
   private readonly recordingGap: MetricHistogram;
-  private readonly alertKinds = new Set<string>();
+  /** Every kind the code raises, and any other found in PostgreSQL (raised by a newer worker). */
+  private readonly alertKinds = new Set<string>(ALERT_KINDS);
   /** The last restored failover observed; undefined until this worker first leads. */
   private cursor: RestoredCursor | undefined;
   private timer: NodeJS.Timeout | undefined;

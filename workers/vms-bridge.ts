@@ -39,7 +39,7 @@ export const connectVms = async (
       controlPlane: bridge,
       url: vmsBridge.url,
       embeddedSimulator: false,
-      close: async () => bridge.close(),
+      close: () => Promise.resolve(bridge.close()),
     };
   }
   if (!vmsBridge.embeddedSimulator.enabled) {

@@ -85,8 +85,8 @@ test('an alert raised while the webhook is down is delivered once, signed, when 
     message: 'a test alert',
     details: { reason: 'test' },
   });
-  await eventually('the webhook to be tried twice while it is down', async () =>
-    receiver !== undefined && receiver.received.length >= 2 ? true : undefined,
+  await eventually('the webhook to be tried twice while it is down', () =>
+    Promise.resolve(receiver !== undefined && receiver.received.length >= 2 ? true : undefined),
   );
   // The worker dies while the webhook is still down; another starts: the delivery goes on.
   await first.kill();
@@ -96,9 +96,9 @@ test('an alert raised while the webhook is down is delivered once, signed, when 
 
   const taken = await eventually(
     'the webhook to take the alert',
-    async () => {
+    () => {
       const accepted = receiver?.received.filter((request) => request.answered === 204) ?? [];
-      return accepted.length > 0 ? accepted : undefined;
+      return Promise.resolve(accepted.length > 0 ? accepted : undefined);
     },
     { timeoutMs: 60_000 },
   );

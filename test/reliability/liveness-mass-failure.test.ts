@@ -52,7 +52,7 @@ const fiveOfSixGoSilent = async () => {
   for (const id of SLAVES) await monitorReaches(w, id, (state) => state.phase === 'monitoring');
   agents = keepHeartbeating(w.agents, [...SLAVES, 'fo-01', 'fo-02'], INTERVAL_MS);
   await sleep(3 * INTERVAL_MS);
-  await Promise.all(SILENT.map((id) => agents?.stop(id)));
+  for (const id of SILENT) await agents.stop(id);
   return eventually(
     'the five silent Slaves to be held',
     async () => {

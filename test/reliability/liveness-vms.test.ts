@@ -35,7 +35,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** The simulated site the worker serves, from its "Worker ready" log line. */
 const simulatedSiteOf = (service: ServiceProcess): string => {
   const ready = service.logs().find((line) => line.msg === 'Worker ready');
-  const match = /simulated site at (\S+)/.exec(String(ready?.vms ?? ''));
+  const match = /simulated site at (\S+)/.exec(typeof ready?.vms === 'string' ? ready.vms : '');
   if (match?.[1] === undefined) throw new Error(`the worker serves no simulated site: ${String(ready?.vms)}`);
   return match[1];
 };
