@@ -228,7 +228,12 @@ export const TERM_STALE_AFTER_MS = 5_000;
 
 export const judgeSilence = (
   record: {
-    term: { term: number; observingSinceMs: number; renewedAtMs: number; vmsObservingSinceMs: number | null } | null;
+    term: {
+      term: number;
+      observingSinceMs: number;
+      renewedAtMs: number;
+      vmsObservingSinceMs: number | null;
+    } | null;
     /** Heard only through the VMS. */
     vmsOnly: boolean;
     lease: { lastSeenMs: number } | null;
