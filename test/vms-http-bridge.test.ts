@@ -383,11 +383,23 @@ test('docs/vms-bridge.openapi.yaml has exactly the paths of the protocol, and do
 
 describe('configuration', () => {
   test('VMS_BRIDGE_* settings load with their defaults, and bad ones are refused with the variable named', () => {
-    expect(loadConfig({}).vmsBridge).toEqual({ timeoutMs: 10_000, installTimeoutMs: 1_800_000 });
+    // No bridge: the simulated site, served by the worker on its default port; a bridge replaces it.
+    expect(loadConfig({}).vmsBridge).toEqual({
+      timeoutMs: 10_000,
+      installTimeoutMs: 1_800_000,
+      embeddedSimulator: { enabled: true, port: 7280 },
+    });
     expect(
       loadConfig({ VMS_BRIDGE_URL: 'http://127.0.0.1:7280', VMS_BRIDGE_TOKEN: 't', VMS_BRIDGE_TIMEOUT: '3s' })
         .vmsBridge,
-    ).toEqual({ url: 'http://127.0.0.1:7280', token: 't', timeoutMs: 3_000, installTimeoutMs: 1_800_000 });
+    ).toEqual({
+      url: 'http://127.0.0.1:7280',
+      token: 't',
+      timeoutMs: 3_000,
+      installTimeoutMs: 1_800_000,
+      embeddedSimulator: { enabled: false, port: 7280 },
+    });
+    expect(loadConfig({ NODE_ENV: 'production' }).vmsBridge.embeddedSimulator.enabled).toBe(false);
     for (const [env, message] of [
       [{ VMS_BRIDGE_URL: 'vms-bridge:7280' }, 'VMS_BRIDGE_URL="vms-bridge:7280" must look like'],
       [{ VMS_BRIDGE_TIMEOUT: 'soon' }, 'VMS_BRIDGE_TIMEOUT="soon" is not a duration'],
