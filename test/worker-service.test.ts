@@ -96,7 +96,7 @@ test('on SIGTERM an in-flight activity finishes before the process exits', async
   try {
     await fleet.startMonitor('rec-01');
     const failoverId = (await monitorReaches(world.current, 'rec-01', (state) => state.broken !== null))
-      .broken?.failoverWorkflowId as string;
+      .broken?.failoverId as string;
     await eventually('the plugin install to wait on the lock', async () => {
       const { rowCount } = await db.query(
         `SELECT 1 FROM pg_locks
