@@ -416,15 +416,15 @@ test('a timeout changed as the monitor starts is the one it keeps', async () => 
     async () => {
       const current = await fleet.monitorState('rec-01');
       // Never heard: the detector's deadline is the 90 s timeout after its silence began, not the hour.
-      const record = await livenessRecord(db, 'rec-01');
-      const from = Math.max(record?.silenceFromMs ?? 0, record?.term?.observingSinceMs ?? 0);
-      const deadline = await eventually('the detector to watch rec-01 with the new timeout', async () => {
-        const candidate = liveness.detector.deadlineOf('rec-01');
-        return candidate !== undefined && candidate < from + 3_600_000 ? candidate : undefined;
+      const watched = await eventually('the detector to watch rec-01 with the new timeout', async () => {
+        const record = await livenessRecord(db, 'rec-01');
+        const from = Math.max(record?.silenceFromMs ?? 0, record?.term?.observingSinceMs ?? 0);
+        const deadline = liveness.detector.deadlineOf('rec-01');
+        return deadline !== undefined && deadline < from + 3_600_000 ? { deadline, from } : undefined;
       });
       await fleet.stopMonitor('rec-01');
       await monitorHandle(world.current, 'rec-01').result();
-      return { state: current, deadlineMs: deadline, silenceCountsFromMs: from };
+      return { state: current, deadlineMs: watched.deadline, silenceCountsFromMs: watched.from };
     },
   );
 
