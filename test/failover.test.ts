@@ -5,7 +5,9 @@ import { findFailover } from '../store/failovers';
 import { readLeases } from '../store/leases';
 import { livenessRecord } from '../store/monitoring';
 import { findServer } from '../store/servers';
+import { terminateRunningWorkflows } from './support/cleanup';
 import { camerasOf, eventsOf, failoverRows, pluginReinstalls, pluginsOf, serverRow } from './support/db';
+import { keepHeartbeating } from './support/heartbeat-loop';
 import { breakAllDisks, broken, healthy, heartbeat } from './support/heartbeats';
 import { site, slave, standby, systemDrive } from './support/site';
 import {
@@ -18,6 +20,9 @@ import {
 import { useTestWorld } from './support/world';
 
 const world = useTestWorld();
+
+// A failed spec may leave monitors (a promoted server's short one among them) and failovers running.
+afterEach(() => terminateRunningWorkflows(world.current.client, world.current.taskQueue));
 
 test('a Slave silent for longer than its timeout is moved to Broken recorders and a matched standby takes its place', async () => {
   const { fleet, db, vms, seed, withWorker } = world.current;
@@ -80,16 +85,20 @@ test('a Slave silent for longer than its timeout is moved to Broken recorders an
 });
 
 test('the promoted server inherits the protection and is monitored in turn', async () => {
-  const { fleet, seed, withWorker } = world.current;
+  const { fleet, agents, seed, withWorker } = world.current;
   await seed(site(slave({ id: 'rec-01', timeout: '1s' }), standby('fo-01')));
 
   const promotedMonitor = await withWorker(async () => {
-    await fleet.startMonitor('rec-01');
-    await failoverOf(world.current, 'rec-01');
-    const monitoring = await monitorReaches(world.current, 'fo-01', (state) => state.phase === 'monitoring');
-    // Nobody heartbeats for fo-01 here: its 1 s monitor must not outlive the test.
-    await fleet.stopMonitor('fo-01');
-    return monitoring;
+    // fo-01 is alive: its own 1 s monitor, once it runs, must not fail it over while it is read.
+    const promotedAgent = keepHeartbeating(agents, ['fo-01'], 250);
+    try {
+      await fleet.startMonitor('rec-01');
+      await failoverOf(world.current, 'rec-01');
+      return await monitorReaches(world.current, 'fo-01', (state) => state.phase === 'monitoring');
+    } finally {
+      await promotedAgent.stop();
+      await fleet.stopMonitor('fo-01');
+    }
   });
 
   expect(promotedMonitor).toMatchObject({
