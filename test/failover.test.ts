@@ -94,10 +94,15 @@ test('the promoted server inherits the protection and is monitored in turn', asy
     try {
       await fleet.startMonitor('rec-01');
       await failoverOf(world.current, 'rec-01');
-      return await monitorReaches(world.current, 'fo-01', (state) => state.phase === 'monitoring');
+      const monitoring = await monitorReaches(
+        world.current,
+        'fo-01',
+        (state) => state.phase === 'monitoring',
+      );
+      await fleet.stopMonitor('fo-01');
+      return monitoring;
     } finally {
       await promotedAgent.stop();
-      await fleet.stopMonitor('fo-01');
     }
   });
 
