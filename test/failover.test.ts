@@ -21,8 +21,14 @@ import { useTestWorld } from './support/world';
 
 const world = useTestWorld();
 
-// A failed spec may leave monitors (a promoted server's short one among them) and failovers running.
-afterEach(() => terminateRunningWorkflows(world.current.client, world.current.taskQueue));
+// A failed spec may leave monitors (a promoted server's short one among them) and failovers running. The
+// world is gone by the time this file's afterEach runs: what it needs is taken at the start of each spec.
+let leftRunning: (() => Promise<void>) | undefined;
+beforeEach(() => {
+  const { client, taskQueue } = world.current;
+  leftRunning = () => terminateRunningWorkflows(client, taskQueue);
+});
+afterEach(() => leftRunning?.());
 
 test('a Slave silent for longer than its timeout is moved to Broken recorders and a matched standby takes its place', async () => {
   const { fleet, db, vms, seed, withWorker } = world.current;
