@@ -5,13 +5,15 @@
  */
 import { findFailover } from '../store/failovers';
 import { readLeases } from '../store/leases';
+import { livenessRecord } from '../store/monitoring';
 import { broken, healthy, heartbeat } from './support/heartbeats';
 import { site, slave, standby } from './support/site';
 import { eventually, failoverOf, monitorHandle, monitorReaches } from './support/wait';
 import { useTestWorld } from './support/world';
 
 const SIGNALS_PER_RUN = 10;
-const TIMEOUT_MS = 10_000;
+// Long enough for twenty signals and two continue-as-new on a busy machine before the deadline.
+const TIMEOUT_MS = 30_000;
 const world = useTestWorld({ MONITOR_SIGNALS_PER_RUN: String(SIGNALS_PER_RUN) });
 
 test('continue-as-new keeps the monitor state, and a deadline set before it fails the Slave over on the new run', async () => {
@@ -29,6 +31,11 @@ test('continue-as-new keeps the monitor state, and a deadline set before it fail
   const { firstRun, lastHeardMs, carried, carriedAtMs, latestRunId, result } = await withWorker(async () => {
     await fleet.startMonitor('rec-01');
     const firstRunId = (await monitor().describe()).runId;
+    // Heartbeats count from the moment the monitor entered its Slave in the roster.
+    await eventually(
+      'rec-01 to be in the liveness roster',
+      async () => (await livenessRecord(db, 'rec-01'))?.monitoredSinceMs ?? undefined,
+    );
     // The last heartbeat of the Slave: one disk broken, which its monitor records. Its deadline runs from here.
     await heartbeat(agents, 'rec-01', [...broken('D'), ...healthy('E')]);
     const heard = await monitorReaches(world.current, 'rec-01', (state) => state.brokenDisks.includes('D'));
@@ -50,7 +57,10 @@ test('continue-as-new keeps the monitor state, and a deadline set before it fail
       carried: afterTwo,
       carriedAtMs: afterTwoAtMs,
       latestRunId: latest,
-      result: await failoverOf(world.current, 'rec-01', { stopPromotedMonitor: true }),
+      result: await failoverOf(world.current, 'rec-01', {
+        stopPromotedMonitor: true,
+        timeoutMs: 2 * TIMEOUT_MS,
+      }),
     };
   });
 
