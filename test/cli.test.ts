@@ -290,10 +290,12 @@ describe('vms settings and vms maintenance', () => {
       const changed = await vms('settings', 'rec-01', '--timeout', '45s');
       expect(changed).toMatchObject({
         code: 0,
-        stdout: 'rec-01: protected, failover after 45s without a heartbeat\n',
+        stdout: 'rec-01: protected, failover after 45s without a heartbeat, heard through its agent\n',
       });
       const shown = await vms('settings', 'rec-01');
-      expect(shown.stdout).toBe('rec-01: protected, failover after 45s without a heartbeat\n');
+      expect(shown.stdout).toBe(
+        'rec-01: protected, failover after 45s without a heartbeat, heard through its agent\n',
+      );
       return monitorReaches(world.current, 'rec-01', (candidate) => candidate.settings.timeoutMs === 45_000);
     });
 
