@@ -5,6 +5,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import type { Pool } from 'pg';
 import { createActivities } from '../activities';
 import { createPool } from '../infra/database';
 import { closedPort } from './support/cli';
@@ -13,10 +14,23 @@ import { useTestWorld } from './support/world';
 
 const world = useTestWorld();
 
+/** The activities as the worker builds them, over `db`. */
+const activitiesOver = (db: Pool) => {
+  const { vms, fleet, config } = world.current;
+  return createActivities({
+    db,
+    vms,
+    monitors: fleet,
+    tuning: config.failover,
+    site: config.site,
+    alerts: config.alerts,
+  });
+};
+
 test('a refused request fails its activity with a non-retryable failure of the same type', async () => {
-  const { db, vms, fleet, seed } = world.current;
+  const { db, seed } = world.current;
   await seed(site(slave({ id: 'rec-01' })));
-  const activities = createActivities({ db, vms, monitors: fleet });
+  const activities = activitiesOver(db);
   const environment = new MockActivityEnvironment();
 
   const restoring = environment.run(activities.restoreAsStandby, { serverId: 'rec-01' });
@@ -37,10 +51,10 @@ test('a refused request fails its activity with a non-retryable failure of the s
 });
 
 test('an unreachable PostgreSQL is not a refusal: the activity fails as it is, to be retried', async () => {
-  const { vms, fleet, logger } = world.current;
+  const { logger } = world.current;
   const unreachable = createPool(`postgres://postgres@127.0.0.1:${await closedPort()}/vms`, logger);
   try {
-    const activities = createActivities({ db: unreachable, vms, monitors: fleet });
+    const activities = activitiesOver(unreachable);
     const loading = new MockActivityEnvironment().run(activities.loadMonitoredSlave, 'rec-01');
     await expect(loading).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     await expect(loading).rejects.not.toBeInstanceOf(ApplicationFailure);

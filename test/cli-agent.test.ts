@@ -1,14 +1,17 @@
 /**
- * The heartbeat agent, `vms agent`, run as a child process as it runs on each Slave: it keeps a Slave out
- * of Broken recorders past its timeout, reports broken disks, keeps trying when a send fails, and stops
- * cleanly on SIGTERM.
+ * The heartbeat agent, `vms agent`, run as a child process as it runs on each Slave: it heartbeats to the
+ * gateway with its own server's token, keeps a Slave out of Broken recorders past its timeout, reports broken
+ * disks, keeps trying when a send fails, and stops cleanly on SIGTERM.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { readLeases } from '../store/leases';
 import { buildCli, closedPort, runCli, startCli } from './support/cli';
 import type { CliProcess } from './support/cli';
+import { failoverRows } from './support/db';
 import { TEST_DATA_DIR } from './support/environment';
 import { site, slave, standby } from './support/site';
+import { startTcpProxy } from './support/tcp-proxy';
 import { eventually, failoverOf, monitorReaches } from './support/wait';
 import { useTestWorld } from './support/world';
 
@@ -27,27 +30,25 @@ afterEach(async () => {
   }
 });
 
-const startAgent = (...args: string[]): CliProcess => {
-  const agent = startCli(cliPath, world.current, ['agent', ...args]);
+const gatewayUrl = (): string => `http://127.0.0.1:${world.current.liveness.gateway.address()?.port}`;
+
+/** What an agent on `serverId` is configured with: its gateway and its own token. */
+const agentEnv = async (serverId: string, gateway = gatewayUrl()): Promise<Record<string, string>> => ({
+  VMS_GATEWAY_URL: gateway,
+  VMS_AGENT_TOKEN: await world.current.agents.tokenOf(serverId),
+});
+
+const startAgent = (env: Record<string, string>, ...args: string[]): CliProcess => {
+  const agent = startCli(cliPath, world.current, ['agent', ...args], env);
   agents.push(agent);
   return agent;
 };
 
-/** The agent is connected to Temporal, and was told that the Slave has no monitor (yet). */
-const notMonitoredReported = (agent: CliProcess) =>
-  eventually('the agent to report a heartbeat refused for lack of a monitor', () =>
-    Promise.resolve(
-      agent
-        .logs()
-        .some(
-          (line) =>
-            line.msg === 'Heartbeat not sent: trying again next tick' &&
-            /is not monitored/.test(String(line.err)),
-        )
-        ? true
-        : undefined,
-    ),
-  );
+const runAgent = async (serverId: string, ...args: string[]) =>
+  runCli(cliPath, world.current, ['agent', '--server', serverId, ...args], await agentEnv(serverId));
+
+const logged = (agent: CliProcess, what: string, matches: (line: Record<string, unknown>) => boolean) =>
+  eventually(what, () => Promise.resolve(agent.logs().some(matches) ? true : undefined));
 
 const stopAgent = async (agent: CliProcess) => {
   agent.child.kill('SIGTERM');
@@ -55,13 +56,17 @@ const stopAgent = async (agent: CliProcess) => {
 };
 
 test('heartbeats keep a Slave monitoring past its timeout; SIGTERM stops the agent cleanly', async () => {
-  const { seed, withWorker, fleet } = world.current;
+  const { seed, withWorker, fleet, db, liveness } = world.current;
   await seed(site(slave({ id: 'rec-01', timeout: '2s' }), standby('fo-01')));
 
   const { state, stopped } = await withWorker(async () => {
-    const agent = startAgent('--server', 'rec-01', '--interval', '200ms');
-    // The monitor starts once the agent is connected, as when the agent runs before protection is enabled.
-    await notMonitoredReported(agent);
+    const agent = startAgent(await agentEnv('rec-01'), '--server', 'rec-01', '--interval', '200ms');
+    // The monitor starts once the agent is heard, as when the agent runs before protection is enabled.
+    await logged(
+      agent,
+      'the agent to reach the gateway',
+      (line) => line.msg === 'Heartbeats reaching the gateway',
+    );
     await fleet.startMonitor('rec-01');
     // Alive for three timeouts: without the agent it would have failed over after the first.
     const alive = await monitorReaches(
@@ -74,7 +79,8 @@ test('heartbeats keep a Slave monitoring past its timeout; SIGTERM stops the age
   });
 
   expect(state).toMatchObject({ phase: 'monitoring', broken: null, brokenDisks: [] });
-  expect(state.heartbeatsReceived).toBeGreaterThan(10);
+  expect(liveness.gateway.stats.accepted).toBeGreaterThan(10);
+  expect(await failoverRows(db)).toEqual([]);
   expect(stopped.code).toBe(0);
   expect(stopped.stderr).toBe('');
   const messages = stopped.stdout
@@ -84,7 +90,7 @@ test('heartbeats keep a Slave monitoring past its timeout; SIGTERM stops the age
   expect(messages).toEqual(
     expect.arrayContaining([
       'Heartbeat agent started',
-      'Heartbeats reaching the monitor',
+      'Heartbeats reaching the gateway',
       'Heartbeat agent stopping',
       'Heartbeat agent stopped',
     ]),
@@ -97,21 +103,10 @@ test('disks stated broken are reported, and all material disks broken fail the S
 
   const { degraded, failover, broken } = await withWorker(async () => {
     expect((await runCli(cliPath, world.current, ['monitor', 'start', 'rec-01'])).code).toBe(0);
-    const oneBroken = await runCli(cliPath, world.current, [
-      'agent',
-      ...[
-        '--server',
-        'rec-01',
-        '--interval',
-        '100ms',
-        '--count',
-        '1',
-        '--disk',
-        'D=ok',
-        '--disk',
-        'E=broken',
-      ],
-    ]);
+    const oneBroken = await runAgent(
+      'rec-01',
+      ...['--interval', '100ms', '--count', '1', '--disk', 'D=ok', '--disk', 'E=broken'],
+    );
     expect(oneBroken.code).toBe(0);
     const degradedState = await monitorReaches(
       world.current,
@@ -119,23 +114,12 @@ test('disks stated broken are reported, and all material disks broken fail the S
       (state) => state.brokenDisks.length > 0,
     );
 
-    const allBroken = await runCli(cliPath, world.current, [
-      'agent',
-      ...[
-        '--server',
-        'rec-01',
-        '--interval',
-        '100ms',
-        '--count',
-        '1',
-        '--disk',
-        'D=broken',
-        '--disk',
-        'E=broken',
-      ],
-    ]);
+    const allBroken = await runAgent(
+      'rec-01',
+      ...['--interval', '100ms', '--count', '1', '--disk', 'D=broken', '--disk', 'E=broken'],
+    );
     expect(allBroken.code).toBe(0);
-    const result = await failoverOf(world.current, 'rec-01');
+    const result = await failoverOf(world.current, 'rec-01', { stopPromotedMonitor: true });
     return {
       degraded: degradedState,
       failover: result,
@@ -155,13 +139,13 @@ test('--drive checks the real file system: a missing mount point is a broken dis
   try {
     const state = await withWorker(async () => {
       await fleet.startMonitor('rec-01');
-      const result = await runCli(cliPath, world.current, [
-        'agent',
-        ...['--server', 'rec-01', '--interval', '100ms', '--count', '1'],
+      const result = await runAgent(
+        'rec-01',
+        ...['--interval', '100ms', '--count', '1'],
         ...['--drive', `D=${mounts}`, '--drive', `E=${join(mounts, 'not-mounted')}`],
-      ]);
+      );
       expect(result.code).toBe(0);
-      return monitorReaches(world.current, 'rec-01', (candidate) => candidate.heartbeatsReceived === 1);
+      return monitorReaches(world.current, 'rec-01', (candidate) => candidate.brokenDisks.length > 0);
     });
     expect(state).toMatchObject({ phase: 'monitoring', brokenDisks: ['E'] });
   } finally {
@@ -169,28 +153,46 @@ test('--drive checks the real file system: a missing mount point is a broken dis
   }
 });
 
-test('a failed send is logged and tried again on the next tick, until the monitor is there', async () => {
-  const { seed, withWorker, fleet } = world.current;
+test('a failed send is logged and tried again on the next tick, until the gateway answers', async () => {
+  const { seed, withWorker, fleet, db, liveness } = world.current;
   await seed(site(slave({ id: 'rec-01', timeout: '1h' })));
 
-  const state = await withWorker(async () => {
-    const agent = startAgent('--server', 'rec-01', '--interval', '100ms');
-    await notMonitoredReported(agent);
+  await withWorker(async () => {
     await fleet.startMonitor('rec-01');
-    const reached = await monitorReaches(
-      world.current,
-      'rec-01',
-      (candidate) => candidate.heartbeatsReceived >= 2,
-    );
-    expect((await stopAgent(agent)).code).toBe(0);
-    const failure = agent.logs().find((line) => line.msg === 'Heartbeat not sent: trying again next tick');
-    expect(failure?.err).toBe(
-      '"rec-01" is not monitored: start its monitor first (vms monitor start rec-01)',
-    );
-    return reached;
+    // The agent's way to the gateway is cut as it starts (the Master rebooting, a network change).
+    const address = liveness.gateway.address();
+    const route = await startTcpProxy({ host: '127.0.0.1', port: address?.port ?? 0 });
+    try {
+      await route.cut();
+      const agent = startAgent(
+        await agentEnv('rec-01', `http://127.0.0.1:${route.port}`),
+        ...['--server', 'rec-01', '--interval', '100ms'],
+      );
+      await logged(
+        agent,
+        'a failed send to be logged',
+        (line) => line.msg === 'Heartbeat not sent: trying again next tick',
+      );
+      expect(await readLeases(db, ['rec-01'])).toEqual([]);
+      await route.restore();
+      await logged(
+        agent,
+        'the agent to reach the gateway after failures',
+        (line) => line.msg === 'Heartbeats reaching the gateway' && Number(line.afterFailures) > 0,
+      );
+      await eventually(
+        'the heartbeat of rec-01 in its lease',
+        async () => (await readLeases(db, ['rec-01']))[0],
+      );
+      expect((await stopAgent(agent)).code).toBe(0);
+      const failure = agent.logs().find((line) => line.msg === 'Heartbeat not sent: trying again next tick');
+      expect(failure?.err).toMatch(
+        new RegExp(`^no gateway took the heartbeat \\(http://127\\.0\\.0\\.1:${route.port}: `),
+      );
+    } finally {
+      await route.close();
+    }
   });
-
-  expect(state.phase).toBe('monitoring');
 });
 
 test('with --count, heartbeats that could not be sent make the agent exit non-zero', async () => {
@@ -199,14 +201,31 @@ test('with --count, heartbeats that could not be sent make the agent exit non-ze
     cliPath,
     world.current,
     ['agent', '--server', 'rec-01', '--interval', '100ms', '--count', '1'],
-    { TEMPORAL_ADDRESS: `127.0.0.1:${port}` },
+    { VMS_GATEWAY_URL: `http://127.0.0.1:${port}`, VMS_AGENT_TOKEN: 'a-token-nobody-checks' },
   );
   expect(result.code).toBe(3);
   expect(result.stderr).toMatch(
     new RegExp(
-      `^vms: error: 1 of 1 heartbeats were not sent \\(last: Temporal at 127\\.0\\.0\\.1:${port} is unreachable: .*\\)\\n$`,
+      `^vms: error: 1 of 1 heartbeats were not sent \\(last: no gateway took the heartbeat \\(http://127\\.0\\.0\\.1:${port}: .*\\)\\)\\n$`,
     ),
   );
+});
+
+test("a heartbeat the gateway refuses (another server's token) makes the agent exit 2", async () => {
+  const { seed, startLiveness } = world.current;
+  await seed(site(slave({ id: 'rec-01', timeout: '1h' }), slave({ id: 'rec-02', timeout: '1h' })));
+  await startLiveness();
+  const result = await runCli(
+    cliPath,
+    world.current,
+    ['agent', '--server', 'rec-01', '--interval', '100ms', '--count', '1'],
+    await agentEnv('rec-02'),
+  );
+  expect(result.code).toBe(2);
+  expect(result.stderr).toMatch(
+    /^vms: error: 1 of 1 heartbeats were not sent \(last: this token is for "rec-02"/,
+  );
+  expect(world.current.liveness.gateway.stats.refused.forbidden).toBe(1);
 });
 
 test('bad agent options are refused before anything is sent', async () => {

@@ -6,13 +6,16 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../infra/paths';
+import { findFailover } from '../store/failovers';
+import { readLeases } from '../store/leases';
 import { findServer, listServers } from '../store/servers';
 import { buildCli, closedPort, runCli } from './support/cli';
-import { eventsOf, serverRow } from './support/db';
+import { eventsOf, failoverRows, serverRow } from './support/db';
 import { TEST_DATA_DIR } from './support/environment';
-import { heartbeat } from './support/heartbeats';
+import { heartbeat, healthy } from './support/heartbeats';
+import { keepHeartbeating } from './support/heartbeat-loop';
 import { master, site, slave, standby } from './support/site';
-import { failoverOf, monitorReaches } from './support/wait';
+import { eventually, failoverOf, monitorReaches } from './support/wait';
 import { useTestWorld } from './support/world';
 
 const world = useTestWorld();
@@ -211,8 +214,12 @@ describe('vms status', () => {
 
     const { text, json } = await withWorker(async () => {
       await vms('monitor', 'start', 'rec-01');
-      await heartbeat(world.current.fleet, 'rec-01');
-      await monitorReaches(world.current, 'rec-01', (state) => state.heartbeatsReceived === 1);
+      await heartbeat(world.current.agents, 'rec-01');
+      // vms status reads the heartbeat from the lease the gateway wrote to PostgreSQL.
+      await eventually(
+        'the heartbeat of rec-01 in its lease',
+        async () => (await readLeases(world.current.db, ['rec-01']))[0],
+      );
       return { text: await vms('status'), json: await vms('status', '--json') };
     });
 
@@ -283,10 +290,12 @@ describe('vms settings and vms maintenance', () => {
       const changed = await vms('settings', 'rec-01', '--timeout', '45s');
       expect(changed).toMatchObject({
         code: 0,
-        stdout: 'rec-01: protected, failover after 45s without a heartbeat\n',
+        stdout: 'rec-01: protected, failover after 45s without a heartbeat, heard through its agent\n',
       });
       const shown = await vms('settings', 'rec-01');
-      expect(shown.stdout).toBe('rec-01: protected, failover after 45s without a heartbeat\n');
+      expect(shown.stdout).toBe(
+        'rec-01: protected, failover after 45s without a heartbeat, heard through its agent\n',
+      );
       return monitorReaches(world.current, 'rec-01', (candidate) => candidate.settings.timeoutMs === 45_000);
     });
 
@@ -340,10 +349,12 @@ describe('vms settings and vms maintenance', () => {
   });
 
   test('a maintenance window holds off failover until it ends; --for 0 ends it', async () => {
-    const { seed, withWorker } = world.current;
-    await seed(site(slave({ id: 'rec-01', timeout: '1h' })));
+    const { seed, withWorker, db, agents } = world.current;
+    // A short timeout: without the window, the silence below would fail the Slave over several times over.
+    await seed(site(slave({ id: 'rec-01', timeout: '2s' }), standby('fo-01')));
 
-    await withWorker(async () => {
+    const { silentFromMs, during, endedAtMs, result } = await withWorker(async () => {
+      const agent = keepHeartbeating(agents, ['rec-01'], 300, healthy('D', 'E'));
       await vms('monitor', 'start', 'rec-01');
       const before = Date.now();
       const started = await vms('maintenance', 'rec-01', '--for', '20m');
@@ -355,12 +366,37 @@ describe('vms settings and vms maintenance', () => {
         (state) => state.maintenanceUntilMs !== null,
       );
       expect(inMaintenance.maintenanceUntilMs).toBeGreaterThanOrEqual(before + 20 * 60_000);
-      expect((await vms('status')).stdout).toMatch(/rec-01 .* until \d{4}-/);
 
+      // The agent stops (the Slave reboots): silent for three timeouts, inside the window.
+      await agent.stop();
+      const lastHeard = agent.lastDeliveredAt('rec-01') ?? before;
+      await eventually('three timeouts of silence', () =>
+        Promise.resolve(Date.now() > lastHeard + 3 * 2_000 ? true : undefined),
+      );
+      expect((await vms('status')).stdout).toMatch(/rec-01 .* until \d{4}-/);
+      const whileInWindow = {
+        state: await world.current.fleet.monitorState('rec-01'),
+        failovers: await failoverRows(db),
+      };
+
+      const endedAt = Date.now();
       const ended = await vms('maintenance', 'rec-01', '--for', '0');
       expect(ended.stdout).toBe('rec-01: maintenance ended, failover protection applies again\n');
-      await monitorReaches(world.current, 'rec-01', (state) => state.maintenanceUntilMs === null);
+      // Still silent, and no window any more: the failover follows.
+      return {
+        silentFromMs: lastHeard,
+        during: whileInWindow,
+        endedAtMs: endedAt,
+        result: await failoverOf(world.current, 'rec-01', { stopPromotedMonitor: true }),
+      };
     });
+
+    expect(during.state).toMatchObject({ phase: 'monitoring', broken: null });
+    expect(during.failovers).toEqual([]);
+    expect(result).toMatchObject({ slaveId: 'rec-01', failoverServerId: 'fo-01' });
+    const failover = await findFailover(db, result.failoverId);
+    expect(failover?.startedAt.getTime()).toBeGreaterThanOrEqual(endedAtMs);
+    expect(failover?.startedAt.getTime()).toBeGreaterThan(silentFromMs + 3 * 2_000);
 
     const badLength = await vms('maintenance', 'rec-01', '--for', '8d');
     expect(badLength.code).toBe(2);

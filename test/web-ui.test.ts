@@ -9,11 +9,10 @@ import { join } from 'node:path';
 import type { WorkflowExecutionInfo } from '@temporalio/client';
 import { chromium } from 'playwright-core';
 import type { BrowserContext, Page } from 'playwright-core';
-import { ErrorType } from '../domain/errors';
 import { VmsFailoverTarget, VmsFolder, VmsServerId } from '../domain/search-attributes';
 import { projectRoot } from '../infra/paths';
 import { temporalNamespace } from './support/environment';
-import { heartbeat } from './support/heartbeats';
+import { keepHeartbeating } from './support/heartbeat-loop';
 import { site, slave, standby } from './support/site';
 import { eventually, failoverOf } from './support/wait';
 import { useTestWorld } from './support/world';
@@ -41,29 +40,6 @@ const listedEventually = (query: string, count: number): Promise<WorkflowExecuti
     const found = await listed(query);
     return found.length === count ? found : undefined;
   });
-
-/**
- * The promoted server is alive and heartbeats like a real recorder, so that its own monitor (it inherits
- * the protection) does not fail it over in turn while the UI is read.
- */
-const keepHeartbeating = (serverId: string): { stop(): Promise<void> } => {
-  let stopped = false;
-  const sending = (async () => {
-    while (!stopped) {
-      await heartbeat(world.current.fleet, serverId).catch((error: unknown) => {
-        // Until the failover starts the promoted server's monitor, there is nobody to tell.
-        if ((error as { type?: string }).type !== ErrorType.MonitorNotRunning) throw error;
-      });
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  })();
-  return {
-    stop: async () => {
-      stopped = true;
-      await sending;
-    },
-  };
-};
 
 const openWorkflowList = async (page: Page, query: string): Promise<void> => {
   await page.goto(`${WEB_UI}/namespaces/${temporalNamespace()}/workflows?query=${encodeURIComponent(query)}`);
@@ -100,12 +76,14 @@ const launchChromium = (userDataDir: string): Promise<BrowserContext> =>
   });
 
 test('a finished failover is found by folder and server id, through the API and in the Web UI', async () => {
-  const { fleet, seed, withWorker } = world.current;
+  const { fleet, agents, seed, withWorker } = world.current;
   await seed(site(slave({ id: 'rec-01', timeout: '2s' }), standby('fo-01')));
 
   // The worker keeps running while the UI is read: the current details are a query answered by a worker.
   await withWorker(async () => {
-    const promotedServer = keepHeartbeating('fo-01');
+    // The promoted server is alive and heartbeats like a real recorder, so that its own monitor (it inherits
+    // the protection) does not fail it over in turn while the UI is read.
+    const promotedServer = keepHeartbeating(agents, ['fo-01'], 250);
     await fleet.startMonitor('rec-01');
     const result = await failoverOf(world.current, 'rec-01');
     expect(result).toMatchObject({ slaveId: 'rec-01', failoverServerId: 'fo-01' });
@@ -156,6 +134,7 @@ test('a finished failover is found by folder and server id, through the API and 
       await browser.close();
       rmSync(userDataDir, { recursive: true, force: true });
       await promotedServer.stop();
+      await fleet.stopMonitor('fo-01');
     }
   });
 });

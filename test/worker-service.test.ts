@@ -14,6 +14,7 @@ import { pluginReinstalls } from './support/db';
 import { testServerUrl } from './support/environment';
 import { site, slave, standby } from './support/site';
 import { eventually, monitorReaches } from './support/wait';
+import { serviceEnv as serviceEnvOf } from './support/service-env';
 import { buildService, killAllServices, startService } from './support/service-process';
 import type { ServiceProcess } from './support/service-process';
 import { useTestWorld } from './support/world';
@@ -42,11 +43,8 @@ afterEach(killAllServices);
 
 const world = useTestWorld();
 
-const serviceEnv = (): Record<string, string> => ({
-  DATABASE_URL: world.current.databaseUrl,
-  VMS_SITE: world.current.site,
-  TEMPORAL_TASK_QUEUE: world.current.taskQueue,
-});
+/** This test's site, with the simulated VMS and the gateway on free ports: two services run side by side. */
+const serviceEnv = (): Record<string, string> => serviceEnvOf(world.current);
 
 test('the service becomes ready, serves metrics and health, and exits 0 on SIGTERM', async () => {
   const [metricsPort, healthPort] = [await freePort(), await freePort()];
@@ -96,7 +94,7 @@ test('on SIGTERM an in-flight activity finishes before the process exits', async
   try {
     await fleet.startMonitor('rec-01');
     const failoverId = (await monitorReaches(world.current, 'rec-01', (state) => state.broken !== null))
-      .broken?.failoverWorkflowId as string;
+      .broken?.failoverId as string;
     await eventually('the plugin install to wait on the lock', async () => {
       const { rowCount } = await db.query(
         `SELECT 1 FROM pg_locks

@@ -6,17 +6,30 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { failoverStateQuery } from '../../workflows/definitions';
 import { temporalAddress, temporalNamespace } from '../support/environment';
+import { failoverRows } from '../support/db';
 import { healthy, heartbeat } from '../support/heartbeats';
 import { temporalCli } from '../support/temporal-dev-server';
-import { changeSettingsAsMonitorStarts, failoverOf, monitorHandle, monitorReaches } from '../support/wait';
+import {
+  changeSettingsAsMonitorStarts,
+  eventually,
+  failoverOf,
+  monitorHandle,
+  monitorReaches,
+} from '../support/wait';
 import { site, slave, standby } from '../support/site';
 import { useTestWorld } from '../support/world';
 
-const world = useTestWorld({ MONITOR_HEARTBEATS_PER_RUN: '10' });
+const world = useTestWorld({ MONITOR_SIGNALS_PER_RUN: '10' });
+
+interface HistoryEvent {
+  eventType: string;
+  workflowExecutionSignaledEventAttributes?: { signalName?: string };
+}
 
 /** Saves a history in the JSON format of `temporal workflow show --output json`, the one replay reads. */
-const save = (name: string, workflowId: string, runId?: string): void => {
+const save = (name: string, workflowId: string, runId?: string): HistoryEvent[] => {
   const json = execFileSync(
     temporalCli(),
     [
@@ -26,10 +39,13 @@ const save = (name: string, workflowId: string, runId?: string): void => {
     { encoding: 'utf8' },
   );
   writeFileSync(join(__dirname, `${name}.json`), json);
+  return (JSON.parse(json) as { events: HistoryEvent[] }).events;
 };
 
+const eventTypes = (events: HistoryEvent[]): string[] => events.map((event) => event.eventType);
+
 test('record the life of a Slave: heartbeats, disks, settings, maintenance, failover, late heartbeat, restore', async () => {
-  const { fleet, vms, seed, withWorker } = world.current;
+  const { fleet, vms, agents, seed, withWorker } = world.current;
   await seed(site(slave({ id: 'rec-01', timeout: '2s', plugins: ['ANPR+', 'Activity Map'] }), standby('fo-01')));
   await vms.failPluginInstalls('fo-01', 'ANPR+', 1);
   await vms.failPluginInstalls('fo-01', 'Activity Map', 100);
@@ -37,15 +53,23 @@ test('record the life of a Slave: heartbeats, disks, settings, maintenance, fail
   await withWorker(async () => {
     const { workflowId } = await fleet.startMonitor('rec-01');
     const firstRunId = (await monitorHandle(world.current, 'rec-01').describe()).runId;
-    for (let beat = 0; beat < 12; beat += 1) {
-      await heartbeat(fleet, 'rec-01', [{ letter: 'D', healthy: beat < 6 }, ...healthy('E')]);
+    // Disk D failing and coming back: each change is a report of the detector, ten of them a run.
+    for (let change = 0; change < 10; change += 1) {
+      const dBroken = change % 2 === 0;
+      await heartbeat(agents, 'rec-01', [{ letter: 'D', healthy: !dBroken }, ...healthy('E')]);
+      await monitorReaches(
+        world.current,
+        'rec-01',
+        (state) => state.runs > 1 || state.brokenDisks.includes('D') === dBroken,
+      );
     }
     await monitorReaches(world.current, 'rec-01', (state) => state.runs === 2);
-    save('monitor-continued-as-new', workflowId, firstRunId);
+    const firstRun = save('monitor-continued-as-new', workflowId, firstRunId);
+    expect(eventTypes(firstRun)).toContain('EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW');
     await fleet.updateSettings('rec-01', { protected: true, timeoutMs: 1_500 });
     await fleet.startMaintenance('rec-01', 1_000);
     const failover = await failoverOf(world.current, 'rec-01', { stopPromotedMonitor: true });
-    await heartbeat(fleet, 'rec-01');
+    await heartbeat(agents, 'rec-01');
     await monitorReaches(world.current, 'rec-01', (state) => state.lateHeartbeats === 1);
     const restore = await fleet.restore('rec-01');
     await monitorHandle(world.current, 'rec-01').result();
@@ -56,18 +80,32 @@ test('record the life of a Slave: heartbeats, disks, settings, maintenance, fail
 });
 
 test('record a failover that waits for a matched standby', async () => {
-  const { fleet, seed, withWorker } = world.current;
+  const { fleet, db, seed, withWorker } = world.current;
+  // No standby when the Slave fails: its failover waits for one.
   await seed(site(slave({ id: 'rec-01', timeout: '1s' })));
 
   await withWorker(async () => {
     await fleet.startMonitor('rec-01');
-    const state = await monitorReaches(world.current, 'rec-01', (candidate) => candidate.broken !== null);
+    const waiting = await eventually('the failover to wait for a standby', async () =>
+      (await failoverRows(db)).find((row) => row.status === 'waiting-for-standby'),
+    );
+    await eventually('the failover workflow to wait for a standby', async () => {
+      const state = await world.current.client.workflow
+        .getHandle(waiting.id)
+        .query(failoverStateQuery)
+        .catch(() => undefined);
+      return state?.step === 'waiting for a matched standby' ? state : undefined;
+    });
     await seed(site(standby('fo-01')));
-    const failoverId = state.broken?.failoverWorkflowId as string;
-    await monitorReaches(world.current, 'rec-01', () => true);
-    await fleet.notifyStandbyAvailable();
-    await failoverOf(world.current, 'rec-01', { stopPromotedMonitor: true });
-    save('failover-waiting-for-standby', failoverId);
+    expect(await fleet.notifyStandbyAvailable()).toEqual([waiting.id]);
+    const result = await failoverOf(world.current, 'rec-01', { stopPromotedMonitor: true });
+    expect(result.failoverServerId).toBe('fo-01');
+    const events = save('failover-waiting-for-standby', waiting.id);
+    // The history holds the wait: the recheck timer, and the signal that a standby was added.
+    expect(eventTypes(events)).toContain('EVENT_TYPE_TIMER_STARTED');
+    expect(
+      events.map((event) => event.workflowExecutionSignaledEventAttributes?.signalName).filter(Boolean),
+    ).toEqual(['standbyAvailable']);
   });
 });
 

@@ -19,7 +19,8 @@ import type {
   TakeOver,
 } from '../../domain/contracts';
 import { monitorWorkflowId } from '../../domain/names';
-import { monitorStateQuery } from '../../workflows/definitions';
+import type { LivenessReport } from '../../domain/liveness';
+import { livenessSignal, monitorStateQuery } from '../../workflows/definitions';
 import type { slaveMonitorWorkflow } from '../../workflows/monitor';
 import { terminateRunningWorkflows } from '../support/cleanup';
 import { WORKFLOW_BUNDLE_PATH, temporalAddress, temporalNamespace } from '../support/environment';
@@ -28,7 +29,7 @@ import { eventually, failoverResult } from '../support/wait';
 /** The activities a failover runs, from the monitor's first read of its Slave to the failover completed. */
 type FailoverActivities = Pick<
   Activities,
-  | 'loadMonitoredSlave'
+  | 'startMonitoring'
   | 'takeOverRecording'
   | 'beginFailover'
   | 'claimMatchedStandby'
@@ -48,7 +49,7 @@ const TUNING: FailoverTuning = {
   serverUpTimeoutMs: 3_000,
 };
 
-/** A protected Slave with a one-second timeout: without heartbeats it is deemed broken a second after start. */
+/** A protected Slave with a one-second timeout. */
 const SLAVE: MonitoredSlave = {
   settings: { protected: true, timeoutMs: 1_000 },
   materialDriveLetters: ['D', 'E'],
@@ -77,7 +78,7 @@ const stubActivities = (takeOverRecording: (input: FailoverStart) => Promise<Tak
       return answer(input);
     };
   const activities: FailoverActivities = {
-    loadMonitoredSlave: record('loadMonitoredSlave', () => SLAVE),
+    startMonitoring: record('startMonitoring', () => SLAVE),
     takeOverRecording: record('takeOverRecording', takeOverRecording),
     beginFailover: record('beginFailover', (input: FailoverStart) => planFor(input.failoverId)),
     claimMatchedStandby: record('claimMatchedStandby', (): ClaimResult => ({
@@ -126,9 +127,17 @@ const failOverWith = async (activities: FailoverActivities): Promise<FailoverRes
         taskQueue,
         args: [{ site, serverId: 'rec-01', slave: SLAVE, tuning: TUNING }],
       });
+      // The detector's report that rec-01's deadline passed, as the liveness layer sends it.
+      const deadline: LivenessReport = {
+        kind: 'deadline',
+        term: 1,
+        lastSeenMs: null,
+        deadlineMs: Date.now(),
+      };
+      await monitor.signal(livenessSignal, deadline);
       const failoverId = await eventually('the monitor to deem rec-01 broken', async () => {
         const state = await monitor.query(monitorStateQuery);
-        return state.broken?.failoverWorkflowId;
+        return state.broken?.failoverId;
       });
       return failoverResult(client, failoverId);
     });
@@ -158,11 +167,17 @@ test('when the take-over fails, the failover workflow takes every step itself, o
   });
   const failoverId = result.failoverId;
   expect(calls).toEqual([
-    { activity: 'loadMonitoredSlave', input: 'rec-01' },
+    { activity: 'startMonitoring', input: { serverId: 'rec-01', failedOver: false } },
     { activity: 'takeOverRecording', input: expect.objectContaining({ failoverId, slaveId: 'rec-01' }) },
     {
       activity: 'beginFailover',
-      input: { failoverId, slaveId: 'rec-01', reason: 'heartbeat-timeout', deadlineMs: expect.any(Number) },
+      input: {
+        failoverId,
+        slaveId: 'rec-01',
+        reason: 'heartbeat-timeout',
+        deadlineMs: expect.any(Number),
+        claim: { term: 1, lastSeenMs: null, deadlineMs: expect.any(Number) },
+      },
     },
     { activity: 'claimMatchedStandby', input: failoverId },
     { activity: 'promoteStandby', input: { failoverId, slaveId: 'rec-01', serverId: 'fo-01' } },
@@ -187,7 +202,7 @@ test('when the take-over restored recording, the failover workflow only protects
 
   expect(result).toMatchObject({ failoverServerId: 'fo-01', ipCameraIds: CAMERAS.ipCameraIds });
   expect(calls.map((call) => call.activity)).toEqual([
-    'loadMonitoredSlave',
+    'startMonitoring',
     'takeOverRecording',
     'ensureMonitoring',
     'waitUntilServerUp',
