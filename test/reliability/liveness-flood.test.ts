@@ -158,8 +158,10 @@ test(`a flood of bad requests for ${FLOOD_MS / 1_000}s is refused; a Slave dying
   });
   const reportedAtMs =
     Number(reported?.eventTime?.seconds ?? 0) * 1_000 + Math.round((reported?.eventTime?.nanos ?? 0) / 1e6);
+  // The detector's precision: its report in the monitor's history within 250 ms of the deadline. The failover
+  // begins after the monitor's workflow task and its confirmation against PostgreSQL, on the flooded machine.
   expect(reportedAtMs - deadlineMs).toBeLessThan(250);
-  expect((record?.startedAt.getTime() ?? 0) - deadlineMs).toBeLessThan(1_000);
+  expect((record?.startedAt.getTime() ?? 0) - deadlineMs).toBeLessThan(2_000);
   // Nothing else failed over; the agents on the other address were never refused.
   expect((await failoverRows(w.db)).map((row) => row.slave_id)).toEqual(['rec-02']);
   expect(agents.failures()).toBe(failuresBefore);
