@@ -181,6 +181,8 @@ export interface ServiceProcess {
   exited: Promise<number | null>;
   /** Resolves once the worker polls its task queue. */
   ready(): Promise<void>;
+  /** The URL of its heartbeat gateway, once it is ready. */
+  gateway(): string;
   /** SIGKILL: no shutdown, no cleanup, in-flight work lost. Resolves once the process is gone. */
   kill(): Promise<void>;
 }
@@ -239,6 +241,7 @@ export const startService = (env: Record<string, string>): ServiceProcess => {
         { timeoutMs: 90_000, intervalMs: 100 },
       );
     },
+    gateway: () => (JSON.parse(readFileSync(readyFile, 'utf8')) as { gateway: string }).gateway,
     kill: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
