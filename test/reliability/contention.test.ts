@@ -51,7 +51,11 @@ test('five Slaves failing at once with two standbys: each standby used once, the
     // Each round restores the Slaves the previous round served; they take the place of waiting ones.
     let restorable: string[] = [];
     for (const expectedCompleted of [2, 4, 5]) {
-      for (const id of restorable) await w.fleet.restore(id);
+      for (const id of restorable) {
+        // Repaired: its agent reports healthy disks before the operator restores it as a standby.
+        await heartbeat(w.agents, id, healthy('D', 'E'));
+        await w.fleet.restore(id);
+      }
       const round = await eventually(`${expectedCompleted} failovers completed`, async () => {
         const state = await byStatus(w);
         return state.completed.length === expectedCompleted &&
