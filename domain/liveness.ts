@@ -181,20 +181,22 @@ export const CONFIRM_TOLERANCE_MS = 250;
  * (a detector that lost its lead), a heartbeat before the deadline that the decision did not see (another
  * gateway heard it), or a deadline that moved since (a maintenance window, a longer timeout). A heartbeat
  * after the deadline does not undo it: the Slave was silent for longer than its timeout. All disks broken
- * stands when the Slave's last heartbeat says so.
+ * stands when the Slave's last heartbeat says so, in any term.
  */
 export const refuteSilence = (
   record: SilenceRecord,
   claim: SilenceClaim,
   reason: BrokenReason,
 ): string | undefined => {
-  if (record.currentTerm !== claim.term) {
-    return `decided in detector term ${claim.term}, but term ${record.currentTerm ?? 'none'} is current`;
-  }
+  // The lease is the evidence of broken disks, whichever term heard it: a take-over retried after its worker
+  // was lost (a new term began meanwhile) still stands while the Slave's last heartbeat says so.
   if (reason === 'all-disks-broken') {
     return allMaterialDisksBroken(record.materialDriveLetters, record.leaseDisks)
       ? undefined
       : 'its last heartbeat does not report every material disk broken';
+  }
+  if (record.currentTerm !== claim.term) {
+    return `decided in detector term ${claim.term}, but term ${record.currentTerm ?? 'none'} is current`;
   }
   const heard = record.leaseLastSeenMs;
   if (

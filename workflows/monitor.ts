@@ -18,6 +18,7 @@ import {
   log,
   patched,
   setCurrentDetails,
+  setDefaultSignalHandler,
   setHandler,
   sleep,
   startChild,
@@ -209,6 +210,12 @@ async function livenessMonitor(input: MonitorInput): Promise<MonitorResult> {
     signalsThisRun += 1;
     state.ignoredSignals += 1;
     log.warn('Heartbeat signal ignored: agents report to the heartbeat gateway', { serverId });
+  });
+  // A signal of no known name would otherwise wait in the buffer, uncounted, until the run ends.
+  setDefaultSignalHandler((signalName: string) => {
+    signalsThisRun += 1;
+    state.ignoredSignals += 1;
+    log.warn('Unknown signal ignored', { serverId, signalName });
   });
   setHandler(stopMonitorSignal, (payload: unknown) => {
     signalsThisRun += 1;

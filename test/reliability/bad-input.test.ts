@@ -7,7 +7,8 @@ import { rootFailure } from '../../app/failures';
 import { monitorWorkflowId } from '../../domain/names';
 import { findServer, listCameras, listPlugins } from '../../store/servers';
 import { failoverRows, snapshotAllTables } from '../support/db';
-import { breakAllDisks } from '../support/heartbeats';
+import type { MonitorState } from '../../workflows/definitions';
+import { breakAllDisks, broken } from '../support/heartbeats';
 import { site, slave, standby } from '../support/site';
 import { failoverOf, monitorHandle, monitorReaches } from '../support/wait';
 import type { TestContext } from '../support/world';
@@ -22,103 +23,11 @@ interface BadInput {
   rejectedAs: string;
 }
 
-const beat = (fields: Record<string, unknown>) => ({
-  serverId: 'rec-01',
-  sentAtMs: Date.now(),
-  disks: [],
-  ...fields,
-});
-const twentySevenDisks = Array.from({ length: 27 }, (_, index) => ({
-  letter: String.fromCharCode(65 + (index % 26)),
-  healthy: true,
-}));
-
-const HEARTBEATS: BadInput[] = [
-  {
-    input: 'a heartbeat that is not an object',
-    act: (w) => w.fleet.sendHeartbeat('alive'),
-    rejectedAs: 'InvalidInput',
-  },
-  { input: 'a null heartbeat', act: (w) => w.fleet.sendHeartbeat(null), rejectedAs: 'InvalidInput' },
-  {
-    input: 'a heartbeat without server id',
-    act: (w) => w.fleet.sendHeartbeat(beat({ serverId: undefined })),
-    rejectedAs: 'InvalidInput',
-  },
-  {
-    input: 'a heartbeat with a text timestamp',
-    act: (w) => w.fleet.sendHeartbeat(beat({ sentAtMs: 'now' })),
-    rejectedAs: 'InvalidInput',
-  },
-  {
-    input: 'a heartbeat with a negative timestamp',
-    act: (w) => w.fleet.sendHeartbeat(beat({ sentAtMs: -1 })),
-    rejectedAs: 'InvalidInput',
-  },
-  {
-    input: 'a heartbeat with a NaN timestamp',
-    act: (w) => w.fleet.sendHeartbeat(beat({ sentAtMs: Number.NaN })),
-    rejectedAs: 'InvalidInput',
-  },
-  {
-    input: 'a heartbeat with a timestamp no date can hold',
-    act: (w) => w.fleet.sendHeartbeat(beat({ sentAtMs: 1e300 })),
-    rejectedAs: 'InvalidInput',
-  },
-  {
-    input: 'a heartbeat whose disks are not a list',
-    act: (w) => w.fleet.sendHeartbeat(beat({ disks: 'all broken' })),
-    rejectedAs: 'InvalidInput',
-  },
-  {
-    input: 'a heartbeat with 27 disks',
-    act: (w) => w.fleet.sendHeartbeat(beat({ disks: twentySevenDisks })),
-    rejectedAs: 'InvalidInput',
-  },
-  {
-    input: 'a heartbeat with a two-letter drive',
-    act: (w) => w.fleet.sendHeartbeat(beat({ disks: [{ letter: 'DD', healthy: false }] })),
-    rejectedAs: 'InvalidInput',
-  },
-  {
-    input: 'a heartbeat with a numeric drive',
-    act: (w) => w.fleet.sendHeartbeat(beat({ disks: [{ letter: 4, healthy: false }] })),
-    rejectedAs: 'InvalidInput',
-  },
-  {
-    input: 'a heartbeat with "yes" as health',
-    act: (w) => w.fleet.sendHeartbeat(beat({ disks: [{ letter: 'D', healthy: 'yes' }] })),
-    rejectedAs: 'InvalidInput',
-  },
-  {
-    input: 'a heartbeat listing a drive twice',
-    act: (w) =>
-      w.fleet.sendHeartbeat(
-        beat({
-          disks: [
-            { letter: 'D', healthy: true },
-            { letter: 'd:', healthy: false },
-          ],
-        }),
-      ),
-    rejectedAs: 'InvalidInput',
-  },
-  {
-    input: 'a heartbeat with a 100 kB server id',
-    act: (w) => w.fleet.sendHeartbeat(beat({ serverId: 'r'.repeat(100_000) })),
-    rejectedAs: 'InvalidInput',
-  },
-  {
-    input: 'a heartbeat for an unknown server',
-    act: (w) => w.fleet.sendHeartbeat(beat({ serverId: 'rec-99' })),
-    rejectedAs: 'MonitorNotRunning',
-  },
-  {
-    input: 'a heartbeat for a stopped monitor',
-    act: (w) => w.fleet.sendHeartbeat(beat({ serverId: 'rec-03' })),
-    rejectedAs: 'MonitorNotRunning',
-  },
-];
+/*
+ * Heartbeats come over HTTP to the heartbeat gateway: malformed, oversized, foreign or unauthenticated ones
+ * are refused there with a status of their own and change nothing (test/liveness-gateway.test.ts, "refusals").
+ * What reaches a monitor straight through Temporal is below ("signals sent straight to a monitor").
+ */
 
 const SERVERS: BadInput[] = [
   {
@@ -387,23 +296,33 @@ const seedSite = async (w: TestContext): Promise<void> => {
   await w.fleet.startMonitor('rec-03');
   await w.fleet.stopMonitor('rec-03');
   await monitorHandle(w, 'rec-03').result();
-  await breakAllDisks(w.fleet, 'rec-02');
+  await breakAllDisks(w.agents, 'rec-02');
   await failoverOf(w, 'rec-02');
   await monitorReaches(w, 'rec-02', (state) => state.phase === 'failed-over');
+};
+
+/** Every table, less the detector's renewal of its term: once a second, whatever else happens. */
+const siteState = async (w: TestContext): Promise<Record<string, unknown[]>> => {
+  const snapshot = await snapshotAllTables(w.db);
+  snapshot['public.detector_term'] = (snapshot['public.detector_term'] ?? []).map((row) => ({
+    ...(row as Record<string, unknown>),
+    renewed_at: 'renewed each second',
+  }));
+  return snapshot;
 };
 
 /** What each case did wrong: no error, another type, an unclear message, or a change of state. */
 const problemsWith = async (w: TestContext, cases: BadInput[]): Promise<string[]> => {
   const problems: string[] = [];
   for (const badInput of cases) {
-    const before = await snapshotAllTables(w.db);
+    const before = await siteState(w);
     let failure: unknown;
     try {
       await badInput.act(w);
     } catch (error) {
       failure = error instanceof WorkflowNotFoundError ? error : rootFailure(error);
     }
-    const after = await snapshotAllTables(w.db);
+    const after = await siteState(w);
     const name = `${badInput.input}:`;
     if (failure === undefined) {
       problems.push(`${name} accepted`);
@@ -424,7 +343,6 @@ const problemsWith = async (w: TestContext, cases: BadInput[]): Promise<string[]
 };
 
 test.each([
-  ['malformed and oversized heartbeats', HEARTBEATS],
   ['unknown and wrong-role server ids, Master protection, duplicate monitor start', SERVERS],
   ['zero, negative and absurd timeouts and maintenance windows', TIMEOUTS],
   ['restores with a drive-letter mismatch or of servers that are not broken', RESTORES],
@@ -441,34 +359,83 @@ test.each([
       phase: 'monitoring',
       settings: monitorBefore?.settings,
       maintenanceUntilMs: monitorBefore?.maintenanceUntilMs,
-      heartbeatsReceived: 0,
+      ignoredSignals: 0,
+      broken: null,
     });
   });
 });
 
-test('malformed heartbeats signalled past the client are counted and ignored by the monitor', async () => {
-  const w = world.current;
-  const state = await w.withWorker(async () => {
-    await seedSite(w);
-    const before = await snapshotAllTables(w.db);
-    const rec01 = monitorHandle(w, 'rec-01');
-    await rec01.signal('heartbeat', { serverId: 'rec-02', sentAtMs: Date.now(), disks: [] } as never);
-    await rec01.signal('heartbeat', { serverId: 'rec-01', sentAtMs: 1e300, disks: [] } as never);
-    await rec01.signal('heartbeat', {
-      serverId: 'rec-01',
-      sentAtMs: Date.now(),
-      disks: 'all broken',
-    } as never);
-    // A failed-over Slave's first late heartbeat is recorded: an unusable timestamp must not block that.
-    const rec02 = monitorHandle(w, 'rec-02');
-    await rec02.signal('heartbeat', { serverId: 'rec-02', sentAtMs: 1e300, disks: [] } as never);
-    const rec02State = await monitorReaches(w, 'rec-02', (candidate) => candidate.malformedHeartbeats === 1);
-    expect(rec02State.lateHeartbeats).toBe(0);
-    expect(await snapshotAllTables(w.db)).toEqual(before);
-    return monitorReaches(w, 'rec-01', (candidate) => candidate.malformedHeartbeats === 3);
-  });
+/** Reports as only the detector should send them, and other payloads, signalled by any Temporal client. */
+const MALFORMED_REPORTS: unknown[] = [
+  null,
+  'deadline',
+  [1, 2, 3],
+  { kind: 'fail-over', term: 1 },
+  { kind: 'deadline', term: '1', lastSeenMs: null, deadlineMs: 0 },
+  { kind: 'deadline', term: 0, lastSeenMs: null, deadlineMs: 0 },
+  { kind: 'deadline', term: 1.5, lastSeenMs: null, deadlineMs: 0 },
+  { kind: 'deadline', term: 1, lastSeenMs: null, deadlineMs: 1e300 },
+  { kind: 'deadline', term: 1, lastSeenMs: -1, deadlineMs: 0 },
+  { kind: 'disks', term: 1, lastSeenMs: null, disks: [] },
+  { kind: 'disks', term: 1, lastSeenMs: 0, disks: 'all broken' },
+  { kind: 'disks', term: 1, lastSeenMs: 0, disks: [{ letter: 'DD', healthy: false }] },
+  {
+    kind: 'disks',
+    term: 1,
+    lastSeenMs: 0,
+    disks: Array.from({ length: 27 }, () => ({ letter: 'D', healthy: false })),
+  },
+  { kind: 'checkpoint', term: 1, lastSeenMs: 'now', disks: [] },
+  { kind: 'held', term: 1, holdId: '', deadlineMs: 0 },
+  { kind: 'held', term: 1, holdId: 'h'.repeat(65), deadlineMs: 0 },
+];
 
-  expect(state).toMatchObject({ phase: 'monitoring', heartbeatsReceived: 0, brokenDisks: [] });
+/** Signals no monitor has a handler for: the failover nobody may order, a misspelt report. */
+const UNKNOWN_SIGNALS: [string, unknown][] = [
+  ['failover', { serverId: 'rec-01' }],
+  ['Liveness', { kind: 'deadline', term: 1, lastSeenMs: null, deadlineMs: 0 }],
+  ['moveToBrokenRecorders', null],
+];
+
+/** The monitor's state, less what the detector's checkpoints change on their own while a test runs. */
+const withoutCheckpoints = (state: MonitorState | undefined) =>
+  state && { ...state, reportsReceived: 0, lastReportAtMs: 0, term: 0, lastHeartbeatAtMs: null };
+
+test('signals sent straight to a monitor: malformed reports, unknown names and the old heartbeat signal are counted and change nothing', async () => {
+  const w = world.current;
+  await w.withWorker(async () => {
+    await seedSite(w);
+    const tablesBefore = await siteState(w);
+    const before = {
+      'rec-01': withoutCheckpoints(await w.fleet.monitorState('rec-01')),
+      'rec-02': withoutCheckpoints(await w.fleet.monitorState('rec-02')),
+    };
+    const rec01 = monitorHandle(w, 'rec-01');
+    for (const payload of MALFORMED_REPORTS) await rec01.signal('liveness', payload as never);
+    for (const [name, payload] of UNKNOWN_SIGNALS) await rec01.signal(name, payload);
+    // The agents' old way in, with every material disk broken: no longer a way to fail a Slave over.
+    await rec01.signal('heartbeat', { serverId: 'rec-01', sentAtMs: Date.now(), disks: broken('D', 'E') });
+    // A failed-over Slave: a report or heartbeat with an unusable time is no late heartbeat.
+    const rec02 = monitorHandle(w, 'rec-02');
+    await rec02.signal('liveness', { kind: 'checkpoint', term: 1, lastSeenMs: 1e300, disks: [] } as never);
+    await rec02.signal('heartbeat', { serverId: 'rec-02', sentAtMs: 1e300, disks: [] } as never);
+    await rec02.signal('failover', null);
+
+    const sentToRec01 = MALFORMED_REPORTS.length + UNKNOWN_SIGNALS.length + 1;
+    const rec01After = await monitorReaches(w, 'rec-01', (state) => state.ignoredSignals >= sentToRec01);
+    const rec02After = await monitorReaches(w, 'rec-02', (state) => state.ignoredSignals >= 3);
+
+    expect(withoutCheckpoints(rec01After)).toEqual({ ...before['rec-01'], ignoredSignals: sentToRec01 });
+    expect(withoutCheckpoints(rec02After)).toEqual({ ...before['rec-02'], ignoredSignals: 3 });
+    expect(rec01After).toMatchObject({
+      phase: 'monitoring',
+      broken: null,
+      brokenDisks: [],
+      refutedFailovers: 0,
+    });
+    expect(rec02After.lateHeartbeats).toBe(0);
+    expect(await siteState(w)).toEqual(tablesBefore);
+  });
 });
 
 test('names with SQL metacharacters are stored verbatim, never executed', async () => {

@@ -1,10 +1,13 @@
 /**
  * Contention and flapping: many Slaves failing at once with fewer standbys than failures, and a Slave
- * whose heartbeats stop and resume. No standby serves two Slaves, no Slave fails over twice, and cameras
+ * whose heartbeats stop and resume (heartbeats go to the test's heartbeat gateway). No standby serves two Slaves, no Slave fails over twice, and cameras
  * never move back on their own.
  */
 import { camerasOf, eventsOf, failoverRows, serverRow } from '../support/db';
-import { breakAllDisks, heartbeat } from '../support/heartbeats';
+import { brokenLetters } from '../../domain/liveness';
+import { findFailover } from '../../store/failovers';
+import { readLeases } from '../../store/leases';
+import { breakAllDisks, healthy, heartbeat } from '../support/heartbeats';
 import { site, slave, standby } from '../support/site';
 import { eventually, failoverOf, monitorReaches } from '../support/wait';
 import type { TestContext } from '../support/world';
@@ -43,12 +46,16 @@ test('five Slaves failing at once with two standbys: each standby used once, the
 
   const rounds = await w.withWorker(async () => {
     for (const id of SLAVES) await w.fleet.startMonitor(id);
-    await Promise.all(SLAVES.map((id) => breakAllDisks(w.fleet, id)));
+    await Promise.all(SLAVES.map((id) => breakAllDisks(w.agents, id)));
     const served: string[][] = [];
     // Each round restores the Slaves the previous round served; they take the place of waiting ones.
     let restorable: string[] = [];
     for (const expectedCompleted of [2, 4, 5]) {
-      for (const id of restorable) await w.fleet.restore(id);
+      for (const id of restorable) {
+        // Repaired: its agent reports healthy disks before the operator restores it as a standby.
+        await heartbeat(w.agents, id, healthy('D', 'E'));
+        await w.fleet.restore(id);
+      }
       const round = await eventually(`${expectedCompleted} failovers completed`, async () => {
         const state = await byStatus(w);
         return state.completed.length === expectedCompleted &&
@@ -89,36 +96,43 @@ test('a flapping Slave: a pause shorter than its timeout keeps it in service; on
   const w = world.current;
   await w.seed(site(slave({ id: 'rec-01', timeout: '6s' }), standby('fo-01'), standby('fo-02')));
 
-  const { beforeFailover, afterResume, promotedMonitor } = await w.withWorker(async () => {
+  const { failover, lastBeatBeforeMs, lastBeatAfterMs, afterResume } = await w.withWorker(async () => {
     await w.fleet.startMonitor('rec-01');
     // Heartbeats with a 2 s pause: a third of the timeout, whatever the load.
     for (let flap = 0; flap < 3; flap += 1) {
-      await heartbeat(w.fleet, 'rec-01');
+      await heartbeat(w.agents, 'rec-01');
       await letTimePass(2_000);
     }
-    await heartbeat(w.fleet, 'rec-01');
-    const inService = await monitorReaches(w, 'rec-01', (state) => state.heartbeatsReceived === 4);
+    expect(await failoverRows(w.db)).toEqual([]);
+    const lastBeatBeforeMs = Date.now();
+    await heartbeat(w.agents, 'rec-01');
+    const lastBeatAfterMs = Date.now();
     const failover = await failoverOf(w, 'rec-01', { timeoutMs: 30_000, stopPromotedMonitor: true });
     // The Slave comes back and beats again, for longer than its timeout.
     for (let flap = 0; flap < 4; flap += 1) {
-      await heartbeat(w.fleet, 'rec-01');
+      await heartbeat(w.agents, 'rec-01');
       await letTimePass(2_000);
     }
     return {
-      beforeFailover: inService,
-      afterResume: await monitorReaches(w, 'rec-01', (state) => state.lateHeartbeats === 4),
-      promotedMonitor: failover.failoverServerId,
+      failover,
+      lastBeatBeforeMs,
+      lastBeatAfterMs,
+      // The detector tells a failed-over Slave's monitor of its heartbeats once a minute at most.
+      afterResume: await monitorReaches(w, 'rec-01', (state) => state.lateHeartbeats === 1),
     };
   });
 
-  expect(beforeFailover).toMatchObject({ phase: 'monitoring', broken: null });
-  expect(afterResume).toMatchObject({ phase: 'failed-over', heartbeatsReceived: 4 });
+  // The silence counted from the last heartbeat: none of the pauses before it came near the timeout.
+  const deadlineMs = (await findFailover(w.db, failover.failoverId))?.deadlineAt.getTime() ?? 0;
+  expect(deadlineMs).toBeGreaterThanOrEqual(lastBeatBeforeMs + 6_000);
+  expect(deadlineMs).toBeLessThanOrEqual(lastBeatAfterMs + 6_000);
+  expect(afterResume).toMatchObject({ phase: 'failed-over', lateHeartbeats: 1 });
   expect(await failoverRows(w.db)).toMatchObject([
-    { slave_id: 'rec-01', status: 'completed', failover_server_id: promotedMonitor },
+    { slave_id: 'rec-01', status: 'completed', failover_server_id: failover.failoverServerId },
   ]);
   expect(await serverRow(w.db, 'rec-01')).toMatchObject({ folder: 'BrokenRecorders' });
   expect(await camerasOf(w.db, 'rec-01')).toEqual([]);
-  expect(await camerasOf(w.db, promotedMonitor)).toEqual(['rec-01-ip-1', 'rec-01-ip-2']);
+  expect(await camerasOf(w.db, failover.failoverServerId)).toEqual(['rec-01-ip-1', 'rec-01-ip-2']);
   expect((await w.vms.calls('rebind')).filter((call) => call.outcome === 'applied')).toHaveLength(1);
   expect((await eventsOf(w.db, 'rec-01')).filter((event) => event === 'late-heartbeat')).toHaveLength(1);
   expect(await serverRow(w.db, 'fo-02')).toMatchObject({
@@ -135,11 +149,21 @@ test('heartbeats arriving while the failover is under way are ignored: the failo
   const state = await w.withWorker(async () => {
     try {
       await w.fleet.startMonitor('rec-01');
-      await breakAllDisks(w.fleet, 'rec-01');
-      await eventually('the promotion to be held', async () => ((await hold.reached()) ? true : undefined));
-      await heartbeat(w.fleet, 'rec-01');
-      await heartbeat(w.fleet, 'rec-01');
-      await monitorReaches(w, 'rec-01', (candidate) => candidate.lateHeartbeats === 2);
+      await breakAllDisks(w.agents, 'rec-01');
+      await eventually('the promotion to be held', async () => hold.reached());
+      // Healthy again, as far as its agent says, while its standby is being promoted.
+      const heardAgainAfterMs = Date.now();
+      await heartbeat(w.agents, 'rec-01', healthy('D', 'E'));
+      await heartbeat(w.agents, 'rec-01', healthy('D', 'E'));
+      await eventually('the heartbeats to be written to the lease', async () => {
+        const [lease] = await readLeases(w.db, ['rec-01']);
+        return (
+          lease !== undefined &&
+          lease.lastSeenMs >= heardAgainAfterMs &&
+          brokenLetters(lease.disks).length === 0
+        );
+      });
+      expect(await hold.reached()).toBe(true);
     } finally {
       await hold.release();
     }
@@ -147,8 +171,15 @@ test('heartbeats arriving while the failover is under way are ignored: the failo
     return monitorReaches(w, 'rec-01', (candidate) => candidate.phase === 'failed-over');
   });
 
-  // Only the heartbeat that reported the broken disks counted.
-  expect(state).toMatchObject({ lateHeartbeats: 2, heartbeatsReceived: 1 });
+  expect(state).toMatchObject({
+    phase: 'failed-over',
+    broken: { reason: 'all-disks-broken' },
+    refutedFailovers: 0,
+  });
   expect(await failoverRows(w.db)).toMatchObject([{ status: 'completed', failover_server_id: 'fo-01' }]);
+  expect(
+    (await eventsOf(w.db, 'rec-01')).filter((event) => event === 'moved-to-broken-recorders'),
+  ).toHaveLength(1);
+  expect((await w.vms.calls('promote')).filter((call) => call.outcome === 'applied')).toHaveLength(1);
   expect(await serverRow(w.db, 'fo-02')).toMatchObject({ folder: 'FailoverServers' });
 });

@@ -2,10 +2,15 @@
  * PostgreSQL unreachable for a while in the middle of two failovers. The worker service reaches PostgreSQL
  * through a TCP proxy that the test cuts (every connection reset, new ones refused) and restores; the
  * machine's PostgreSQL is never touched. Activities retry, the state stays consistent throughout, the
- * failovers complete once, and the worker's log says what happened.
+ * failovers complete once, and the worker's log says what happened. A Slave whose agent heartbeats to the
+ * worker's gateway all along is not failed over, though the outage lasts longer than its timeout (the
+ * gateway keeps taking heartbeats; the detector's new term gives every Slave a full timeout).
  */
-import { eventsOf, failoverRows, siteInvariantViolations } from '../support/db';
+import { TestAgents } from '../support/agents';
+import { eventsOf, failoverRows, serverRow, siteInvariantViolations } from '../support/db';
 import { terminateRunningWorkflows } from '../support/cleanup';
+import type { HeartbeatLoop } from '../support/heartbeat-loop';
+import { keepHeartbeating } from '../support/heartbeat-loop';
 import { breakAllDisks } from '../support/heartbeats';
 import { buildService, killAllServices, startService } from '../support/service-process';
 import type { LogLine } from '../support/service-process';
@@ -14,14 +19,20 @@ import { site, slave, standby } from '../support/site';
 import type { TcpProxy } from '../support/tcp-proxy';
 import { startTcpProxy } from '../support/tcp-proxy';
 import { holdEventTransaction, holdReached } from '../support/transaction-hold';
-import { eventually } from '../support/wait';
+import { eventually, monitorReaches } from '../support/wait';
 import { useTestWorld } from '../support/world';
 
 let proxy: TcpProxy | undefined;
+let agents: TestAgents | undefined;
+let heartbeats: HeartbeatLoop | undefined;
 
 beforeAll(buildService, 180_000);
 
 afterEach(async () => {
+  await heartbeats?.stop();
+  heartbeats = undefined;
+  agents?.close();
+  agents = undefined;
   await killAllServices();
   await proxy?.close();
   proxy = undefined;
@@ -31,6 +42,9 @@ afterEach(async () => {
 const world = useTestWorld();
 
 const SLAVES = ['rec-01', 'rec-02'];
+/** A Slave whose agent heartbeats throughout, with a timeout far shorter than the outage. */
+const HEALTHY = 'rec-03';
+const HEALTHY_TIMEOUT_MS = 3_000;
 
 /**
  * Failed attempts at a failover step: the step as its own activity of the failover workflow, or the monitor's
@@ -57,11 +71,12 @@ const stepFailures = (logs: LogLine[], step: string): { failoverId: unknown; err
     return [];
   });
 
-test('PostgreSQL cut off during two failovers: activities retry, state stays consistent, both complete once', async () => {
+test("PostgreSQL cut off during two failovers, for longer than a Slave's timeout: activities retry, state stays consistent, both complete once, the Slave that kept heartbeating stays in service", async () => {
   const w = world.current;
   await w.seed(
     site(
       ...SLAVES.map((id) => slave({ id, timeout: '1h', plugins: ['ANPR+'] })),
+      slave({ id: HEALTHY, timeout: `${HEALTHY_TIMEOUT_MS}ms` }),
       standby('fo-01'),
       standby('fo-02'),
     ),
@@ -76,15 +91,19 @@ test('PostgreSQL cut off during two failovers: activities retry, state stays con
 
   try {
     await worker.ready();
-    for (const id of SLAVES) await w.fleet.startMonitor(id);
+    for (const id of [...SLAVES, HEALTHY]) await w.fleet.startMonitor(id);
+    agents = new TestAgents(w.db, () => [worker.gateway()]);
+    heartbeats = keepHeartbeating(agents, [HEALTHY], 500);
     for (const serverId of SLAVES) {
-      await breakAllDisks(w.fleet, serverId);
+      await breakAllDisks(agents, serverId);
     }
     for (const hold of holds) await holdReached(hold, 'both failovers to be rebinding cameras');
     await proxy.cut();
   } finally {
     for (const hold of holds) await hold.release();
   }
+  const cutAtMs = Date.now();
+  const heartbeatFailuresAtCut = heartbeats.failures();
 
   const logsDuringOutage = await eventually(
     'the worker to retry both camera rebinds several times',
@@ -100,7 +119,13 @@ test('PostgreSQL cut off during two failovers: activities retry, state stays con
   expect(await siteInvariantViolations(w.db)).toEqual([]);
   expect(worker.child.exitCode).toBeNull();
 
+  // Longer than the healthy Slave's timeout, twice over.
+  await eventually('the outage to outlast two timeouts', () =>
+    Promise.resolve(Date.now() > cutAtMs + 2 * HEALTHY_TIMEOUT_MS),
+  );
+  expect(heartbeats.delivered(HEALTHY)).toBeGreaterThan(0);
   await proxy.restore();
+  const outageMs = Date.now() - cutAtMs;
   const failovers = await eventually(
     'both failovers to complete once PostgreSQL is back',
     async () => {
@@ -111,6 +136,20 @@ test('PostgreSQL cut off during two failovers: activities retry, state stays con
   );
 
   expect(failovers).toHaveLength(2);
+  expect(outageMs).toBeGreaterThan(2 * HEALTHY_TIMEOUT_MS);
+  // The gateway took every heartbeat of the healthy Slave while PostgreSQL was away (credentials in memory).
+  expect(heartbeats.failures()).toBe(heartbeatFailuresAtCut);
+  // Two more of its timeouts after the recovery: still in service.
+  const recoveredAtMs = Date.now();
+  await eventually('two timeouts after the recovery', () =>
+    Promise.resolve(Date.now() > recoveredAtMs + 2 * HEALTHY_TIMEOUT_MS),
+  );
+  expect((await failoverRows(w.db)).map((row) => row.slave_id).sort()).toEqual(SLAVES);
+  expect(await monitorReaches(w, HEALTHY, (state) => state.phase === 'monitoring')).toMatchObject({
+    broken: null,
+    refutedFailovers: 0,
+  });
+  expect(await serverRow(w.db, HEALTHY)).toMatchObject({ status: 'active', folder: 'Servers' });
   const rebinds = await w.vms.calls('rebind');
   for (const failover of failovers) {
     const outcomes = rebinds.filter((call) => call.requestId === failover.id).map((call) => call.outcome);
@@ -157,7 +196,8 @@ test('PostgreSQL cut off while a failover transaction is open: the worker surviv
   try {
     await worker.ready();
     await w.fleet.startMonitor('rec-01');
-    await breakAllDisks(w.fleet, 'rec-01');
+    agents = new TestAgents(w.db, () => [worker.gateway()]);
+    await breakAllDisks(agents, 'rec-01');
     await holdReached(hold, 'the claim transaction to be open');
     await proxy.cut();
   } finally {

@@ -1,7 +1,8 @@
 /**
- * Secrets stay secret and PostgreSQL access is as narrow as it can be: secrets come from the environment or
- * files and never reach a log line; SQL takes values only as parameters; the worker runs a whole failover
- * as the least-privilege role of deploy/least-privilege.sql and can do nothing else.
+ * Secrets stay secret and access is as narrow as it can be: secrets come from the environment or files and
+ * never reach a log line; SQL takes values only as parameters; the worker (liveness layer included) runs a
+ * whole failover as the least-privilege role of deploy/least-privilege.sql and can do nothing else; a
+ * recorder's agent credential heartbeats for its own server only (more refusals: test/liveness-gateway.test.ts).
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,14 +19,21 @@ import { connectWorkerConnection } from '../../infra/worker-connection';
 import { VmsSimulator } from '../../vms/simulator';
 import { createFleet } from '../../app/fleet';
 import { createVmsWorker } from '../../workers/worker';
+import type { DiskHealth } from '../../domain/site';
+import { GatewayClient, GatewayRefusal } from '../../liveness/gateway-client';
+import { signalReporter } from '../../liveness/reporter';
+import { LivenessService } from '../../liveness/service';
+import { currentTerm } from '../../store/detector-term';
+import { readLeases } from '../../store/leases';
+import { TestAgents } from '../support/agents';
 import { camerasOf, eventsOf, failoverRows, serverRow } from '../support/db';
 import { WORKFLOW_BUNDLE_PATH, temporalConfig } from '../support/environment';
-import { breakAllDisks, heartbeat } from '../support/heartbeats';
-import { freePort } from '../support/temporal-dev-server';
+import { breakAllDisks, broken, healthy, heartbeat } from '../support/heartbeats';
+import { closedPort } from '../support/cli';
 import { buildService, killAllServices, startService } from '../support/service-process';
 import { serviceEnv } from '../support/service-env';
 import { site, slave, standby } from '../support/site';
-import { failoverOf } from '../support/wait';
+import { failoverOf, monitorReaches } from '../support/wait';
 import { useTestWorld } from '../support/world';
 import { terminateRunningWorkflows } from '../support/cleanup';
 
@@ -53,9 +61,9 @@ describe('secrets never reach the log', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   test('config objects and connection errors logged every usual way carry no password, API key or TLS key', async () => {
-    const closedPort = await freePort();
+    const unreachablePort = await closedPort();
     const config = loadConfig({
-      DATABASE_URL: `postgres://vms:${DATABASE_PASSWORD}@127.0.0.1:${closedPort}/vms_failover`,
+      DATABASE_URL: `postgres://vms:${DATABASE_PASSWORD}@127.0.0.1:${unreachablePort}/vms_failover`,
       TEMPORAL_API_KEY_FILE: join(dir, 'api-key'),
       TEMPORAL_TLS_CERT_PATH: join(dir, 'client.crt'),
       TEMPORAL_TLS_KEY_PATH: join(dir, 'client.key'),
@@ -82,7 +90,7 @@ describe('secrets never reach the log', () => {
     await pool.end();
     logger.error({ err: databaseError, databaseUrl: config.databaseUrl }, 'PostgreSQL unreachable');
     const temporalError = await Connection.connect({
-      address: `127.0.0.1:${closedPort}`,
+      address: `127.0.0.1:${unreachablePort}`,
       apiKey: API_KEY,
       connectTimeout: '1s',
     }).catch((error: unknown) => error);
@@ -202,14 +210,29 @@ describe('the least-privilege role of the worker', () => {
     await world.current.db.query(`DROP ROLE "${role}"`);
   });
 
-  test('a whole failover and restore run as the restricted role; DDL, history deletes and new servers are refused', async () => {
+  test('a whole failover and restore run as the restricted role, liveness layer included; DDL, history deletes, new servers and credentials are refused', async () => {
     const w = world.current;
     await w.seed(
       site(slave({ id: 'rec-01', timeout: '1h', analogCameras: 1, plugins: ['ANPR+'] }), standby('fo-01')),
     );
     const restricted: Pool = createPool(roleUrl(), w.logger);
     const connection = await connectWorkerConnection(temporalConfig());
+    // Gateway, lease writer and detector as the worker service runs them: as the restricted role too.
+    const liveness = new LivenessService(
+      {
+        db: restricted,
+        databaseUrl: roleUrl(),
+        reporter: signalReporter(w.client, w.site),
+        vms: new VmsSimulator(restricted),
+        identity: 'restricted-worker',
+        logger: w.logger,
+      },
+      w.config.liveness,
+    );
+    // Credentials are the operator's to issue (as owner); the agents present them to the gateway.
+    const agents = new TestAgents(w.db, () => [`http://127.0.0.1:${liveness.gateway.address()?.port}`]);
     try {
+      await liveness.start();
       const fleet = createFleet({ config: w.config, client: w.client, db: restricted });
       const worker = await createVmsWorker({
         config: w.config,
@@ -221,9 +244,10 @@ describe('the least-privilege role of the worker', () => {
       });
       const result = await worker.runUntil(async () => {
         await fleet.startMonitor('rec-01');
-        await breakAllDisks(fleet, 'rec-01');
+        await breakAllDisks(agents, 'rec-01');
         const failover = await failoverOf(w, 'rec-01', { stopPromotedMonitor: true });
-        await heartbeat(fleet, 'rec-01');
+        await heartbeat(agents, 'rec-01');
+        await monitorReaches(w, 'rec-01', (state) => state.lateHeartbeats === 1);
         await fleet.restore('rec-01', ['C', 'D', 'E']);
         return failover;
       });
@@ -232,6 +256,10 @@ describe('the least-privilege role of the worker', () => {
         failoverServerId: 'fo-01',
         plugins: [{ plugin: 'ANPR+', status: 'installed' }],
       });
+      expect((await currentTerm(w.db))?.leader).toMatch(/^restricted-worker#/);
+      expect(await readLeases(w.db, ['rec-01'])).toMatchObject([
+        { heardBy: expect.stringMatching(/^restricted-worker#/) },
+      ]);
       expect(await failoverRows(w.db)).toMatchObject([{ status: 'completed' }]);
       expect(await camerasOf(w.db, 'fo-01')).toEqual(['rec-01-ip-1', 'rec-01-ip-2']);
       expect(await serverRow(w.db, 'rec-01')).toMatchObject({ folder: 'FailoverServers' });
@@ -248,12 +276,19 @@ describe('the least-privilege role of the worker', () => {
         "UPDATE servers SET hostname = 'renamed'",
         "UPDATE cameras SET kind = 'analog'",
         'DELETE FROM cameras',
+        // Agents' credentials: the worker reads them, only the operator issues or revokes them.
+        "INSERT INTO agent_credentials (id, server_id, token_hash) VALUES ('rogue123', 'rec-01', sha256('x'))",
+        'UPDATE agent_credentials SET revoked_at = now()',
+        'DELETE FROM agent_credentials',
+        'DELETE FROM server_leases',
       ]) {
         await expect(restricted.query(forbidden)).rejects.toMatchObject({
           code: expect.stringMatching(/^42501$|^42P01$/),
         });
       }
     } finally {
+      agents.close();
+      await liveness.stop();
       await restricted.end();
       await connection.close();
     }
@@ -266,5 +301,60 @@ describe('the least-privilege role of the worker', () => {
   test('the worker service starts as the restricted role once the owner has migrated', async () => {
     const worker = startService({ ...serviceEnv(world.current), DATABASE_URL: roleUrl() });
     await worker.ready();
+  });
+});
+
+describe("a recorder's agent credential", () => {
+  test('heartbeats only for its own server: refused (403) for another, whose monitor it can neither fail over nor keep in service', async () => {
+    const { fleet, agents, db, seed, withWorker, liveness } = world.current;
+    await seed(
+      site(slave({ id: 'rec-01', timeout: '2s' }), slave({ id: 'rec-02', timeout: '1h' }), standby('fo-01')),
+    );
+    const forged: { status: number }[] = [];
+
+    const { result, rec02 } = await withWorker(async () => {
+      await fleet.startMonitor('rec-01');
+      await fleet.startMonitor('rec-02');
+      const address = liveness.gateway.address();
+      // rec-02's agent, with its own credential, tries to fail rec-01 over, then to keep it alive.
+      const forger = new GatewayClient({
+        gateways: [`http://127.0.0.1:${address?.port}`],
+        token: await agents.tokenOf('rec-02'),
+        timeoutMs: 2_000,
+      });
+      const forge = async (disks: DiskHealth[]) => {
+        const refusal = await forger
+          .send({ serverId: 'rec-01', sentAtMs: Date.now(), disks })
+          .then(() => ({ status: 200 }))
+          .catch((error: unknown) => ({ status: error instanceof GatewayRefusal ? error.status : -1 }));
+        forged.push(refusal);
+      };
+      try {
+        await forge(broken('D', 'E'));
+        await heartbeat(agents, 'rec-02');
+        const failover = failoverOf(world.current, 'rec-01', { stopPromotedMonitor: true });
+        let failedOver = false;
+        void failover.finally(() => (failedOver = true)).catch(() => undefined);
+        while (!failedOver) {
+          await forge(healthy('D', 'E'));
+          await new Promise((resolve) => setTimeout(resolve, 300));
+        }
+        return {
+          result: await failover,
+          rec02: await monitorReaches(world.current, 'rec-02', (state) => state.phase === 'monitoring'),
+        };
+      } finally {
+        forger.close();
+      }
+    });
+
+    expect(forged.length).toBeGreaterThan(2);
+    expect(forged.every((answer) => answer.status === 403)).toBe(true);
+    expect(liveness.gateway.stats.refused.forbidden).toBe(forged.length);
+    // rec-01 was never heard: it failed over for its silence, not for the disks rec-02 claimed broken.
+    expect(await failoverRows(db)).toMatchObject([{ slave_id: 'rec-01', reason: 'heartbeat-timeout' }]);
+    expect(result.slaveId).toBe('rec-01');
+    expect((await readLeases(db)).map((lease) => lease.serverId)).toEqual(['rec-02']);
+    expect(rec02).toMatchObject({ phase: 'monitoring', broken: null });
   });
 });

@@ -1,7 +1,10 @@
 /**
  * Two worker services at once on the same site and task queue, the Master's and a second host's, each its
- * own process: failovers spread over both, and every side effect on the VMS happens once.
+ * own process, agents heartbeating to both gateways: failovers spread over both (each took workflow or
+ * activity tasks, as the histories name them), and every side effect on the VMS happens once.
  */
+import { monitorWorkflowId } from '../../domain/names';
+import { TestAgents } from '../support/agents';
 import { eventsOf, failoverRows } from '../support/db';
 import { terminateRunningWorkflows } from '../support/cleanup';
 import { breakAllDisks } from '../support/heartbeats';
@@ -9,11 +12,16 @@ import { buildService, killAllServices, startService } from '../support/service-
 import { serviceEnv } from '../support/service-env';
 import { site, slave, standby } from '../support/site';
 import { eventually } from '../support/wait';
+import type { TestContext } from '../support/world';
 import { useTestWorld } from '../support/world';
 
 beforeAll(buildService, 180_000);
 
+let agents: TestAgents | undefined;
+
 afterEach(async () => {
+  agents?.close();
+  agents = undefined;
   await killAllServices();
   await terminateRunningWorkflows(world.current.client, world.current.taskQueue);
 });
@@ -22,7 +30,7 @@ const world = useTestWorld();
 
 const SLAVES = ['rec-01', 'rec-02', 'rec-03', 'rec-04'];
 
-test('two workers on the same task queue: four failovers, each effect applied exactly once', async () => {
+test('two workers on the same task queue: four failovers spread over both, each effect applied exactly once', async () => {
   const w = world.current;
   await w.seed(
     site(
@@ -37,7 +45,9 @@ test('two workers on the same task queue: four failovers, each effect applied ex
   await Promise.all(workers.map((worker) => worker.ready()));
 
   for (const id of SLAVES) await w.fleet.startMonitor(id);
-  await Promise.all(SLAVES.map((serverId) => breakAllDisks(w.fleet, serverId)));
+  // Each agent knows both gateways, the Master's first.
+  agents = new TestAgents(w.db, () => workers.map((worker) => worker.gateway()));
+  await Promise.all(SLAVES.map((serverId) => breakAllDisks(agents as TestAgents, serverId)));
   const failovers = await eventually(
     'four completed failovers',
     async () => {
@@ -64,7 +74,27 @@ test('two workers on the same task queue: four failovers, each effect applied ex
       'failover-completed',
     ]);
   }
-  // Both services were alive and polling throughout.
+  // Both services were alive throughout, and both did part of the work.
   expect(workers.map((worker) => worker.child.exitCode)).toEqual([null, null]);
-  expect(workers.every((worker) => worker.logs().some((line) => line.msg === 'Worker ready'))).toBe(true);
+  const workflowIds = [
+    ...SLAVES.map((id) => monitorWorkflowId(w.site, id)),
+    ...failovers.map((row) => row.id),
+  ];
+  const tasks = await tasksByWorker(w, workflowIds);
+  expect(Object.keys(tasks).sort()).toEqual(['master-worker', 'second-host-worker']);
 });
+
+/** Workflow tasks completed and activity tasks started, by the identity of the worker that took them. */
+const tasksByWorker = async (w: TestContext, workflowIds: string[]): Promise<Record<string, number>> => {
+  const counts: Record<string, number> = {};
+  for (const workflowId of workflowIds) {
+    const history = await w.client.workflow.getHandle(workflowId).fetchHistory();
+    for (const event of history.events ?? []) {
+      const identity =
+        event.workflowTaskCompletedEventAttributes?.identity ??
+        event.activityTaskStartedEventAttributes?.identity;
+      if (identity) counts[identity] = (counts[identity] ?? 0) + 1;
+    }
+  }
+  return counts;
+};

@@ -1,6 +1,7 @@
 /**
  * The worker process killed (SIGKILL) in the middle of a failover, at each step in turn, then started
  * again: the failover completes, and every side effect on the VMS and in PostgreSQL happens exactly once.
+ * Each crash is checked to have happened where it is named: the steps before it committed, its own not.
  * The step is stopped deterministically: PostgreSQL-only steps inside their transaction, VMS steps after
  * the VMS applied the call but before the worker heard back (the window where a crash leaves it unsure).
  */
@@ -12,6 +13,7 @@ import {
   serverRow,
   camerasOf,
 } from '../support/db';
+import { TestAgents } from '../support/agents';
 import { terminateRunningWorkflows } from '../support/cleanup';
 import { breakAllDisks } from '../support/heartbeats';
 import { buildService, killAllServices, startService } from '../support/service-process';
@@ -44,18 +46,37 @@ const ALL_EVENTS = [
 interface CrashPoint {
   step: string;
   hold(world: TestContext): Promise<{ reached(): Promise<boolean>; release(): Promise<void> }>;
-  /** The VMS call that is repeated after the restart, if the step makes one. */
-  repeatedCall?: string;
+  /** How many of ALL_EVENTS were committed when the worker died: the step's own event is not among them. */
+  committedBeforeCrash: number;
+  /** The VMS calls applied when the worker died: a VMS step's own call reached the VMS, its answer did not reach the worker. */
+  appliedBeforeCrash: string[];
 }
 
 const CRASH_POINTS: CrashPoint[] = [
   {
     step: 'move to Broken recorders',
     hold: ({ db }) => holdEventTransaction(db, 'moved-to-broken-recorders', 'rec-01'),
+    committedBeforeCrash: 1,
+    appliedBeforeCrash: [],
   },
-  { step: 'claim a standby', hold: ({ db }) => holdEventTransaction(db, 'standby-claimed', 'rec-01') },
-  { step: 'promote the standby', hold: ({ vms }) => vms.hold('promote', 'fo-01'), repeatedCall: 'promote' },
-  { step: 'rebind the IP cameras', hold: ({ vms }) => vms.hold('rebind', 'fo-01'), repeatedCall: 'rebind' },
+  {
+    step: 'claim a standby',
+    hold: ({ db }) => holdEventTransaction(db, 'standby-claimed', 'rec-01'),
+    committedBeforeCrash: 2,
+    appliedBeforeCrash: [],
+  },
+  {
+    step: 'promote the standby',
+    hold: ({ vms }) => vms.hold('promote', 'fo-01'),
+    committedBeforeCrash: 3,
+    appliedBeforeCrash: ['promote'],
+  },
+  {
+    step: 'rebind the IP cameras',
+    hold: ({ vms }) => vms.hold('rebind', 'fo-01'),
+    committedBeforeCrash: 4,
+    appliedBeforeCrash: ['promote', 'rebind'],
+  },
 ];
 
 const seedOneSlave = (world: TestContext) =>
@@ -66,19 +87,32 @@ const seedOneSlave = (world: TestContext) =>
     ),
   );
 
-/** Starts a worker, breaks rec-01's disks and kills the worker once the failover reaches the hold. */
+const appliedOperations = async (world: TestContext): Promise<string[]> =>
+  (await world.vms.calls()).filter((call) => call.outcome === 'applied').map((call) => call.operation);
+
+/**
+ * Starts a worker, breaks rec-01's disks (a heartbeat to that worker's gateway) and kills the worker once the
+ * failover reaches the hold; then checks that it died there: the steps before committed, the step itself not.
+ */
 const crashDuringFailover = async (world: TestContext, point: CrashPoint): Promise<void> => {
   const hold = await point.hold(world);
   try {
     const first = startService(serviceEnv(world));
     await first.ready();
     await world.fleet.startMonitor('rec-01');
-    await breakAllDisks(world.fleet, 'rec-01');
+    const agents = new TestAgents(world.db, () => [first.gateway()]);
+    try {
+      await breakAllDisks(agents, 'rec-01');
+    } finally {
+      agents.close();
+    }
     await holdReached(hold, `the failover to reach "${point.step}"`);
     await first.kill();
   } finally {
     await hold.release();
   }
+  expect(await eventsOf(world.db, 'rec-01')).toEqual(ALL_EVENTS.slice(0, point.committedBeforeCrash));
+  expect(await appliedOperations(world)).toEqual(point.appliedBeforeCrash);
 };
 
 test.each(CRASH_POINTS)(
@@ -88,15 +122,22 @@ test.each(CRASH_POINTS)(
     await seedOneSlave(world.current);
 
     await crashDuringFailover(world.current, point);
-    const stepDoneBeforeCrash = await failoverRows(db);
+    const failoversAtCrash = await failoverRows(db);
+    const slaveAtCrash = await serverRow(db, 'rec-01');
     await startService(serviceEnv(world.current)).ready();
     const result = await failoverOf(world.current, 'rec-01', { timeoutMs: 90_000 });
 
-    if (point.repeatedCall === undefined) {
-      // The killed transaction was rolled back: nothing of the step survived the crash.
-      expect(stepDoneBeforeCrash.map((row) => row.status)).not.toContain('standby-claimed');
+    if (point.step === 'move to Broken recorders') {
+      // The killed transaction was rolled back whole: no failover, the Slave still in service.
+      expect(failoversAtCrash).toEqual([]);
+      expect(slaveAtCrash).toMatchObject({ status: 'active', folder: 'Servers' });
     } else {
-      expect((await vms.calls(point.repeatedCall)).map((call) => call.outcome)).toEqual([
+      expect(failoversAtCrash).toHaveLength(1);
+      expect(slaveAtCrash).toMatchObject({ folder: 'BrokenRecorders' });
+    }
+    // A VMS call the killed worker never heard back from is made again, and the VMS knows it already.
+    for (const operation of point.appliedBeforeCrash.slice(-1)) {
+      expect((await vms.calls(operation)).map((call) => call.outcome)).toEqual([
         'applied',
         'already-applied',
       ]);
@@ -117,6 +158,7 @@ test.each(CRASH_POINTS)(
     expect(await failoverRows(db)).toMatchObject([
       { slave_id: 'rec-01', status: 'completed', failover_server_id: 'fo-01' },
     ]);
+    // Each step once: the Slave entered Broken recorders exactly once.
     expect(await eventsOf(db, 'rec-01')).toEqual(ALL_EVENTS);
     expect(await serverRow(db, 'rec-01')).toMatchObject({ folder: 'BrokenRecorders' });
     expect(await serverRow(db, 'fo-01')).toMatchObject({ role: 'slave', replaces_server_id: 'rec-01' });
@@ -137,6 +179,8 @@ test('a worker killed during a plugin reinstall: the reinstall resumes within a 
   await crashDuringFailover(world.current, {
     step: 'reinstall plugins',
     hold: ({ vms: simulator }) => simulator.hold('install-plugin', 'fo-01/ANPR+'),
+    committedBeforeCrash: 5,
+    appliedBeforeCrash: ['promote', 'rebind', 'install-plugin'],
   });
   expect(await camerasOf(db, 'fo-01')).toEqual(['rec-01-ip-1', 'rec-01-ip-2']);
   await startService(serviceEnv(world.current)).ready();

@@ -6,7 +6,7 @@
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { temporalConnectionEnv } from '../../infra/config';
 import { projectRoot } from '../../infra/paths';
@@ -116,12 +116,26 @@ export const startCli = (
 
 export const logsOf = parseLogs;
 
-/** A local TCP port nothing listens on: a service "down" at a known address. */
+/**
+ * Ports for closedPort(): below the dev servers' (support/temporal-dev-server.ts) and below Linux's ephemeral
+ * range, so that no server binding port 0 and no dev server of another test file is ever handed one.
+ */
+const CLOSED_PORTS = { from: 20_000, to: 24_999 };
+
+const refusesConnections = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
+  });
+
+/** A local TCP port nothing listens on, and nothing of the tests will: a service "down" at a known address. */
 export const closedPort = async (): Promise<number> => {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no TCP port');
-  return address.port;
+  for (;;) {
+    const port = CLOSED_PORTS.from + Math.floor(Math.random() * (CLOSED_PORTS.to - CLOSED_PORTS.from + 1));
+    if (await refusesConnections(port)) return port;
+  }
 };

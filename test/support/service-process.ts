@@ -11,6 +11,7 @@ import {
   mkdirSync,
   readFileSync,
   readdirSync,
+  renameSync,
   rmSync,
   statSync,
   utimesSync,
@@ -57,11 +58,49 @@ const newestSourceMs = (): number => {
   return newest;
 };
 
+const LOCK_OWNER = join(BUILD_LOCK, 'owner');
+/** A build takes minutes on a loaded machine; a lock held far longer was left by a run that was killed. */
+const STALE_LOCK_MS = 10 * 60_000;
+/** Between taking the lock and naming its owner, a lock has no owner for a moment. */
+const UNNAMED_LOCK_GRACE_MS = 30_000;
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/** Left by a process that no longer runs, or held for longer than any build takes. */
+const isStale = (): boolean => {
+  try {
+    const ageMs = Date.now() - statSync(BUILD_LOCK).mtimeMs;
+    if (ageMs > STALE_LOCK_MS) return true;
+    if (!existsSync(LOCK_OWNER)) return ageMs > UNNAMED_LOCK_GRACE_MS;
+    const owner = Number(readFileSync(LOCK_OWNER, 'utf8'));
+    return Number.isSafeInteger(owner) && owner > 0 && !isAlive(owner);
+  } catch {
+    // Released while it was being looked at: not stale, free.
+    return false;
+  }
+};
+
 const tryLock = (): boolean => {
   try {
     mkdirSync(BUILD_LOCK);
+    writeFileSync(LOCK_OWNER, String(process.pid));
     return true;
   } catch {
+    if (isStale()) {
+      // Moved aside rather than deleted: of two processes finding it stale, only one moves it.
+      try {
+        renameSync(BUILD_LOCK, `${BUILD_LOCK}.stale-${randomUUID()}`);
+      } catch {
+        return false;
+      }
+    }
     return false;
   }
 };
@@ -116,6 +155,11 @@ export const buildService = async (): Promise<void> => {
     }
   } finally {
     rmSync(BUILD_LOCK, { recursive: true, force: true });
+    for (const entry of readdirSync(TEST_DATA_DIR)) {
+      if (entry.startsWith('service-builds.lock.stale-')) {
+        rmSync(join(TEST_DATA_DIR, entry), { recursive: true, force: true });
+      }
+    }
   }
 };
 
@@ -137,6 +181,8 @@ export interface ServiceProcess {
   exited: Promise<number | null>;
   /** Resolves once the worker polls its task queue. */
   ready(): Promise<void>;
+  /** The URL of its heartbeat gateway, once it is ready. */
+  gateway(): string;
   /** SIGKILL: no shutdown, no cleanup, in-flight work lost. Resolves once the process is gone. */
   kill(): Promise<void>;
 }
@@ -195,6 +241,7 @@ export const startService = (env: Record<string, string>): ServiceProcess => {
         { timeoutMs: 90_000, intervalMs: 100 },
       );
     },
+    gateway: () => (JSON.parse(readFileSync(readyFile, 'utf8')) as { gateway: string }).gateway,
     kill: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;

@@ -75,7 +75,10 @@ const devServerOfItsOwn = async (): Promise<TemporalServerUnderTest> => {
   const server = await createDevServer(join(workDir, 'temporal.sqlite'));
   const { namespace, taskQueue } = temporalConfig();
   return {
-    temporal: { address: server.address, namespace, taskQueue },
+    // Read after the first start: the server may have moved to other ports if its first ones were taken.
+    get temporal() {
+      return { address: server.address, namespace, taskQueue };
+    },
     start: () => server.start(),
     stop: (signal) => server.stop(signal),
     release: async () => {

@@ -8,15 +8,19 @@ import type { MonitorState } from '../../workflows/definitions';
 import type { slaveMonitorWorkflow } from '../../workflows/monitor';
 import type { TestContext } from './world';
 
+/**
+ * The probe's first answer that is not `undefined`, `null` or `false`: a probe written as
+ * `async () => rows.length === 2` waits for the rows instead of returning at once with `false`.
+ */
 export const eventually = async <T>(
   what: string,
-  probe: () => Promise<T | undefined>,
+  probe: () => Promise<T | undefined | null | false>,
   { timeoutMs = 30_000, intervalMs = 50 } = {},
 ): Promise<T> => {
   const giveUpAt = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
-    if (value !== undefined) return value;
+    if (value !== undefined && value !== null && value !== false) return value;
     if (Date.now() > giveUpAt) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
@@ -58,17 +62,38 @@ export const monitorReaches = (
  * The result of a failover the monitor has decided on. The monitor records the decision, then takes over
  * recording, then starts the failover workflow: it names the failover before the workflow exists.
  */
-export const failoverResult = async (client: Client, failoverId: string): Promise<FailoverResult> => {
+export const failoverResult = async (
+  client: Client,
+  failoverId: string,
+  { timeoutMs = 60_000 } = {},
+): Promise<FailoverResult> => {
+  const giveUpAt = Date.now() + timeoutMs;
   const failover = client.workflow.getHandle(failoverId);
-  await eventually(`failover ${failoverId} to start`, async () => {
-    try {
-      return await failover.describe();
-    } catch (error) {
-      if (error instanceof WorkflowNotFoundError) return undefined;
-      throw error;
-    }
+  await eventually(
+    `failover ${failoverId} to start`,
+    async () => {
+      try {
+        return await failover.describe();
+      } catch (error) {
+        if (error instanceof WorkflowNotFoundError) return undefined;
+        throw error;
+      }
+    },
+    { timeoutMs },
+  );
+  // A failover waiting for a standby nobody provides would otherwise hold the test until jest kills it.
+  let timer: NodeJS.Timeout | undefined;
+  const timeLimit = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`failover ${failoverId} did not finish within ${timeoutMs} ms`)),
+      Math.max(0, giveUpAt - Date.now()),
+    );
   });
-  return (await failover.result()) as FailoverResult;
+  try {
+    return (await Promise.race([failover.result(), timeLimit])) as FailoverResult;
+  } finally {
+    clearTimeout(timer);
+  }
 };
 
 /**
@@ -88,14 +113,29 @@ export const failoverOf = async (
     (candidate) => candidate.phase === 'failed-over',
     options,
   );
-  const result = await failoverResult(world.client, state.broken?.failoverId as string);
+  const result = await failoverResult(world.client, state.broken?.failoverId as string, options);
   if (options.stopPromotedMonitor) await world.fleet.stopMonitor(result.failoverServerId);
   return result;
 };
 
 /**
+ * Workflow tasks the monitor completed before it accepted its first update: 1 when the update arrived with
+ * its start, in the same task as its first read of the Slave.
+ */
+const tasksBeforeFirstUpdate = async (world: TestContext, serverId: string): Promise<number | undefined> => {
+  const history = await monitorHandle(world, serverId).fetchHistory();
+  let completedTasks = 0;
+  for (const event of history.events ?? []) {
+    if (event.workflowTaskCompletedEventAttributes) completedTasks += 1;
+    if (event.workflowExecutionUpdateAcceptedEventAttributes) return completedTasks;
+  }
+  return undefined;
+};
+
+/**
  * Sends a settings change to a monitor no worker has run yet, then runs one until `then` settles: the change
- * and the start are handled together, which is when the monitor's first read of the Slave could race it.
+ * and the start are handled in the same first workflow task, which is when the monitor's first read of the
+ * Slave could race it. Fails when the history shows the change came later (the race did not happen).
  */
 export const changeSettingsAsMonitorStarts = async <T>(
   world: TestContext,
@@ -105,9 +145,16 @@ export const changeSettingsAsMonitorStarts = async <T>(
 ): Promise<T> => {
   await world.fleet.startMonitor(serverId);
   const change = world.fleet.updateSettings(serverId, settings);
+  // Creating the worker takes long enough for the update to reach the server before the first poll.
   const worker = await world.createWorker();
   return worker.runUntil(async () => {
     await change;
+    const tasks = await tasksBeforeFirstUpdate(world, serverId);
+    if (tasks !== 1) {
+      throw new Error(
+        `the settings change was accepted after ${String(tasks)} workflow tasks, not with the monitor's start: the race was not exercised`,
+      );
+    }
     return then();
   });
 };
