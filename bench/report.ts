@@ -22,6 +22,7 @@ export const summaryLine = (result: RunResult) => ({
   gatewayMsP99: round(result.gatewayRequest.p99),
   heartbeatsPerSec: round(result.heartbeatsPerSec),
   temporalActionsPerSlaveHour: round(result.actionsPerSlaveHour, 2),
+  temporalActionsPerHeartbeat: round(result.actionsPerHeartbeat, 4),
   workerCpuCores: round(result.steadyCpu.workerCores, 2),
   postgresCpuCores: round(result.steadyCpu.postgresCores, 2),
   temporalCpuCores:
@@ -64,7 +65,8 @@ export const report = (result: RunResult): string => {
       `(${round(heartbeatsPerSlaveHour)} per Slave-hour); ${result.heartbeatsSent} taken by the gateway; ` +
       `failures ${JSON.stringify(result.sendFailures)}`,
     `Temporal actions in the steady window: ${round(result.actionsPerSlaveHour, 2)} per Slave-hour ` +
-      `${JSON.stringify(result.steadyActions)} over ${round(hours * 3600)} s; ` +
+      `${JSON.stringify(result.steadyActions)} over ${round(hours * 3600)} s, ` +
+      `${round(result.actionsPerHeartbeat, 4)} per heartbeat; ` +
       `signals other than reports: ${result.otherSignals}`,
     `liveness view settled in ${result.drainMs} ms` +
       (result.reportsChecked

@@ -95,6 +95,8 @@ export interface RunResult {
   steadyActions: Record<string, number>;
   /** All of them, per monitored Slave and hour of the steady window. */
   actionsPerSlaveHour: number;
+  /** All of them over the heartbeats the gateway took in the window: 0 when no heartbeat costs an action. */
+  actionsPerHeartbeat: number;
   /** Signals other than the detector's reports in the monitors' histories (the old heartbeat signal, say). */
   otherSignals: number;
   /** Whether every monitor was due a checkpoint within the run, so `monitorsBehind` checked what it was told. */
@@ -275,7 +277,8 @@ export const runOnce = async (
     await sleep(options.steadyMs);
     const steadyCpu = steadyMark.since();
     const steadyToMs = Date.now();
-    const heartbeatsPerSec = (agents.counts.sent - sentBeforeSteady) / steadyCpu.seconds;
+    const steadyHeartbeats = agents.counts.sent - sentBeforeSteady;
+    const heartbeatsPerSec = steadyHeartbeats / steadyCpu.seconds;
     const rssSteadyMb = workerRssMb(worker.pid);
     log(
       `steady: ${Math.round(heartbeatsPerSec)} heartbeats/s, worker ${steadyCpu.workerCores.toFixed(2)} cores, ` +
@@ -425,6 +428,7 @@ export const runOnce = async (
       sendFailures: Object.fromEntries(agents.errors),
       steadyActions,
       actionsPerSlaveHour: steadyActionCount / slaves / ((steadyToMs - steadyFromMs) / 3_600_000),
+      actionsPerHeartbeat: steadyActionCount / steadyHeartbeats,
       otherSignals: histories.reduce((sum, history) => sum + history.otherSignals.length, 0),
       reportsChecked,
       drainMs,
