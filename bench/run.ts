@@ -437,7 +437,8 @@ export const runOnce = async (
       workerRssIdleMb,
       workerRssMb: rssSteadyMb,
       monitorStartsPerSec,
-      correctness: { ...siteChecks, ...livenessCorrectness },
+      // Every heartbeat, up to the agents' stop.
+      correctness: { ...siteChecks, ...livenessCorrectness, heartbeatsFailed: agents.counts.failed },
       failoversAfterRun: await failoversAfterRun(db, failed, heartbeatsStoppedAtMs),
       runSeconds: (Date.now() - runStartedAt) / 1000,
     };
