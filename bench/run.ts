@@ -172,6 +172,30 @@ const waitFor = async (what: string, withinMs: number, done: () => Promise<boole
   return false;
 };
 
+interface MonitorView {
+  running: boolean;
+  phase: string | undefined;
+  /** The monitor was told of a heartbeat of its Slave. */
+  told: boolean;
+}
+
+/**
+ * A monitor as the bench sees it: running (Temporal's record: a query alone would answer for a workflow that
+ * ended, from its history), its phase, whether it heard its Slave; null when it did not answer in time.
+ */
+const monitorView = async (fleet: Fleet, serverId: string): Promise<MonitorView | null> => {
+  try {
+    if (!(await fleet.isMonitorRunning(serverId))) return { running: false, phase: undefined, told: false };
+    const state = await fleet.monitorState(serverId);
+    return { running: true, phase: state?.phase, told: (state?.lastHeartbeatAtMs ?? null) !== null };
+  } catch {
+    return null;
+  }
+};
+
+const isMonitoring = (view: MonitorView | null | undefined): boolean =>
+  view?.running === true && view.phase === 'monitoring';
+
 /** Ends every workflow of the run, so that nothing of it stays on the shared dev server. */
 const terminateRun = async (client: Client, workflowIds: string[]): Promise<void> => {
   await mapLimited(workflowIds, BULK_CONCURRENCY, async (workflowId) => {
@@ -323,30 +347,25 @@ export const runOnce = async (
     const drainBegan = Date.now();
     let liveness = { leases: heard, roster: alive, untold: alive, lost: alive };
     const settled = await waitFor('the liveness view of every live server', DRAIN_WITHIN_MS, async () => {
-      const states = await mapLimited(liveness.lost.concat(liveness.untold), BULK_CONCURRENCY, async (id) => {
-        // A monitor too busy to answer a query in time is asked again.
-        const state = await fleet.monitorState(id).catch(() => null);
-        return [id, state] as const;
-      });
-      const byId = new Map(states);
-      const known = (id: string) => byId.get(id) !== null;
+      const asked = [...new Set([...liveness.lost, ...liveness.untold])];
+      const views = new Map(
+        await mapLimited(asked, BULK_CONCURRENCY, async (id) => [id, await monitorView(fleet, id)] as const),
+      );
       liveness = {
         leases: await leasesBehind(
           db,
           new Map(liveness.leases.map((id) => [id, targets.get(id) ?? Infinity])),
         ),
         roster: await outsideRoster(db, liveness.roster),
-        untold: liveness.untold.filter(
-          (id) => reportsChecked && (!known(id) || (byId.get(id)?.lastHeartbeatAtMs ?? null) === null),
-        ),
-        lost: liveness.lost.filter((id) => !known(id) || byId.get(id)?.phase !== 'monitoring'),
+        untold: liveness.untold.filter((id) => reportsChecked && views.get(id)?.told !== true),
+        lost: liveness.lost.filter((id) => !isMonitoring(views.get(id))),
       };
       return Object.values(liveness).every((ids) => ids.length === 0);
     });
     const drainMs = Date.now() - drainBegan;
-    // A monitor that did not answer while it was asked is lost only if it is not running.
+    // A monitor that only failed to answer in time is asked once more.
     const lost = await mapLimited(liveness.lost, BULK_CONCURRENCY, async (id) =>
-      (await fleet.monitorState(id).catch(() => undefined))?.phase === 'monitoring' ? [] : [id],
+      isMonitoring(await monitorView(fleet, id)) ? [] : [id],
     );
     const livenessCorrectness: LivenessCorrectness = {
       heartbeatsFailed: agents.counts.failed,
