@@ -297,6 +297,13 @@ export const runOnce = async (
     await mapLimited(slaveIds, BULK_CONCURRENCY, (id) => fleet.startMonitor(id));
     const monitorStartsPerSec = slaves / ((Date.now() - startsBegan) / 1000);
     log(`${slaves} monitors started (${Math.round(monitorStartsPerSec)}/s)`);
+    // A monitor's first task enters its Slave in the detector's roster (a few Temporal actions, once): the
+    // steady window begins when every monitor has done it, or it would count the start-up of the last ones.
+    const watchedWithinMs = Math.max(60_000, slaves * MONITOR_START_BUDGET_MS);
+    await waitFor('every monitor to enter its Slave in the roster', watchedWithinMs, async () => {
+      return (await outsideRoster(db, slaveIds)).length === 0;
+    });
+    log(`every Slave in the detector's roster after ${Date.now() - startsBegan} ms`);
     await sleep(warmUpMs);
 
     const steadyMark = cpuMark(worker.pid, serverPid, database);
