@@ -13,8 +13,10 @@ export interface BenchOptions {
   failures: number;
   standbys: number;
   ipCamerasPerSlave: number;
-  /** Heartbeat signals in flight at once from the bench process. */
+  /** Heartbeat requests in flight at once from the bench process (kept-alive connections to the gateway). */
   senderConcurrency: number;
+  /** The detector's checkpoint period (LIVENESS_CHECKPOINT_PERIOD of the worker under test). */
+  checkpointPeriodMs: number;
   /** How long every Slave heartbeats before the failure, after a warm-up of two intervals. */
   steadyMs: number;
   smoke: boolean;
@@ -23,6 +25,8 @@ export interface BenchOptions {
 
 const SMOKE: Omit<BenchOptions, 'smoke' | 'keepDatabase' | 'senderConcurrency'> = {
   slaveCounts: [40],
+  // Short enough that every monitor is told of its Slave within the run, so that the smoke checks it.
+  checkpointPeriodMs: 5_000,
   intervalMs: 1_000,
   timeoutMs: 3_000,
   failures: 5,
@@ -36,6 +40,8 @@ const MAX_SLAVES = 20_000;
 /** The configuration of the targets, the README's table and the chart. */
 export const DEFAULT_INTERVAL_MS = 5_000;
 export const DEFAULT_TIMEOUT_MS = 15_000;
+/** The worker's own default (docs/liveness.md). */
+const DEFAULT_CHECKPOINT_PERIOD_MS = 600_000;
 
 const wholeNumber =
   (min: number, max: number) =>
@@ -66,7 +72,7 @@ export const parseBenchOptions = (argv: string[]): BenchOptions => {
   const program = new Command('bench')
     .description(
       'Failover latency and monitoring capacity of a simulated site on the real stack: S Slaves heartbeat ' +
-        'every I, K of them stop at the same moment, F standbys take their place.',
+        "every I to the worker's gateway, K of them stop at the same moment, F standbys take their place.",
     )
     .option(
       '--slaves <list>',
@@ -96,7 +102,20 @@ export const parseBenchOptions = (argv: string[]): BenchOptions => {
       wholeNumber(1, MAX_SLAVES),
     )
     .option('--cameras <count>', 'IP cameras per Slave', wholeNumber(1, 64), 4)
-    .option('--senders <count>', 'heartbeat signals in flight at once', wholeNumber(1, 1_000), 64)
+    .option(
+      '--senders <count>',
+      'heartbeat requests in flight at once (kept-alive HTTP connections to the gateway)',
+      wholeNumber(1, 1_000),
+      64,
+    )
+    .addOption(
+      new Option(
+        '--checkpoint-period <duration>',
+        "the detector's checkpoint to each monitor (LIVENESS_CHECKPOINT_PERIOD of the worker)",
+      )
+        .argParser(duration(1_000))
+        .default(DEFAULT_CHECKPOINT_PERIOD_MS, '10m'),
+    )
     .addOption(
       new Option('--steady <duration>', 'time every Slave heartbeats before the failure')
         .argParser(duration(1_000))
@@ -121,6 +140,7 @@ export const parseBenchOptions = (argv: string[]): BenchOptions => {
     standbys?: number;
     cameras: number;
     senders: number;
+    checkpointPeriod: number;
     steady: number;
     smoke: boolean;
     keepDatabase: boolean;
@@ -135,6 +155,7 @@ export const parseBenchOptions = (argv: string[]): BenchOptions => {
         standbys: raw.standbys ?? raw.failures,
         ipCamerasPerSlave: raw.cameras,
         senderConcurrency: raw.senders,
+        checkpointPeriodMs: raw.checkpointPeriod,
         steadyMs: raw.steady,
         smoke: false,
         keepDatabase: raw.keepDatabase,

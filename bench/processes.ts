@@ -15,8 +15,20 @@ const EXIT_WITHIN_MS = 30_000;
 
 export interface WorkerProcess {
   pid: number;
+  /** The worker's heartbeat gateway, from its ready file: http://127.0.0.1:<port>. */
+  gatewayUrl: string;
   stop(): Promise<number | null>;
 }
+
+/** The ready file is written once, whole, but may be read while it is being written. */
+const readGatewayUrl = (readyFile: string): string | undefined => {
+  try {
+    const ready = JSON.parse(readFileSync(readyFile, 'utf8')) as { gateway?: unknown };
+    return typeof ready.gateway === 'string' ? ready.gateway : undefined;
+  } catch {
+    return undefined;
+  }
+};
 
 /** Starts the worker service with exactly the environment given, and waits until it polls. */
 export const startWorker = async (
@@ -34,7 +46,8 @@ export const startWorker = async (
   let exitCode: number | null | undefined;
   void exited.then((code) => (exitCode = code));
   const giveUpAt = Date.now() + READY_WITHIN_MS;
-  while (!existsSync(readyFile)) {
+  let gatewayUrl: string | undefined;
+  while ((gatewayUrl = existsSync(readyFile) ? readGatewayUrl(readyFile) : undefined) === undefined) {
     if (exitCode !== undefined) throw new Error(`the worker exited with code ${exitCode} (log: ${logFile})`);
     if (Date.now() > giveUpAt) {
       child.kill('SIGKILL');
@@ -45,6 +58,7 @@ export const startWorker = async (
   if (child.pid === undefined) throw new Error('the worker process has no pid');
   return {
     pid: child.pid,
+    gatewayUrl,
     async stop() {
       if (exitCode !== undefined) return exitCode;
       child.kill('SIGTERM');
@@ -137,28 +151,75 @@ export const findTemporalServerPid = (port: number): number | undefined => {
   return undefined;
 };
 
+/** PostgreSQL's shared processes (the postmaster's title is its command line, not `postgres: ...`). */
+const POSTGRES_SHARED =
+  /^postgres: (?:[^:]+: )?(checkpointer|background writer|walwriter|autovacuum launcher|logical replication launcher|stats collector|archiver)/;
+
+/**
+ * The PostgreSQL processes that work for this run: the server's shared processes (WAL writer, checkpointer,
+ * ...) and the backends and autovacuum workers of the run's database, whose name is in their process title.
+ * Backends of other databases (other users of the same server) are left out.
+ */
+const postgresPids = (database: string): number[] => {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue;
+      const title = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+      const ours =
+        !title.startsWith('postgres:') || POSTGRES_SHARED.test(title) || title.includes(` ${database} `);
+      if (ours) pids.push(Number(entry));
+    } catch {
+      // The process ended while the list was read.
+    }
+  }
+  return pids;
+};
+
+const cpuOf = (pids: number[]): Map<number, number> =>
+  new Map(
+    pids.flatMap((pid) => {
+      const seconds = processCpuSeconds(pid);
+      return seconds === undefined ? [] : [[pid, seconds] as const];
+    }),
+  );
+
 export interface CpuWindow {
   /** Cores used on average over the window (1.0 = one core busy all the time). */
   workerCores: number;
   serverCores: number | undefined;
+  /** PostgreSQL for this run (postgresPids); a backend that ended within the window is not counted. */
+  postgresCores: number;
+  /** The bench process itself: the heartbeat agents, mostly. */
+  benchCores: number;
   machineCores: number;
   seconds: number;
 }
 
 /** Marks a moment; `since` gives the CPU used from that moment to now. */
-export const cpuMark = (workerPid: number, serverPid: number | undefined) => {
+export const cpuMark = (workerPid: number, serverPid: number | undefined, database: string) => {
   const at = Date.now();
   const worker = processCpuSeconds(workerPid) ?? 0;
   const server = serverPid === undefined ? undefined : processCpuSeconds(serverPid);
+  const postgres = cpuOf(postgresPids(database));
+  const bench = process.cpuUsage();
   const machine = machineCpuSeconds();
   return {
     since(): CpuWindow {
       const seconds = (Date.now() - at) / 1000;
       const serverNow = serverPid === undefined ? undefined : processCpuSeconds(serverPid);
+      let postgresSeconds = 0;
+      // A backend that started within the window counts from 0.
+      for (const [pid, now] of cpuOf(postgresPids(database)))
+        postgresSeconds += now - (postgres.get(pid) ?? 0);
+      const benchUsage = process.cpuUsage(bench);
       return {
         workerCores: ((processCpuSeconds(workerPid) ?? worker) - worker) / seconds,
         serverCores:
           server === undefined || serverNow === undefined ? undefined : (serverNow - server) / seconds,
+        postgresCores: postgresSeconds / seconds,
+        benchCores: (benchUsage.user + benchUsage.system) / 1e6 / seconds,
         machineCores: (machineCpuSeconds().busy - machine.busy) / seconds,
         seconds,
       };

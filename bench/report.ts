@@ -1,4 +1,5 @@
 /** What a run prints: a readable report, then one JSON line a script can parse. */
+import { cpus } from 'node:os';
 import type { RunResult } from './run';
 import { formatPercentiles, round } from './stats';
 
@@ -7,17 +8,28 @@ export const summaryLine = (result: RunResult) => ({
   failures: result.failures,
   intervalMs: result.intervalMs,
   timeoutMs: result.timeoutMs,
+  checkpointPeriodMs: result.checkpointPeriodMs,
   overheadMsP50: round(result.overhead.p50),
   overheadMsP95: round(result.overhead.p95),
   overheadMsP99: round(result.overhead.p99),
   overheadMsMax: round(result.overhead.max),
   detectMsP50: round(result.detection.p50),
   detectMsP99: round(result.detection.p99),
+  deadlineReportMsP50: round(result.deadlineReport.p50),
+  deadlineReportMsP99: round(result.deadlineReport.p99),
   workflowStartMsP99: round(result.workflowStart.p99),
+  gatewayMsP50: round(result.gatewayRequest.p50),
+  gatewayMsP99: round(result.gatewayRequest.p99),
   heartbeatsPerSec: round(result.heartbeatsPerSec),
-  signalLagMsP99: round(result.signalLag.p99),
-  monitorsBehind: result.monitorsBehind,
+  temporalActionsPerSlaveHour: round(result.actionsPerSlaveHour, 2),
+  temporalActionsPerHeartbeat: round(result.actionsPerHeartbeat, 4),
   workerCpuCores: round(result.steadyCpu.workerCores, 2),
+  postgresCpuCores: round(result.steadyCpu.postgresCores, 2),
+  temporalCpuCores:
+    result.steadyCpu.serverCores === undefined ? null : round(result.steadyCpu.serverCores, 2),
+  benchCpuCores: round(result.steadyCpu.benchCores, 2),
+  machineCpuCores: round(result.steadyCpu.machineCores, 2),
+  cores: cpus().length,
   workerRssMb: round(result.workerRssMb),
   ...result.correctness,
 });
@@ -30,30 +42,43 @@ export const correctnessFailures = (result: RunResult): string[] =>
     .map(([name, count]) => `${name}=${count}`);
 
 export const report = (result: RunResult): string => {
-  const perSlave = (value: number) => round(value / result.slaves, 4);
+  const cores = cpus().length;
   const cpu = result.steadyCpu;
   const failoverCpu = result.failoverCpu;
-  const server = (cores: number | undefined) =>
-    cores === undefined ? 'not local' : `${round(cores, 2)} cores`;
+  const server = (value: number | undefined) => (value === undefined ? 'not local' : `${round(value, 2)}`);
+  const perThousand = (value: number) => round((value * 1000) / result.slaves, 3);
+  const hours = cpu.seconds / 3600;
+  const heartbeatsPerSlaveHour = result.heartbeatsPerSec / result.slaves / (1 / 3600);
   return [
     '',
     `== ${result.slaves} Slaves, heartbeat every ${result.intervalMs} ms, timeout ${result.timeoutMs} ms, ` +
-      `${result.failures} failing at once (${round(result.runSeconds)} s) ==`,
+      `${result.failures} failing at once, checkpoint every ${result.checkpointPeriodMs} ms ` +
+      `(${round(result.runSeconds)} s) ==`,
     formatPercentiles('failover overhead (cameras - deadline)', result.overhead),
     formatPercentiles('detection overhead (started - deadline)', result.detection),
+    formatPercentiles('deadline report (recorded - deadline)', result.deadlineReport),
     formatPercentiles('failover workflow started - deadline', result.workflowStart),
     formatPercentiles('end to end (cameras - last sent - T)', result.endToEnd),
-    formatPercentiles('signal lag (sent - handled)', result.signalLag),
-    formatPercentiles('signal accepted by the server', result.ack),
+    formatPercentiles('gateway request (agent round trip)', result.gatewayRequest),
     formatPercentiles('bench sender behind schedule', result.scheduleLag),
-    `heartbeats: ${round(result.heartbeatsPerSec)}/s sustained over ${round(cpu.seconds)} s; ` +
-      `${result.heartbeatsSent} sent, ${result.heartbeatsHandled} handled, ${result.monitorsBehind} monitors behind ` +
-      `after ${result.drainMs} ms; send failures ${JSON.stringify(result.sendFailures)}`,
+    `heartbeats: ${round(result.heartbeatsPerSec)}/s sustained over ${round(cpu.seconds)} s ` +
+      `(${round(heartbeatsPerSlaveHour)} per Slave-hour); ${result.heartbeatsSent} taken by the gateway; ` +
+      `failures ${JSON.stringify(result.sendFailures)}`,
+    `Temporal actions in the steady window: ${round(result.actionsPerSlaveHour, 2)} per Slave-hour ` +
+      `${JSON.stringify(result.steadyActions)} over ${round(hours * 3600)} s, ` +
+      `${round(result.actionsPerHeartbeat, 4)} per heartbeat; ` +
+      `signals other than reports: ${result.otherSignals}`,
+    `liveness view settled in ${result.drainMs} ms` +
+      (result.reportsChecked
+        ? ' (every monitor told of its Slave)'
+        : ' (roster and leases; checkpoints not due)'),
     `monitors started at ${round(result.monitorStartsPerSec)}/s`,
-    `steady CPU: worker ${round(cpu.workerCores, 2)} cores (${perSlave(cpu.workerCores * 1000)} ms/s per Slave), ` +
-      `Temporal server ${server(cpu.serverCores)}, machine ${round(cpu.machineCores, 2)} cores busy`,
-    `failover CPU: worker ${round(failoverCpu.workerCores, 2)} cores, Temporal server ${server(failoverCpu.serverCores)}, ` +
-      `machine ${round(failoverCpu.machineCores, 2)} cores busy over ${round(failoverCpu.seconds)} s`,
+    `steady CPU (cores of ${cores}): worker ${round(cpu.workerCores, 2)} (${perThousand(cpu.workerCores)} per 1000 ` +
+      `Slaves), PostgreSQL ${round(cpu.postgresCores, 2)}, Temporal server ${server(cpu.serverCores)}, ` +
+      `bench agents ${round(cpu.benchCores, 2)}, machine ${round(cpu.machineCores, 2)} busy`,
+    `failover CPU (cores of ${cores}): worker ${round(failoverCpu.workerCores, 2)}, PostgreSQL ` +
+      `${round(failoverCpu.postgresCores, 2)}, Temporal server ${server(failoverCpu.serverCores)}, ` +
+      `machine ${round(failoverCpu.machineCores, 2)} busy over ${round(failoverCpu.seconds)} s`,
     `worker RSS: ${round(result.workerRssIdleMb)} MB idle, ${round(result.workerRssMb)} MB monitoring ` +
       `(${round(((result.workerRssMb - result.workerRssIdleMb) * 1024) / result.slaves)} kB per Slave)`,
     `correctness: ${Object.entries(result.correctness)

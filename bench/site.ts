@@ -5,7 +5,10 @@
  * file and far too slow for 5,000 Slaves.
  */
 import { Pool } from 'pg';
+import { issueAgentCredential } from '../app/agent-credentials';
+import type { Site, SiteServer } from '../domain/site-file';
 import { createPool } from '../infra/database';
+import { mapLimited } from '../infra/limit';
 import type { Logger } from '../infra/logger';
 import { migrate } from '../infra/migrate';
 import { VmsSimulator } from '../vms/simulator';
@@ -18,6 +21,15 @@ export interface SiteShape {
 }
 
 export const slaveId = (index: number): string => `slave-${String(index + 1).padStart(5, '0')}`;
+export const standbyId = (index: number): string => `standby-${String(index + 1).padStart(4, '0')}`;
+export const ipCameraIds = (serverId: string, perSlave: number): string[] =>
+  Array.from({ length: perSlave }, (_, index) => `${serverId}-ip-${index + 1}`);
+
+const DRIVES = [
+  { letter: 'C', material: false },
+  { letter: 'D', material: true },
+  { letter: 'E', material: true },
+];
 
 const withDatabase = (serverUrl: string, database: string): string => {
   const url = new URL(serverUrl);
@@ -53,10 +65,7 @@ export const dropRunDatabase = (serverUrl: string, database: string): Promise<un
 
 export const seedSite = async (db: Pool, shape: SiteShape): Promise<void> => {
   const slaveIds = Array.from({ length: shape.slaves }, (_, index) => slaveId(index));
-  const standbyIds = Array.from(
-    { length: shape.standbys },
-    (_, index) => `standby-${String(index + 1).padStart(4, '0')}`,
-  );
+  const standbyIds = Array.from({ length: shape.standbys }, (_, index) => standbyId(index));
   const client = await db.connect();
   try {
     await client.query('BEGIN');
@@ -91,4 +100,41 @@ export const seedSite = async (db: Pool, shape: SiteShape): Promise<void> => {
   } finally {
     client.release();
   }
+};
+
+/**
+ * The same site as the VMS knows it, for the simulator the worker drives (vms/simulator-site.ts putSite):
+ * every camera bound to and recorded by its Slave from the start, so that the VMS's view of every camera
+ * can be compared with PostgreSQL's at the end.
+ */
+export const simulatedSite = (shape: SiteShape): Site => {
+  const server = (id: string, role: SiteServer['role'], cameras: string[]): SiteServer => ({
+    id,
+    hostname: `${id}.bench.local`,
+    role,
+    drives: DRIVES,
+    protected: role === 'slave',
+    timeoutMs: shape.timeoutMs,
+    liveness: 'agent',
+    cameras: cameras.map((cameraId) => ({ id: cameraId, name: cameraId, kind: 'ip', address: null })),
+    plugins: [],
+  });
+  return {
+    servers: [
+      server('master', 'master', []),
+      ...Array.from({ length: shape.slaves }, (_, index) =>
+        server(slaveId(index), 'slave', ipCameraIds(slaveId(index), shape.ipCamerasPerSlave)),
+      ),
+      ...Array.from({ length: shape.standbys }, (_, index) => server(standbyId(index), 'failover', [])),
+    ],
+  };
+};
+
+/**
+ * An agent token for every Slave and standby (a promoted standby heartbeats as a Slave), issued the way
+ * `vms agent-token issue` does, a few at a time.
+ */
+export const issueAgentTokens = async (db: Pool, serverIds: string[]): Promise<Map<string, string>> => {
+  const issued = await mapLimited(serverIds, 4, (serverId) => issueAgentCredential(db, serverId));
+  return new Map(issued.map((credential) => [credential.serverId, credential.token]));
 };
