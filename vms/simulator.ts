@@ -24,7 +24,13 @@ import { withTransaction } from '../infra/database';
 import type { Logger } from '../infra/logger';
 import { MIGRATIONS_DIR, migrate } from '../infra/migrate';
 import type { MigrationSet } from '../infra/migrate';
-import type { InstallProgress, VmsControlPlane, VmsOutcome, VmsServerStatus } from './control-plane';
+import type {
+  InstallProgress,
+  VmsControlPlane,
+  VmsOutcome,
+  VmsServerRole,
+  VmsServerStatus,
+} from './control-plane';
 import { PluginInstallFailed, VmsRejected, VmsUnavailable } from './control-plane';
 import type { PluginInstallOperation } from './bridge-protocol';
 import {
@@ -297,7 +303,7 @@ export class VmsSimulator implements VmsControlPlane {
          FROM vms_sim.servers s LEFT JOIN vms_sim.disks d ON d.server_id = s.server_id
         GROUP BY s.server_id ORDER BY s.server_id`,
     );
-    return rows.map((row) => ({
+    const statuses: VmsServerStatus[] = rows.map((row) => ({
       serverId: row.server_id,
       role: row.role,
       reachable: row.state === 'up',
@@ -305,6 +311,38 @@ export class VmsSimulator implements VmsControlPlane {
       disks: row.disks,
       observedAt: row.observed_at,
     }));
+    return [...statuses, ...(await this.implicitServers(statuses))];
+  }
+
+  /**
+   * Without a site put, the simulated VMS takes every server it is asked about as up and healthy (see
+   * lockServer). Its status lists them too: the servers of the orchestrator's site when it shares the
+   * simulator's database (the worker's embedded simulated site), as the orchestrator imported them.
+   */
+  private async implicitServers(known: VmsServerStatus[]): Promise<VmsServerStatus[]> {
+    if (await sitePut(this.db)) return [];
+    const present = await this.db.query<{ present: boolean }>(
+      `SELECT to_regclass('public.servers') IS NOT NULL AS present`,
+    );
+    if (present.rows[0]?.present !== true) return [];
+    const { rows } = await this.db.query<{ id: string; role: string; observed_at: Date }>(
+      `SELECT id, role, now() AS observed_at FROM public.servers ORDER BY id`,
+    );
+    const listed = new Set(known.map((server) => server.serverId));
+    return rows
+      .filter((row) => !listed.has(row.id))
+      .map((row) => {
+        const role: VmsServerRole =
+          row.role === 'master' ? 'master' : row.role === 'failover' ? 'standby' : 'recorder';
+        return {
+          serverId: row.id,
+          role,
+          reachable: true,
+          recording: role !== 'standby',
+          disks: [],
+          observedAt: row.observed_at,
+        };
+      });
   }
 
   /** Rejects with VmsUnavailable when the simulated VMS (its database) does not answer. */
