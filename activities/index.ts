@@ -24,7 +24,10 @@ import * as failovers from '../store/failovers';
 import * as monitoring from '../store/monitoring';
 import { getServer } from '../store/servers';
 import { saveDiskHealth, saveMaintenance, saveSettings } from '../store/settings';
+import * as fencing from '../store/fencing';
+import type { SlaveFence } from '../store/fencing';
 import type { VmsControlPlane } from '../vms/control-plane';
+import { VmsRejected, VmsUnavailable } from '../vms/control-plane';
 import { withDomainFailures } from './domain-failures';
 import {
   ALERT_ID_HEADER,
@@ -79,6 +82,37 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
       replacesServerId: input.slaveId,
     });
     await failovers.recordPromotion(db, input.failoverId, tuning.serverUpTimeoutMs);
+  };
+
+  /** Asks the VMS to stop the Slave recording: what came of it, or a throw when the VMS itself did not answer. */
+  const fenceInVms = async (target: fencing.FenceTarget): Promise<{ fence: SlaveFence; error?: string }> => {
+    try {
+      await vms.fenceRecorder({ requestId: target.failoverId, serverId: target.slaveId });
+      return { fence: 'fenced' };
+    } catch (error) {
+      if (error instanceof VmsRejected) {
+        const fence = error.code === 'not-a-recorder' ? 'not-recording' : 'refused';
+        return { fence, error: error.message };
+      }
+      if (error instanceof VmsUnavailable && error.code === 'server-unreachable') {
+        return { fence: 'unreachable', error: error.message };
+      }
+      throw error;
+    }
+  };
+
+  /**
+   * Stops the broken Slave recording and streaming in the VMS before its cameras move, so that no camera is
+   * recorded by two servers. Best effort: a Slave the VMS cannot reach is recorded as such (with an alert),
+   * the failover goes on, and the fence is repeated when the Slave is heard again. Done once per failover.
+   */
+  const fenceBrokenSlave = async (failoverId: string): Promise<SlaveFence> => {
+    const target = await fencing.fenceTarget(db, failoverId);
+    if (fencing.isFenceSettled(target.fence)) return target.fence;
+    const fence = await fencing.recordFence(db, { failoverId, ...(await fenceInVms(target)) });
+    if (fence === 'fenced') log.info('Broken Slave fenced', { failoverId, slaveId: target.slaveId });
+    else log.warn('Broken Slave not fenced', { failoverId, slaveId: target.slaveId, fence });
+    return fence;
   };
 
   const rebindIpCameras = async (failoverId: string): Promise<CameraMove> => {
@@ -149,6 +183,9 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
           action: 'ignored: the promoted server keeps recording',
         },
       });
+      // Heard again: a fence the VMS could not deliver then may reach it now.
+      const pending = await fencing.pendingFenceOf(db, input.serverId);
+      if (pending !== undefined) await fenceBrokenSlave(pending.failoverId);
     },
 
     async saveSettings(input: { serverId: string; settings: FailoverSettings }): Promise<void> {
@@ -162,10 +199,11 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
     beginFailover,
     claimMatchedStandby,
     promoteStandby,
+    fenceBrokenSlave,
     rebindIpCameras,
 
     /**
-     * The monitor's one step from deadline to recording restored: the four failover steps back to back in one
+     * The monitor's one step from deadline to recording restored: the failover steps back to back in one
      * activity, scheduled in the workflow task that deems the Slave broken (and handed to this worker with it,
      * when the server dispatches activities eagerly). Each step is idempotent, so a retry goes on from where
      * the last attempt stopped. The failover workflow continues from its result.
@@ -191,6 +229,7 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
         await step('promoteStandby', () =>
           promoteStandby({ failoverId, slaveId, serverId: failoverServerId }),
         );
+        await step('fenceBrokenSlave', () => fenceBrokenSlave(failoverId));
         const cameras = await step('rebindIpCameras', () => rebindIpCameras(failoverId));
         return { plan, claim, cameras };
       } finally {
@@ -294,6 +333,21 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
 
     async restoreAsStandby(input: { serverId: string; driveLetters?: string[] }): Promise<StandbyRestore> {
       return failovers.restoreAsStandby(db, input);
+    },
+
+    /**
+     * Makes a repaired server a standby in the VMS before it is restored in PostgreSQL (and may be claimed):
+     * a fenced or still-recording broken Slave records nothing from then on. Keyed by its failover.
+     */
+    async demoteToStandby(serverId: string): Promise<void> {
+      const failoverId = await failovers.failoverToDemote(db, serverId);
+      const outcome = await vms.demoteToStandby({ requestId: failoverId, serverId });
+      await appendEvent(db, {
+        serverId,
+        failoverId,
+        event: 'demoted-to-standby',
+        details: { outcome },
+      });
     },
   });
 };

@@ -7,6 +7,8 @@ export type FailoverEventName =
   | 'waiting-for-standby'
   | 'standby-claimed'
   | 'standby-promoted'
+  | 'slave-fenced'
+  | 'slave-not-fenced'
   | 'cameras-rebound'
   | 'plugin-reinstalled'
   | 'plugin-needs-manual-action'
@@ -16,6 +18,7 @@ export type FailoverEventName =
   | 'settings-changed'
   | 'maintenance-started'
   | 'restored-as-standby'
+  | 'demoted-to-standby'
   | 'failover-held'
   | 'failover-released'
   | 'failover-dismissed';

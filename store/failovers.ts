@@ -20,7 +20,7 @@ import type { Queryable } from '../infra/database';
 import { withTransaction } from '../infra/database';
 import { appendEvent } from './events';
 import { livenessRecord } from './monitoring';
-import { cameraIdsOf, listPlugins, lockServer } from './servers';
+import { cameraIdsOf, getServer, listPlugins, lockServer } from './servers';
 
 export type FailoverStatus =
   'started' | 'waiting-for-standby' | 'standby-claimed' | 'promoted' | 'recording-restored' | 'completed';
@@ -402,6 +402,33 @@ export const completeFailover = (db: Pool, failoverId: string): Promise<void> =>
     });
   });
 
+/** A failover of the Slave that has not restored its recording yet: the Slave cannot be restored meanwhile. */
+const stillFailingOver = (serverId: string, failoverId: string): DomainError =>
+  new DomainError(
+    ErrorType.FailoverInProgress,
+    `"${serverId}" is still failing over (${failoverId}): restore it once its cameras are rebound`,
+  );
+
+/**
+ * The failover that put a server to be restored in Broken recorders (its latest), refused as a restore is:
+ * the server must be broken and its cameras rebound. Its id keys the server's demotion in the VMS.
+ */
+export const failoverToDemote = async (db: Pool, serverId: string): Promise<string> => {
+  checkRestorable(await getServer(db, serverId));
+  const { rows } = await db.query<{ id: string; status: FailoverStatus }>(
+    'SELECT id, status FROM failovers WHERE slave_id = $1 ORDER BY started_at DESC, id DESC LIMIT 1',
+    [serverId],
+  );
+  const latest = rows[0];
+  if (latest === undefined) {
+    throw new DomainError(ErrorType.ServerNotBroken, `"${serverId}" has never failed over`);
+  }
+  if (latest.status !== 'recording-restored' && latest.status !== 'completed') {
+    throw stillFailingOver(serverId, latest.id);
+  }
+  return latest.id;
+};
+
 /**
  * A repaired server comes back as a new standby failover server. It does not take its cameras back: the
  * promoted server keeps recording them.
@@ -417,12 +444,7 @@ export const restoreAsStandby = (
       `SELECT id FROM failovers WHERE slave_id = $1 AND status NOT IN ('recording-restored', 'completed')`,
       [input.serverId],
     );
-    if (open.rows[0]) {
-      throw new DomainError(
-        ErrorType.FailoverInProgress,
-        `"${input.serverId}" is still failing over (${open.rows[0].id}): restore it once its cameras are rebound`,
-      );
-    }
+    if (open.rows[0]) throw stillFailingOver(input.serverId, open.rows[0].id);
     if (input.driveLetters !== undefined && !sameDriveLetters(input.driveLetters, server.driveLetters)) {
       throw new DomainError(
         ErrorType.DriveLettersMismatch,

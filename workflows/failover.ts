@@ -7,6 +7,7 @@ import {
   condition,
   continueAsNew,
   log,
+  patched,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -17,6 +18,12 @@ import { VmsFailoverTarget } from '../domain/search-attributes';
 import { localStep, pluginStep, serverUpCheck } from './activity-options';
 import type { FailoverInput, FailoverState, FailoverStep } from './definitions';
 import { failoverStateQuery, standbyAvailableSignal } from './definitions';
+
+/**
+ * The broken Slave is fenced in the VMS before its cameras are rebound, and the fence is tried again before
+ * the failover completes if the VMS could not reach it. Failovers started before it go on without.
+ */
+const FENCE_BROKEN_SLAVE_PATCH = 'fence-broken-slave';
 
 const failureMessage = (error: unknown): string => {
   const cause = error instanceof ActivityFailure ? error.cause : error;
@@ -109,6 +116,11 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverRe
   );
   const plugins = await reinstallPlugins(failoverId, failoverServerId, plan.plugins, tuning);
 
+  if (patched(FENCE_BROKEN_SLAVE_PATCH)) {
+    // A no-op once fenced; a Slave the VMS could not reach then may be reachable now.
+    await localStep(`Fence ${slaveId} if it was not reached before`).fenceBrokenSlave(failoverId);
+  }
+
   await localStep('Record the failover as completed').completeFailover(failoverId);
   const manual = plugins
     .filter((outcome) => outcome.status === 'needs-manual-action')
@@ -142,6 +154,11 @@ async function promoteAndRebind(
     slaveId,
     serverId: failoverServerId,
   });
+  if (patched(FENCE_BROKEN_SLAVE_PATCH)) {
+    await localStep(`Fence ${slaveId}: stop it recording before its cameras move`).fenceBrokenSlave(
+      failoverId,
+    );
+  }
   enter('rebinding IP cameras', `IP cameras of ${slaveId} move to ${failoverServerId}.`);
   return localStep(`Rebind the IP cameras of ${slaveId} to ${failoverServerId}`).rebindIpCameras(failoverId);
 }

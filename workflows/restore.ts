@@ -1,11 +1,17 @@
 /** A repaired server comes back as a new standby failover server. */
-import { getExternalWorkflowHandle, log } from '@temporalio/workflow';
+import { getExternalWorkflowHandle, log, patched } from '@temporalio/workflow';
 import { monitorWorkflowId } from '../domain/names';
 import { localStep } from './activity-options';
 import type { RestoreInput, RestoreWorkflowResult } from './definitions';
 import { standbyAvailableSignal, stopMonitorSignal } from './definitions';
 
+/** The server is made a standby in the VMS before PostgreSQL restores it; restores started before go on without. */
+const DEMOTE_IN_VMS_PATCH = 'demote-restored-server-in-vms';
+
 export async function restoreServerWorkflow(input: RestoreInput): Promise<RestoreWorkflowResult> {
+  if (patched(DEMOTE_IN_VMS_PATCH)) {
+    await localStep(`Make ${input.serverId} a standby in the VMS`).demoteToStandby(input.serverId);
+  }
   const restored = await localStep(`Restore ${input.serverId} as a standby failover server`).restoreAsStandby(
     {
       serverId: input.serverId,
