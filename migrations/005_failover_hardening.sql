@@ -15,3 +15,7 @@ ALTER TABLE servers
   ADD COLUMN out_of_service_since timestamptz,
   ADD COLUMN out_of_service_reason text,
   ADD CONSTRAINT out_of_service_has_reason CHECK ((out_of_service_since IS NULL) = (out_of_service_reason IS NULL));
+
+-- Since when the VMS has answered that the claimed standby cannot be reached (promotion or rebind): once that
+-- lasts longer than the standby budget, the standby is released and taken out of service.
+ALTER TABLE failovers ADD COLUMN standby_failing_since timestamptz;

@@ -18,6 +18,7 @@ import type { BrokenReason } from '../domain/site';
 import { sameDriveLetters } from '../domain/site';
 import type { Queryable } from '../infra/database';
 import { withTransaction } from '../infra/database';
+import { raiseAlert } from './alerts';
 import { appendEvent } from './events';
 import { livenessRecord } from './monitoring';
 import { cameraIdsOf, getServer, listPlugins, lockServer } from './servers';
@@ -181,6 +182,7 @@ export const claimMatchedStandby = (db: Pool, failoverId: string): Promise<Claim
        ), candidate AS (
          SELECT s.id FROM servers s
           WHERE s.role = 'failover' AND s.status = 'standby' AND s.replaces_server_id IS NULL
+            AND s.out_of_service_since IS NULL
             AND coalesce((SELECT array_agg(d.letter ORDER BY d.letter) FROM drives d WHERE d.server_id = s.id), '{}')
                 = (SELECT letters FROM slave_drives)
           ORDER BY s.created_at, s.id
@@ -203,6 +205,15 @@ export const claimMatchedStandby = (db: Pool, failoverId: string): Promise<Claim
           event: 'waiting-for-standby',
           details: { reason: 'no available failover server with the same drive letters' },
         });
+        await raiseAlert(tx, {
+          id: `${failoverId}:no-matched-standby`,
+          kind: 'no-matched-standby',
+          serverId: failover.slaveId,
+          message:
+            `${failover.slaveId} is in Broken recorders and no failover server in service has its drive letters: ` +
+            'its IP cameras record nowhere until one is restored, added or put back in service',
+          details: { failoverId },
+        });
       }
       return { claimed: false, firstWait };
     }
@@ -215,6 +226,8 @@ export const claimMatchedStandby = (db: Pool, failoverId: string): Promise<Claim
       failoverId,
       event: 'standby-claimed',
       details: { failoverServerId },
+      // A failover claims again after a standby failed it: one event per standby claimed.
+      subject: failoverServerId,
     });
     return { claimed: true, serverId: failoverServerId };
   });
@@ -256,6 +269,7 @@ export const recordPromotion = (db: Pool, failoverId: string, serverUpTimeoutMs:
       failoverId,
       event: 'standby-promoted',
       details: { failoverServerId: failover.failoverServerId },
+      ...(failover.failoverServerId !== null && { subject: failover.failoverServerId }),
     });
   });
 

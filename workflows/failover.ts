@@ -4,6 +4,7 @@
  */
 import {
   ActivityFailure,
+  ApplicationFailure,
   condition,
   continueAsNew,
   log,
@@ -14,6 +15,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { CameraMove, FailoverResult, FailoverTuning, PluginOutcome } from '../domain/contracts';
+import { ErrorType } from '../domain/errors';
 import { VmsFailoverTarget } from '../domain/search-attributes';
 import { localStep, pluginStep, serverUpCheck } from './activity-options';
 import type { FailoverInput, FailoverState, FailoverStep } from './definitions';
@@ -24,6 +26,17 @@ import { failoverStateQuery, standbyAvailableSignal } from './definitions';
  * the failover completes if the VMS could not reach it. Failovers started before it go on without.
  */
 const FENCE_BROKEN_SLAVE_PATCH = 'fence-broken-slave';
+
+/**
+ * A standby that fails its promotion or the rebind (StandbyFailed) is released and the next one claimed;
+ * failovers started before go on failing as they did.
+ */
+const STANDBY_FALLBACK_PATCH = 'standby-fallback';
+
+const failureType = (error: unknown): string | undefined =>
+  error instanceof ActivityFailure && error.cause instanceof ApplicationFailure
+    ? (error.cause.type ?? undefined)
+    : undefined;
 
 const failureMessage = (error: unknown): string => {
   const cause = error instanceof ActivityFailure ? error.cause : error;
@@ -68,35 +81,57 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverRe
   enter('claiming a matched standby', `Drive letters: ${plan.driveLetters.join(', ')}.`);
   const claimStandby = localStep(`Claim a standby with drives ${plan.driveLetters.join(', ')}`);
   let claim = takeOver?.claim ?? (await claimStandby.claimMatchedStandby(failoverId));
-  while (!claim.claimed) {
-    if (claim.firstWait) {
-      log.warn('No matched standby available: Slave waits in Broken recorders', {
-        slaveId,
-        driveLetters: plan.driveLetters,
-      });
-    }
-    enter(
-      'waiting for a matched standby',
-      `No available failover server has drive letters ${plan.driveLetters.join(', ')}. ` +
-        'The failover goes on as soon as one is restored or added.',
-    );
-    if (workflowInfo().continueAsNewSuggested) {
-      // The next run waits on; the warning above was given once.
-      const waiting = { ...claim, firstWait: false };
-      return continueAsNew<typeof failoverWorkflow>(
-        takeOver ? { ...input, takeOver: { ...takeOver, claim: waiting } } : input,
+  let cameras = takeOver?.cameras ?? null;
+  for (;;) {
+    while (!claim.claimed) {
+      if (claim.firstWait) {
+        log.warn('No matched standby available: Slave waits in Broken recorders', {
+          slaveId,
+          driveLetters: plan.driveLetters,
+        });
+      }
+      enter(
+        'waiting for a matched standby',
+        `No available failover server has drive letters ${plan.driveLetters.join(', ')}. ` +
+          'The failover goes on as soon as one is restored or added.',
       );
+      if (workflowInfo().continueAsNewSuggested) {
+        // The next run waits on; the warning above was given once.
+        const waiting = { ...claim, firstWait: false };
+        return continueAsNew<typeof failoverWorkflow>(
+          takeOver ? { ...input, takeOver: { ...takeOver, claim: waiting } } : input,
+        );
+      }
+      standbyMayBeAvailable = false;
+      await condition(() => standbyMayBeAvailable, tuning.standbyRecheckMs);
+      state.standbyChecks += 1;
+      claim = await claimStandby.claimMatchedStandby(failoverId);
     }
-    standbyMayBeAvailable = false;
-    await condition(() => standbyMayBeAvailable, tuning.standbyRecheckMs);
-    state.standbyChecks += 1;
-    claim = await claimStandby.claimMatchedStandby(failoverId);
+    state.failoverServerId = claim.serverId;
+    upsertSearchAttributes([{ key: VmsFailoverTarget, value: claim.serverId }]);
+    if (cameras !== null) break;
+    try {
+      cameras = await promoteAndRebind(failoverId, slaveId, claim.serverId, enter);
+      break;
+    } catch (error) {
+      if (failureType(error) !== ErrorType.StandbyFailed || !patched(STANDBY_FALLBACK_PATCH)) throw error;
+      const reason = failureMessage(error);
+      log.warn('Standby failed: released, out of service; claiming the next', {
+        slaveId,
+        failedServerId: claim.serverId,
+        reason,
+      });
+      await localStep(`Release ${claim.serverId}: out of service`).releaseFailedStandby({
+        failoverId,
+        serverId: claim.serverId,
+        reason,
+      });
+      enter('claiming a matched standby', `${claim.serverId} failed (${reason}): claiming the next one.`);
+      claim = await claimStandby.claimMatchedStandby(failoverId);
+    }
   }
   const failoverServerId = claim.serverId;
-  state.failoverServerId = failoverServerId;
-  upsertSearchAttributes([{ key: VmsFailoverTarget, value: failoverServerId }]);
 
-  const cameras = takeOver?.cameras ?? (await promoteAndRebind(failoverId, slaveId, failoverServerId, enter));
   log.info('IP cameras rebound: recording restored', {
     slaveId,
     failoverServerId,

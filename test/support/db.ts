@@ -84,9 +84,11 @@ export const snapshotAllTables = async (db: Pool): Promise<Record<string, unknow
  *   given the site, nor for a camera a failover moved);
  * - no camera recorded by two servers in the simulated VMS (the split brain fencing prevents), and no
  *   failover that moved cameras without trying to fence its Slave first;
- * - no failover server serving two Slaves, and each replacement matched by the failover that made it;
+ * - no failover server serving two Slaves, nor one out of service, and each replacement matched by the
+ *   failover that made it;
  * - every failover in history matched by state: the Slave in Broken recorders (or restored since), the
- *   events of its steps recorded, recording restored before it completed, no plugin left pending;
+ *   events of its steps recorded (a claim for each standby it held), recording restored before it
+ *   completed, no plugin left pending;
  * - no server in Broken recorders without a failover, at most one open failover per Slave.
  */
 export const siteInvariantViolations = async (db: Pool): Promise<string[]> => {
@@ -155,13 +157,19 @@ export const siteInvariantViolations = async (db: Pool): Promise<string[]> => {
     UNION ALL
     SELECT 'failover ' || f.id || ' has ' || count(e.id) || ' "' || expected.event || '" events'
       FROM failovers f
-      CROSS JOIN LATERAL (VALUES ('moved-to-broken-recorders', true),
-                                 ('standby-claimed', f.failover_server_id IS NOT NULL),
-                                 ('cameras-rebound', f.cameras_committed_at IS NOT NULL),
-                                 ('failover-completed', f.status = 'completed')) AS expected(event, due)
+      -- Each standby released (it failed the failover) was claimed before the one that holds it now.
+      CROSS JOIN LATERAL (SELECT count(*) AS standbys FROM failover_events r
+                           WHERE r.failover_id = f.id AND r.event = 'standby-released') released
+      CROSS JOIN LATERAL (VALUES ('moved-to-broken-recorders', 1),
+                                 ('standby-claimed', (f.failover_server_id IS NOT NULL)::int + released.standbys),
+                                 ('cameras-rebound', (f.cameras_committed_at IS NOT NULL)::int),
+                                 ('failover-completed', (f.status = 'completed')::int)) AS expected(event, due)
       LEFT JOIN failover_events e ON e.failover_id = f.id AND e.event = expected.event
      GROUP BY f.id, expected.event, expected.due
-    HAVING count(e.id) <> CASE WHEN expected.due THEN 1 ELSE 0 END
+    HAVING count(e.id) <> expected.due
+    UNION ALL
+    SELECT 'server ' || s.id || ' is out of service but replaces ' || s.replaces_server_id
+      FROM servers s WHERE s.out_of_service_since IS NOT NULL AND s.replaces_server_id IS NOT NULL
     UNION ALL
     SELECT 'failover ' || f.id || ' completed before its cameras were rebound'
       FROM failovers f WHERE f.status = 'completed' AND f.cameras_committed_at IS NULL
