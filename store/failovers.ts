@@ -169,6 +169,18 @@ const confirmSilence = async (
 };
 
 /**
+ * What an event about the failover's current claim is about: the standby and the claim's number (a failover
+ * claims again after a standby failed it, maybe the same one, back in service).
+ */
+export const claimSubject = async (db: Queryable, failoverId: string, serverId: string): Promise<string> => {
+  const { rows } = await db.query<{ released: number }>(
+    "SELECT count(*)::int AS released FROM failover_events WHERE failover_id = $1 AND event = 'standby-released'",
+    [failoverId],
+  );
+  return `${serverId}#${(rows[0]?.released ?? 0) + 1}`;
+};
+
+/**
  * Claims the oldest available standby whose drive letters match the Slave's. Row locks with SKIP LOCKED
  * make concurrent claims pick different servers; the unique replaces_server_id makes a double claim fail.
  */
@@ -226,8 +238,8 @@ export const claimMatchedStandby = (db: Pool, failoverId: string): Promise<Claim
       failoverId,
       event: 'standby-claimed',
       details: { failoverServerId },
-      // A failover claims again after a standby failed it: one event per standby claimed.
-      subject: failoverServerId,
+      // A failover claims again after a standby failed it (the same one, back in service, too): one event per claim.
+      subject: await claimSubject(tx, failoverId, failoverServerId),
     });
     return { claimed: true, serverId: failoverServerId };
   });
@@ -269,7 +281,7 @@ export const recordPromotion = (db: Pool, failoverId: string, serverUpTimeoutMs:
       failoverId,
       event: 'standby-promoted',
       details: { failoverServerId: failover.failoverServerId },
-      ...(failover.failoverServerId !== null && { subject: failover.failoverServerId }),
+      subject: await claimSubject(tx, failoverId, failover.failoverServerId ?? ''),
     });
   });
 

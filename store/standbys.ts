@@ -8,6 +8,7 @@ import type { Queryable } from '../infra/database';
 import { withTransaction } from '../infra/database';
 import { raiseAlert } from './alerts';
 import { appendEvent } from './events';
+import { claimSubject } from './failovers';
 import { lockServer } from './servers';
 
 /**
@@ -25,9 +26,9 @@ export const standbyUnreachableForMs = async (db: Queryable, failoverId: string)
 
 const takeOutOfService = async (
   tx: PoolClient,
-  input: { failoverId: string; slaveId: string; serverId: string; reason: string },
+  input: { failoverId: string; slaveId: string; serverId: string; reason: string; subject: string },
 ): Promise<void> => {
-  const { failoverId, slaveId, serverId, reason } = input;
+  const { failoverId, slaveId, serverId, reason, subject } = input;
   await tx.query(
     `UPDATE servers SET out_of_service_since = coalesce(out_of_service_since, now()),
             out_of_service_reason = coalesce(out_of_service_reason, $2), updated_at = now()
@@ -39,10 +40,10 @@ const takeOutOfService = async (
     failoverId,
     event: 'standby-out-of-service',
     details: { slaveId, reason },
-    subject: serverId,
+    subject,
   });
   await raiseAlert(tx, {
-    id: `${failoverId}:${serverId}:out-of-service`,
+    id: `${failoverId}:${subject}:out-of-service`,
     kind: 'standby-out-of-service',
     serverId,
     message:
@@ -82,6 +83,7 @@ export const releaseFailedStandby = (
       );
     }
     await lockServer(tx, serverId);
+    const subject = await claimSubject(tx, failoverId, serverId);
     await tx.query(
       `UPDATE servers SET role = 'failover', status = 'standby', protected = false, replaces_server_id = NULL,
               silence_from = NULL, updated_at = now()
@@ -98,9 +100,9 @@ export const releaseFailedStandby = (
       failoverId,
       event: 'standby-released',
       details: { failoverServerId: serverId, reason },
-      subject: serverId,
+      subject,
     });
-    await takeOutOfService(tx, { failoverId, slaveId: failover.slave_id, serverId, reason });
+    await takeOutOfService(tx, { failoverId, slaveId: failover.slave_id, serverId, reason, subject });
   });
 
 /** Puts a standby back in service; returns whether it was out of service. Only failover servers have one. */

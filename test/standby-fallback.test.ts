@@ -7,6 +7,7 @@ import { parseSite } from '../domain/site-file';
 import { listAlerts } from '../store/alerts';
 import { findFailover } from '../store/failovers';
 import { getServer } from '../store/servers';
+import { failoverStateQuery } from '../workflows/definitions';
 import { failoverRows } from './support/db';
 import { keepHeartbeating } from './support/heartbeat-loop';
 import { site, slave, standby } from './support/site';
@@ -98,9 +99,13 @@ test('with no matched standby left the Slave waits with an alert, and goes on on
     await w.vms.setServerState('fo-01', 'down');
 
     await agent.stop('rec-01');
-    await eventually('rec-01 to wait for a standby', async () =>
-      (await failoverRows(w.db)).find((row) => row.status === 'waiting-for-standby'),
-    );
+    const { broken } = await monitorReaches(w, 'rec-01', (state) => state.phase === 'failed-over');
+    const failoverWorkflow = w.client.workflow.getHandle(broken?.failoverId ?? '');
+    await eventually('the failover of rec-01 to wait for a standby', async () => {
+      const state = await failoverWorkflow.query(failoverStateQuery).catch(() => undefined);
+      return state?.step === 'waiting for a matched standby' ? state : undefined;
+    });
+    expect((await failoverRows(w.db)).map((row) => row.status)).toEqual(['waiting-for-standby']);
     expect((await listAlerts(w.db)).map((alert) => `${alert.kind} ${alert.serverId}`)).toEqual([
       'standby-out-of-service fo-01',
       'no-matched-standby rec-01',

@@ -33,10 +33,11 @@ const FENCE_BROKEN_SLAVE_PATCH = 'fence-broken-slave';
  */
 const STANDBY_FALLBACK_PATCH = 'standby-fallback';
 
-const failureType = (error: unknown): string | undefined =>
-  error instanceof ActivityFailure && error.cause instanceof ApplicationFailure
-    ? (error.cause.type ?? undefined)
-    : undefined;
+/** The type of an activity's ApplicationFailure (a local activity's failure comes without its wrapper). */
+const failureType = (error: unknown): string | undefined => {
+  const cause = error instanceof ActivityFailure ? error.cause : error;
+  return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
+};
 
 const failureMessage = (error: unknown): string => {
   const cause = error instanceof ActivityFailure ? error.cause : error;
