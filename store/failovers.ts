@@ -22,6 +22,7 @@ import { raiseAlert } from './alerts';
 import { appendEvent } from './events';
 import { livenessRecord } from './monitoring';
 import { cameraIdsOf, getServer, listPlugins, lockServer } from './servers';
+import type { ServerRecord } from './servers';
 
 export type FailoverStatus =
   'started' | 'waiting-for-standby' | 'standby-claimed' | 'promoted' | 'recording-restored' | 'completed';
@@ -440,7 +441,8 @@ const stillFailingOver = (serverId: string, failoverId: string): DomainError =>
  * the server must be broken and its cameras rebound. Its id keys the server's demotion in the VMS.
  */
 export const failoverToDemote = async (db: Pool, serverId: string): Promise<string> => {
-  checkRestorable(await getServer(db, serverId));
+  const server = await getServer(db, serverId);
+  if (!(await restoredSinceLatestFailover(db, server))) checkRestorable(server);
   const { rows } = await db.query<{ id: string; status: FailoverStatus }>(
     'SELECT id, status FROM failovers WHERE slave_id = $1 ORDER BY started_at DESC, id DESC LIMIT 1',
     [serverId],
@@ -456,6 +458,21 @@ export const failoverToDemote = async (db: Pool, serverId: string): Promise<stri
 };
 
 /**
+ * Whether the server is a standby restored since its latest failover: a restore run again (its activity
+ * retried after it committed) finds it so, and answers what it did.
+ */
+const restoredSinceLatestFailover = async (db: Queryable, server: ServerRecord): Promise<boolean> => {
+  if (server.role !== 'failover' || server.status !== 'standby') return false;
+  const { rows } = await db.query(
+    `SELECT 1 FROM failover_events e
+      WHERE e.server_id = $1 AND e.event = 'restored-as-standby'
+        AND e.at >= (SELECT max(f.started_at) FROM failovers f WHERE f.slave_id = $1)`,
+    [server.id],
+  );
+  return rows.length > 0;
+};
+
+/**
  * A repaired server comes back as a new standby failover server. It does not take its cameras back: the
  * promoted server keeps recording them.
  */
@@ -465,6 +482,14 @@ export const restoreAsStandby = (
 ): Promise<StandbyRestore> =>
   withTransaction(db, async (tx) => {
     const server = await lockServer(tx, input.serverId);
+    if (await restoredSinceLatestFailover(tx, server)) {
+      return {
+        serverId: input.serverId,
+        driveLetters: server.driveLetters,
+        analogCameraIds: await cameraIdsOf(tx, input.serverId, 'analog'),
+        waitingFailoverIds: await waitingFailoverIds(tx),
+      };
+    }
     checkRestorable(server);
     const open = await tx.query<{ id: string }>(
       `SELECT id FROM failovers WHERE slave_id = $1 AND status NOT IN ('recording-restored', 'completed')`,
