@@ -409,11 +409,26 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
 
     /**
      * Makes a repaired server a standby in the VMS before it is restored in PostgreSQL (and may be claimed):
-     * a fenced or still-recording broken Slave records nothing from then on. Keyed by its failover.
+     * a fenced or still-recording broken Slave records nothing from then on. Keyed by its failover. A server
+     * the VMS cannot reach is not restored (it may still record); one the VMS does not hold as a recorder has
+     * nothing to demote.
      */
     async demoteToStandby(serverId: string): Promise<void> {
       const failoverId = await failovers.failoverToDemote(db, serverId);
-      const outcome = await vms.demoteToStandby({ requestId: failoverId, serverId });
+      let outcome: string;
+      try {
+        outcome = await vms.demoteToStandby({ requestId: failoverId, serverId });
+      } catch (error) {
+        if (error instanceof VmsUnavailable && error.code === 'server-unreachable') {
+          throw new DomainError(
+            ErrorType.InvalidInput,
+            `the VMS cannot reach ${serverId}: restore it once it answers (${error.message})`,
+          );
+        }
+        if (!(error instanceof VmsRejected)) throw error;
+        log.warn('Restored server not demoted: the VMS refused', { serverId, code: error.code });
+        outcome = `refused: ${error.code}`;
+      }
       await appendEvent(db, {
         serverId,
         failoverId,
