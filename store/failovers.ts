@@ -182,6 +182,21 @@ export const claimSubject = async (db: Queryable, failoverId: string, serverId: 
 };
 
 /**
+ * Whether a standby with the Slave's drive letters is out of service: the Slave waits because standbys
+ * failed, which needs a person (waiting for want of any standby is what the site was built with).
+ */
+const matchedStandbyOutOfService = async (db: Queryable, slaveId: string): Promise<boolean> => {
+  const { rows } = await db.query(
+    `SELECT 1 FROM servers s
+      WHERE s.role = 'failover' AND s.out_of_service_since IS NOT NULL
+        AND coalesce((SELECT array_agg(d.letter ORDER BY d.letter) FROM drives d WHERE d.server_id = s.id), '{}')
+            = coalesce((SELECT array_agg(d.letter ORDER BY d.letter) FROM drives d WHERE d.server_id = $1), '{}')`,
+    [slaveId],
+  );
+  return rows.length > 0;
+};
+
+/**
  * Claims the oldest available standby whose drive letters match the Slave's. Row locks with SKIP LOCKED
  * make concurrent claims pick different servers; the unique replaces_server_id makes a double claim fail.
  */
@@ -218,15 +233,17 @@ export const claimMatchedStandby = (db: Pool, failoverId: string): Promise<Claim
           event: 'waiting-for-standby',
           details: { reason: 'no available failover server with the same drive letters' },
         });
-        await raiseAlert(tx, {
-          id: `${failoverId}:no-matched-standby`,
-          kind: 'no-matched-standby',
-          serverId: failover.slaveId,
-          message:
-            `${failover.slaveId} is in Broken recorders and no failover server in service has its drive letters: ` +
-            'its IP cameras record nowhere until one is restored, added or put back in service',
-          details: { failoverId },
-        });
+        if (await matchedStandbyOutOfService(tx, failover.slaveId)) {
+          await raiseAlert(tx, {
+            id: `${failoverId}:no-matched-standby`,
+            kind: 'no-matched-standby',
+            serverId: failover.slaveId,
+            message:
+              `${failover.slaveId} is in Broken recorders and every failover server with its drive letters is out ` +
+              'of service: its IP cameras record nowhere until one is put back in service, restored or added',
+            details: { failoverId },
+          });
+        }
       }
       return { claimed: false, firstWait };
     }

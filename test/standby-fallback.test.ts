@@ -6,10 +6,12 @@
 import { parseSite } from '../domain/site-file';
 import { listAlerts } from '../store/alerts';
 import { findFailover } from '../store/failovers';
+import { readLeases } from '../store/leases';
 import { getServer } from '../store/servers';
 import { failoverStateQuery } from '../workflows/definitions';
 import { failoverRows } from './support/db';
 import { keepHeartbeating } from './support/heartbeat-loop';
+import { heartbeat } from './support/heartbeats';
 import { site, slave, standby } from './support/site';
 import { eventually, failoverOf, monitorReaches } from './support/wait';
 import { useTestWorld } from './support/world';
@@ -18,6 +20,15 @@ import type { TestContext } from './support/world';
 const world = useTestWorld();
 
 const CAMERAS = ['rec-01-ip-1', 'rec-01-ip-2'];
+
+const standbyAgentSilentForMs = async (w: TestContext, serverId: string): Promise<number> =>
+  (
+    await w.db.query<{ silent_ms: number }>(
+      `SELECT (extract(epoch FROM now() - last_seen_at) * 1000)::float8 AS silent_ms FROM server_leases
+        WHERE server_id = $1`,
+      [serverId],
+    )
+  ).rows[0]?.silent_ms ?? 0;
 
 const recordedBy = async (w: TestContext, serverId: string): Promise<string[]> =>
   (await w.vms.state()).servers.find((server) => server.serverId === serverId)?.recordedCameras ?? [];
@@ -88,6 +99,33 @@ test('a promoted standby the VMS stops reaching is given up after the standby bu
     expect(record?.camerasCommittedAt?.getTime() ?? Infinity).toBeLessThan(downAtMs + 30_000);
     expect((await getServer(w.db, 'fo-01')).outOfService?.reason).toMatch(/has not reached standby fo-01/);
     expect(await w.vms.camerasRecordedTwice()).toEqual([]);
+  });
+});
+
+test('a standby whose agent went silent is not claimed, though the VMS reports it up: the next one takes over', async () => {
+  const w = world.current;
+  const description = site(
+    slave({ id: 'rec-01', timeout: '3s' }),
+    { ...standby('fo-01'), failoverTimeout: '2s' },
+    standby('fo-02'),
+  );
+  await w.withWorker(async () => {
+    const agent = await monitoredAndHeard(w, description);
+    // Fo-01's agent was heard once, then nothing for longer than its timeout; fo-02 runs no agent.
+    await heartbeat(w.agents, 'fo-01');
+    await eventually('the lease of fo-01 to be written', async () => (await readLeases(w.db, ['fo-01']))[0]);
+    await eventually(
+      'the agent of fo-01 to be silent for its timeout',
+      async () => ((await standbyAgentSilentForMs(w, 'fo-01')) > 2_000 ? true : undefined),
+      { timeoutMs: 10_000 },
+    );
+
+    await agent.stop('rec-01');
+    const failover = await failoverOf(w, 'rec-01', { stopPromotedMonitor: true });
+
+    expect(failover.failoverServerId).toBe('fo-02');
+    expect((await getServer(w.db, 'fo-01')).outOfService?.reason).toMatch(/its agent was last heard at/);
+    expect(await recordedBy(w, 'fo-02')).toEqual(CAMERAS);
   });
 });
 
