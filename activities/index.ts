@@ -24,7 +24,11 @@ import * as failovers from '../store/failovers';
 import * as monitoring from '../store/monitoring';
 import { getServer } from '../store/servers';
 import { saveDiskHealth, saveMaintenance, saveSettings } from '../store/settings';
+import * as fencing from '../store/fencing';
+import * as standbys from '../store/standbys';
+import type { SlaveFence } from '../store/fencing';
 import type { VmsControlPlane } from '../vms/control-plane';
+import { VmsRejected, VmsUnavailable } from '../vms/control-plane';
 import { withDomainFailures } from './domain-failures';
 import {
   ALERT_ID_HEADER,
@@ -47,13 +51,15 @@ export interface ActivityDeps {
   db: Pool;
   vms: VmsControlPlane;
   monitors: MonitorStarter;
-  tuning: Pick<FailoverTuning, 'serverUpTimeoutMs'>;
+  tuning: Pick<FailoverTuning, 'serverUpTimeoutMs' | 'standbyBudgetMs'>;
   /** The site, named in every alert, and where alerts go. */
   site: string;
   alerts: AlertsConfig;
 }
 
 const PLUGIN_INSTALL_HEARTBEAT_MS = 5_000;
+/** What the VMS answers about a standby that cannot take a Slave's place (docs/vms-bridge.md). */
+const STANDBY_REFUSALS = new Set(['not-a-standby', 'not-a-recorder', 'server-fenced']);
 /** A fast take-over never heartbeats; a slow one (PostgreSQL or the VMS slow to answer) shows it is alive. */
 const TAKE_OVER_HEARTBEAT_MS = 2_000;
 
@@ -64,8 +70,62 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
     return plan;
   };
 
-  const claimMatchedStandby = (failoverId: string): Promise<ClaimResult> =>
-    failovers.claimMatchedStandby(db, failoverId);
+  /** Why a standby cannot take over now: the VMS reports it down, or its agent went silent. */
+  const unfitness = async (serverId: string): Promise<string | undefined> => {
+    try {
+      if (!(await vms.isServerUp(serverId))) return 'the VMS reports it down';
+    } catch (error) {
+      if (error instanceof VmsRejected) return `the VMS refused to tell its state: ${error.message}`;
+      throw error;
+    }
+    const lastSeen = await standbys.staleAgentLastSeen(db, serverId);
+    return lastSeen && `its agent was last heard at ${lastSeen.toISOString()}`;
+  };
+
+  /**
+   * Claims the oldest matched standby in service that the VMS reports up (and whose agent, if it has one, is
+   * heard): one found unfit is released and out of service, and the next one is tried.
+   */
+  const claimMatchedStandby = async (failoverId: string): Promise<ClaimResult> => {
+    for (;;) {
+      const claim = await failovers.claimMatchedStandby(db, failoverId);
+      if (!claim.claimed || (await failovers.findFailover(db, failoverId))?.status !== 'standby-claimed') {
+        return claim;
+      }
+      const unfit = await unfitness(claim.serverId);
+      if (unfit === undefined) return claim;
+      log.warn('Matched standby unfit: taken out of service', {
+        failoverId,
+        serverId: claim.serverId,
+        unfit,
+      });
+      await standbys.releaseFailedStandby(db, { failoverId, serverId: claim.serverId, reason: unfit });
+    }
+  };
+
+  /**
+   * A VMS call about the claimed standby. The VMS refusing it (not a standby, fenced) fails the standby at
+   * once; the VMS not reaching it fails it once that lasts longer than the standby budget. Either way the
+   * failover workflow releases it and claims the next. The VMS or its bridge not answering is not the
+   * standby's fault: retried without limit.
+   */
+  const onStandby = async <T>(failoverId: string, serverId: string, call: () => Promise<T>): Promise<T> => {
+    try {
+      return await call();
+    } catch (error) {
+      const unreachable = error instanceof VmsUnavailable && error.code === 'server-unreachable';
+      const refused = error instanceof VmsRejected && STANDBY_REFUSALS.has(error.code);
+      if (!unreachable && !refused) throw error;
+      const failingForMs = unreachable ? await standbys.standbyUnreachableForMs(db, failoverId) : 0;
+      if (unreachable && failingForMs < tuning.standbyBudgetMs) throw error;
+      throw new DomainError(
+        ErrorType.StandbyFailed,
+        unreachable
+          ? `the VMS has not reached standby ${serverId} for ${Math.round(failingForMs / 1000)} s`
+          : `the VMS refused standby ${serverId}: ${(error as VmsRejected).message}`,
+      );
+    }
+  };
 
   /** `serverId` is the claimed standby, promoted in place of the Slave. */
   const promoteStandby = async (input: {
@@ -73,18 +133,54 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
     slaveId: string;
     serverId: string;
   }): Promise<void> => {
-    await vms.promoteToRecorder({
-      requestId: input.failoverId,
-      serverId: input.serverId,
-      replacesServerId: input.slaveId,
-    });
+    await onStandby(input.failoverId, input.serverId, () =>
+      vms.promoteToRecorder({
+        requestId: input.failoverId,
+        serverId: input.serverId,
+        replacesServerId: input.slaveId,
+      }),
+    );
     await failovers.recordPromotion(db, input.failoverId, tuning.serverUpTimeoutMs);
+  };
+
+  /** Asks the VMS to stop the Slave recording: what came of it, or a throw when the VMS itself did not answer. */
+  const fenceInVms = async (target: fencing.FenceTarget): Promise<{ fence: SlaveFence; error?: string }> => {
+    try {
+      await vms.fenceRecorder({ requestId: target.failoverId, serverId: target.slaveId });
+      return { fence: 'fenced' };
+    } catch (error) {
+      if (error instanceof VmsRejected) {
+        const fence = error.code === 'not-a-recorder' ? 'not-recording' : 'refused';
+        return { fence, error: error.message };
+      }
+      if (error instanceof VmsUnavailable && error.code === 'server-unreachable') {
+        return { fence: 'unreachable', error: error.message };
+      }
+      throw error;
+    }
+  };
+
+  /**
+   * Stops the broken Slave recording and streaming in the VMS before its cameras move, so that no camera is
+   * recorded by two servers. Best effort: a Slave the VMS cannot reach is recorded as such (with an alert),
+   * the failover goes on, and the fence is repeated when the Slave is heard again. Done once per failover.
+   */
+  const fenceBrokenSlave = async (failoverId: string): Promise<SlaveFence> => {
+    const target = await fencing.fenceTarget(db, failoverId);
+    if (fencing.isFenceSettled(target.fence)) return target.fence;
+    const fence = await fencing.recordFence(db, { failoverId, ...(await fenceInVms(target)) });
+    if (fence === 'fenced') log.info('Broken Slave fenced', { failoverId, slaveId: target.slaveId });
+    else log.warn('Broken Slave not fenced', { failoverId, slaveId: target.slaveId, fence });
+    return fence;
   };
 
   const rebindIpCameras = async (failoverId: string): Promise<CameraMove> => {
     const { failoverServerId, cameraIds } = await failovers.ipCamerasToMove(db, failoverId);
-    if (cameraIds.length > 0)
-      await vms.rebindCameras({ requestId: failoverId, cameraIds, toServerId: failoverServerId });
+    if (cameraIds.length > 0) {
+      await onStandby(failoverId, failoverServerId, () =>
+        vms.rebindCameras({ requestId: failoverId, cameraIds, toServerId: failoverServerId }),
+      );
+    }
     return failovers.commitCameraMove(db, failoverId, cameraIds);
   };
 
@@ -149,6 +245,9 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
           action: 'ignored: the promoted server keeps recording',
         },
       });
+      // Heard again: a fence the VMS could not deliver then may reach it now.
+      const pending = await fencing.pendingFenceOf(db, input.serverId);
+      if (pending !== undefined) await fenceBrokenSlave(pending.failoverId);
     },
 
     async saveSettings(input: { serverId: string; settings: FailoverSettings }): Promise<void> {
@@ -162,10 +261,21 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
     beginFailover,
     claimMatchedStandby,
     promoteStandby,
+    fenceBrokenSlave,
     rebindIpCameras,
 
+    /** A standby that failed the failover: released, out of service, with an alert; the failover claims again. */
+    async releaseFailedStandby(input: {
+      failoverId: string;
+      serverId: string;
+      reason: string;
+    }): Promise<void> {
+      log.warn('Standby failed the failover: released and out of service', { ...input });
+      await standbys.releaseFailedStandby(db, input);
+    },
+
     /**
-     * The monitor's one step from deadline to recording restored: the four failover steps back to back in one
+     * The monitor's one step from deadline to recording restored: the failover steps back to back in one
      * activity, scheduled in the workflow task that deems the Slave broken (and handed to this worker with it,
      * when the server dispatches activities eagerly). Each step is idempotent, so a retry goes on from where
      * the last attempt stopped. The failover workflow continues from its result.
@@ -191,6 +301,7 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
         await step('promoteStandby', () =>
           promoteStandby({ failoverId, slaveId, serverId: failoverServerId }),
         );
+        await step('fenceBrokenSlave', () => fenceBrokenSlave(failoverId));
         const cameras = await step('rebindIpCameras', () => rebindIpCameras(failoverId));
         return { plan, claim, cameras };
       } finally {
@@ -294,6 +405,36 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
 
     async restoreAsStandby(input: { serverId: string; driveLetters?: string[] }): Promise<StandbyRestore> {
       return failovers.restoreAsStandby(db, input);
+    },
+
+    /**
+     * Makes a repaired server a standby in the VMS before it is restored in PostgreSQL (and may be claimed):
+     * a fenced or still-recording broken Slave records nothing from then on. Keyed by its failover. A server
+     * the VMS cannot reach is not restored (it may still record); one the VMS does not hold as a recorder has
+     * nothing to demote.
+     */
+    async demoteToStandby(serverId: string): Promise<void> {
+      const failoverId = await failovers.failoverToDemote(db, serverId);
+      let outcome: string;
+      try {
+        outcome = await vms.demoteToStandby({ requestId: failoverId, serverId });
+      } catch (error) {
+        if (error instanceof VmsUnavailable && error.code === 'server-unreachable') {
+          throw new DomainError(
+            ErrorType.InvalidInput,
+            `the VMS cannot reach ${serverId}: restore it once it answers (${error.message})`,
+          );
+        }
+        if (!(error instanceof VmsRejected)) throw error;
+        log.warn('Restored server not demoted: the VMS refused', { serverId, code: error.code });
+        outcome = `refused: ${error.code}`;
+      }
+      await appendEvent(db, {
+        serverId,
+        failoverId,
+        event: 'demoted-to-standby',
+        details: { outcome },
+      });
     },
   });
 };

@@ -22,6 +22,7 @@ import {
 import type { AppConfig } from '../infra/config';
 import { waitingFailoverIds } from '../store/failovers';
 import { getServer } from '../store/servers';
+import { putInService } from '../store/standbys';
 import { saveMaintenance, saveSettings } from '../store/settings';
 import type { MonitorState, RestoreWorkflowResult } from '../workflows/definitions';
 import {
@@ -206,6 +207,22 @@ export class Fleet {
         ],
       }),
     );
+  }
+
+  /**
+   * Puts a standby that failed a failover back in service (repaired, or found fine); the failovers waiting
+   * for a matched standby look again. Returns whether it was out of service, and who was told.
+   */
+  async putStandbyInService(
+    serverId: string,
+    by: string,
+  ): Promise<{ wasOutOfService: boolean; notifiedFailoverIds: string[] }> {
+    checked(() => checkServerId(serverId));
+    const wasOutOfService = await putInService(this.deps.db, serverId, by);
+    return {
+      wasOutOfService,
+      notifiedFailoverIds: wasOutOfService ? await this.notifyStandbyAvailable() : [],
+    };
   }
 
   /** Tells the failovers waiting for a matched standby to look again (after servers were added). */

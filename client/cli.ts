@@ -17,6 +17,7 @@ import { registerRestoreCommand } from './commands/restore';
 import { registerSettingsCommand } from './commands/settings';
 import { registerSimulatorCommands } from './commands/simulator';
 import { registerSiteCommands } from './commands/site';
+import { registerStandbyCommands } from './commands/standby';
 import { registerStatusCommand } from './commands/status';
 
 const buildProgram = (): Command => {
@@ -38,6 +39,7 @@ const buildProgram = (): Command => {
   registerSettingsCommand(program);
   registerMaintenanceCommand(program);
   registerRestoreCommand(program);
+  registerStandbyCommands(program);
   registerHistoryCommand(program);
   registerHoldCommands(program);
   registerAlertCommands(program);

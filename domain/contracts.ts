@@ -14,6 +14,11 @@ export interface FailoverTuning {
   pluginRetryMaxAttempts: number;
   /** How long the promoted server may take to come up before the plugin reinstall starts retrying. */
   serverUpTimeoutMs: number;
+  /**
+   * How long the VMS may keep answering that a claimed standby cannot be reached (its promotion or the
+   * rebind to it) before the standby is released, taken out of service, and the next one claimed.
+   */
+  standbyBudgetMs: number;
 }
 
 /** The monitored Slave as PostgreSQL described it when the monitor was started. */

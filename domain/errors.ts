@@ -14,6 +14,8 @@ export const ErrorType = {
   InvalidSiteFile: 'InvalidSiteFile',
   /** The detector's decision did not stand when the failover began: the Slave stays in service. */
   FailoverNotConfirmed: 'FailoverNotConfirmed',
+  /** The claimed standby failed its promotion or the rebind to it: the failover claims the next one. */
+  StandbyFailed: 'StandbyFailed',
 } as const;
 
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];

@@ -441,6 +441,9 @@ export const loadConfig = (env: Env = process.env): AppConfig => {
       pluginRetryMaxIntervalMs: durationMs(env, 'PLUGIN_RETRY_MAX_INTERVAL', '10m'),
       pluginRetryMaxAttempts: integer(env, 'PLUGIN_RETRY_MAX_ATTEMPTS', 10, 1, 1_000),
       serverUpTimeoutMs: durationMs(env, 'PROMOTED_SERVER_UP_TIMEOUT', '10m'),
+      // With retries backing off up to 10 s, a failed standby is given up 10 to 13 s after its first failure:
+      // the next one records within 30 s.
+      standbyBudgetMs: durationMs(env, 'FAILOVER_STANDBY_BUDGET', '10s'),
     },
     monitor: { signalsPerRun: integer(env, 'MONITOR_SIGNALS_PER_RUN', 500, 10, 9_000) },
     liveness: loadLiveness(env),

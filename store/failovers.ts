@@ -18,9 +18,11 @@ import type { BrokenReason } from '../domain/site';
 import { sameDriveLetters } from '../domain/site';
 import type { Queryable } from '../infra/database';
 import { withTransaction } from '../infra/database';
+import { raiseAlert } from './alerts';
 import { appendEvent } from './events';
 import { livenessRecord } from './monitoring';
-import { cameraIdsOf, listPlugins, lockServer } from './servers';
+import { cameraIdsOf, getServer, listPlugins, lockServer } from './servers';
+import type { ServerRecord } from './servers';
 
 export type FailoverStatus =
   'started' | 'waiting-for-standby' | 'standby-claimed' | 'promoted' | 'recording-restored' | 'completed';
@@ -168,6 +170,33 @@ const confirmSilence = async (
 };
 
 /**
+ * What an event about the failover's current claim is about: the standby and the claim's number (a failover
+ * claims again after a standby failed it, maybe the same one, back in service).
+ */
+export const claimSubject = async (db: Queryable, failoverId: string, serverId: string): Promise<string> => {
+  const { rows } = await db.query<{ released: number }>(
+    "SELECT count(*)::int AS released FROM failover_events WHERE failover_id = $1 AND event = 'standby-released'",
+    [failoverId],
+  );
+  return `${serverId}#${(rows[0]?.released ?? 0) + 1}`;
+};
+
+/**
+ * Whether a standby with the Slave's drive letters is out of service: the Slave waits because standbys
+ * failed, which needs a person (waiting for want of any standby is what the site was built with).
+ */
+const matchedStandbyOutOfService = async (db: Queryable, slaveId: string): Promise<boolean> => {
+  const { rows } = await db.query(
+    `SELECT 1 FROM servers s
+      WHERE s.role = 'failover' AND s.out_of_service_since IS NOT NULL
+        AND coalesce((SELECT array_agg(d.letter ORDER BY d.letter) FROM drives d WHERE d.server_id = s.id), '{}')
+            = coalesce((SELECT array_agg(d.letter ORDER BY d.letter) FROM drives d WHERE d.server_id = $1), '{}')`,
+    [slaveId],
+  );
+  return rows.length > 0;
+};
+
+/**
  * Claims the oldest available standby whose drive letters match the Slave's. Row locks with SKIP LOCKED
  * make concurrent claims pick different servers; the unique replaces_server_id makes a double claim fail.
  */
@@ -181,6 +210,7 @@ export const claimMatchedStandby = (db: Pool, failoverId: string): Promise<Claim
        ), candidate AS (
          SELECT s.id FROM servers s
           WHERE s.role = 'failover' AND s.status = 'standby' AND s.replaces_server_id IS NULL
+            AND s.out_of_service_since IS NULL
             AND coalesce((SELECT array_agg(d.letter ORDER BY d.letter) FROM drives d WHERE d.server_id = s.id), '{}')
                 = (SELECT letters FROM slave_drives)
           ORDER BY s.created_at, s.id
@@ -203,6 +233,17 @@ export const claimMatchedStandby = (db: Pool, failoverId: string): Promise<Claim
           event: 'waiting-for-standby',
           details: { reason: 'no available failover server with the same drive letters' },
         });
+        if (await matchedStandbyOutOfService(tx, failover.slaveId)) {
+          await raiseAlert(tx, {
+            id: `${failoverId}:no-matched-standby`,
+            kind: 'no-matched-standby',
+            serverId: failover.slaveId,
+            message:
+              `${failover.slaveId} is in Broken recorders and every failover server with its drive letters is out ` +
+              'of service: its IP cameras record nowhere until one is put back in service, restored or added',
+            details: { failoverId },
+          });
+        }
       }
       return { claimed: false, firstWait };
     }
@@ -215,6 +256,8 @@ export const claimMatchedStandby = (db: Pool, failoverId: string): Promise<Claim
       failoverId,
       event: 'standby-claimed',
       details: { failoverServerId },
+      // A failover claims again after a standby failed it (the same one, back in service, too): one event per claim.
+      subject: await claimSubject(tx, failoverId, failoverServerId),
     });
     return { claimed: true, serverId: failoverServerId };
   });
@@ -256,6 +299,7 @@ export const recordPromotion = (db: Pool, failoverId: string, serverUpTimeoutMs:
       failoverId,
       event: 'standby-promoted',
       details: { failoverServerId: failover.failoverServerId },
+      subject: await claimSubject(tx, failoverId, failover.failoverServerId ?? ''),
     });
   });
 
@@ -402,6 +446,49 @@ export const completeFailover = (db: Pool, failoverId: string): Promise<void> =>
     });
   });
 
+/** A failover of the Slave that has not restored its recording yet: the Slave cannot be restored meanwhile. */
+const stillFailingOver = (serverId: string, failoverId: string): DomainError =>
+  new DomainError(
+    ErrorType.FailoverInProgress,
+    `"${serverId}" is still failing over (${failoverId}): restore it once its cameras are rebound`,
+  );
+
+/**
+ * The failover that put a server to be restored in Broken recorders (its latest), refused as a restore is:
+ * the server must be broken and its cameras rebound. Its id keys the server's demotion in the VMS.
+ */
+export const failoverToDemote = async (db: Pool, serverId: string): Promise<string> => {
+  const server = await getServer(db, serverId);
+  if (!(await restoredSinceLatestFailover(db, server))) checkRestorable(server);
+  const { rows } = await db.query<{ id: string; status: FailoverStatus }>(
+    'SELECT id, status FROM failovers WHERE slave_id = $1 ORDER BY started_at DESC, id DESC LIMIT 1',
+    [serverId],
+  );
+  const latest = rows[0];
+  if (latest === undefined) {
+    throw new DomainError(ErrorType.ServerNotBroken, `"${serverId}" has never failed over`);
+  }
+  if (latest.status !== 'recording-restored' && latest.status !== 'completed') {
+    throw stillFailingOver(serverId, latest.id);
+  }
+  return latest.id;
+};
+
+/**
+ * Whether the server is a standby restored since its latest failover: a restore run again (its activity
+ * retried after it committed) finds it so, and answers what it did.
+ */
+const restoredSinceLatestFailover = async (db: Queryable, server: ServerRecord): Promise<boolean> => {
+  if (server.role !== 'failover' || server.status !== 'standby') return false;
+  const { rows } = await db.query(
+    `SELECT 1 FROM failover_events e
+      WHERE e.server_id = $1 AND e.event = 'restored-as-standby'
+        AND e.at >= (SELECT max(f.started_at) FROM failovers f WHERE f.slave_id = $1)`,
+    [server.id],
+  );
+  return rows.length > 0;
+};
+
 /**
  * A repaired server comes back as a new standby failover server. It does not take its cameras back: the
  * promoted server keeps recording them.
@@ -412,17 +499,20 @@ export const restoreAsStandby = (
 ): Promise<StandbyRestore> =>
   withTransaction(db, async (tx) => {
     const server = await lockServer(tx, input.serverId);
+    if (await restoredSinceLatestFailover(tx, server)) {
+      return {
+        serverId: input.serverId,
+        driveLetters: server.driveLetters,
+        analogCameraIds: await cameraIdsOf(tx, input.serverId, 'analog'),
+        waitingFailoverIds: await waitingFailoverIds(tx),
+      };
+    }
     checkRestorable(server);
     const open = await tx.query<{ id: string }>(
       `SELECT id FROM failovers WHERE slave_id = $1 AND status NOT IN ('recording-restored', 'completed')`,
       [input.serverId],
     );
-    if (open.rows[0]) {
-      throw new DomainError(
-        ErrorType.FailoverInProgress,
-        `"${input.serverId}" is still failing over (${open.rows[0].id}): restore it once its cameras are rebound`,
-      );
-    }
+    if (open.rows[0]) throw stillFailingOver(input.serverId, open.rows[0].id);
     if (input.driveLetters !== undefined && !sameDriveLetters(input.driveLetters, server.driveLetters)) {
       throw new DomainError(
         ErrorType.DriveLettersMismatch,

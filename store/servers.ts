@@ -25,6 +25,8 @@ export interface ServerRecord {
   materialDriveLetters: string[];
   /** How it is heard: its agent, the VMS's server status, or both. */
   livenessSource: LivenessSource;
+  /** A standby that failed a failover: no failover claims it until it is put back in service. */
+  outOfService: { sinceMs: number; reason: string } | null;
 }
 
 interface ServerRow {
@@ -40,11 +42,14 @@ interface ServerRow {
   drive_letters: string[];
   material_drive_letters: string[];
   liveness_source: LivenessSource;
+  out_of_service_since: Date | null;
+  out_of_service_reason: string | null;
 }
 
 const SELECT_SERVERS = `
   SELECT s.id, s.hostname, s.role, s.status, s.folder, s.protected, s.failover_timeout_ms,
-         s.maintenance_until, s.replaces_server_id, s.liveness_source,
+         s.maintenance_until, s.replaces_server_id, s.liveness_source, s.out_of_service_since,
+         s.out_of_service_reason,
          coalesce((SELECT array_agg(d.letter ORDER BY d.letter) FROM drives d WHERE d.server_id = s.id), '{}')
            AS drive_letters,
          coalesce((SELECT array_agg(d.letter ORDER BY d.letter) FROM drives d WHERE d.server_id = s.id AND d.material),
@@ -63,6 +68,10 @@ const toServerRecord = (row: ServerRow): ServerRecord => ({
   driveLetters: row.drive_letters,
   materialDriveLetters: row.material_drive_letters,
   livenessSource: row.liveness_source,
+  outOfService:
+    row.out_of_service_since === null
+      ? null
+      : { sinceMs: row.out_of_service_since.getTime(), reason: row.out_of_service_reason ?? '' },
 });
 
 export const findServer = async (db: Queryable, serverId: string): Promise<ServerRecord | undefined> => {

@@ -3,6 +3,7 @@
  * matched standby run as one activity scheduled by the monitor, before the failover workflow is created.
  * The failover workflow then goes on from there (protection of the promoted server, plugin reinstalls).
  */
+import { parseSite } from '../domain/site-file';
 import { findFailover } from '../store/failovers';
 import { site, slave, standby } from './support/site';
 import { failoverOf, monitorHandle } from './support/wait';
@@ -12,9 +13,12 @@ const world = useTestWorld();
 
 test('recording is restored before the failover workflow starts, and every step happens once', async () => {
   const { fleet, db, vms, client, seed, withWorker } = world.current;
-  await seed(
-    site(slave({ id: 'rec-01', timeout: '1s', ipCameras: 2, plugins: ['ANPR+'] }), standby('fo-01')),
+  const description = site(
+    slave({ id: 'rec-01', timeout: '1s', ipCameras: 2, plugins: ['ANPR+'] }),
+    standby('fo-01'),
   );
+  await seed(description);
+  await vms.putSite(parseSite(description));
 
   const result = await withWorker(async () => {
     await fleet.startMonitor('rec-01');
@@ -39,8 +43,10 @@ test('recording is restored before the failover workflow starts, and every step 
   const applied = (await vms.calls()).filter((call) => call.outcome === 'applied');
   expect(applied.map(({ operation, subject }) => ({ operation, subject }))).toEqual([
     { operation: 'promote', subject: 'fo-01' },
+    // The broken Slave stops recording before its cameras move.
+    { operation: 'fence', subject: 'rec-01' },
     { operation: 'rebind', subject: 'fo-01' },
     { operation: 'install-plugin', subject: 'fo-01/ANPR+' },
   ]);
-  expect(await vms.calls()).toHaveLength(3);
+  expect(await vms.calls()).toHaveLength(4);
 });

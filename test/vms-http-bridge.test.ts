@@ -158,6 +158,7 @@ test('each mutating call is applied once: the same request id again answers alre
 test('a request id used again with another body is rejected and changes nothing', async () => {
   const { service, bridge } = await seededBridge();
   await bridge.promoteToRecorder({ requestId: 'f1', serverId: 'fo-01', replacesServerId: 'rec-01' });
+  await bridge.fenceRecorder({ requestId: 'f1', serverId: 'rec-01' });
   await bridge.rebindCameras({ requestId: 'f1', cameraIds: ['rec-01-ip-1'], toServerId: 'fo-01' });
 
   const error = await rejectionOf(

@@ -125,10 +125,11 @@ test('a fenced server records nothing, even back from down, and takes no cameras
     bridge.rebindCameras({ requestId: 'f2', cameraIds: ['rec-01-ip-1'], toServerId: 'rec-01' }),
   ).rejects.toMatchObject({ code: 'server-fenced' });
 
-  // Restored: a standby, then promoted in place of another, it records again.
+  // Restored: a standby, then promoted in place of another (fenced first, as a failover does), it records again.
   await bridge.demoteToStandby({ requestId: 'r1', serverId: 'rec-01' });
-  await failOver('f3', 'fo-01', 'rec-01', ['rec-01-ip-1']);
-  expect(await recordings()).toEqual({ 'fo-01': IP_CAMERAS, 'rec-01': ['rec-01-analog-1', 'rec-01-ip-1'] });
+  await bridge.fenceRecorder({ requestId: 'f3', serverId: 'fo-01' });
+  await failOver('f3', 'fo-01', 'rec-01', IP_CAMERAS);
+  expect(await recordings()).toEqual({ 'rec-01': ['rec-01-analog-1', ...IP_CAMERAS] });
 });
 
 test('the fault API: broken disks, slow and hung calls, failing installs, all lifted by a reset', async () => {

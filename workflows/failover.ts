@@ -4,19 +4,40 @@
  */
 import {
   ActivityFailure,
+  ApplicationFailure,
   condition,
   continueAsNew,
   log,
+  patched,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { CameraMove, FailoverResult, FailoverTuning, PluginOutcome } from '../domain/contracts';
+import { ErrorType } from '../domain/errors';
 import { VmsFailoverTarget } from '../domain/search-attributes';
 import { localStep, pluginStep, serverUpCheck } from './activity-options';
 import type { FailoverInput, FailoverState, FailoverStep } from './definitions';
 import { failoverStateQuery, standbyAvailableSignal } from './definitions';
+
+/**
+ * The broken Slave is fenced in the VMS before its cameras are rebound, and the fence is tried again before
+ * the failover completes if the VMS could not reach it. Failovers started before it go on without.
+ */
+const FENCE_BROKEN_SLAVE_PATCH = 'fence-broken-slave';
+
+/**
+ * A standby that fails its promotion or the rebind (StandbyFailed) is released and the next one claimed;
+ * failovers started before go on failing as they did.
+ */
+const STANDBY_FALLBACK_PATCH = 'standby-fallback';
+
+/** The type of an activity's ApplicationFailure (a local activity's failure comes without its wrapper). */
+const failureType = (error: unknown): string | undefined => {
+  const cause = error instanceof ActivityFailure ? error.cause : error;
+  return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
+};
 
 const failureMessage = (error: unknown): string => {
   const cause = error instanceof ActivityFailure ? error.cause : error;
@@ -61,35 +82,57 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverRe
   enter('claiming a matched standby', `Drive letters: ${plan.driveLetters.join(', ')}.`);
   const claimStandby = localStep(`Claim a standby with drives ${plan.driveLetters.join(', ')}`);
   let claim = takeOver?.claim ?? (await claimStandby.claimMatchedStandby(failoverId));
-  while (!claim.claimed) {
-    if (claim.firstWait) {
-      log.warn('No matched standby available: Slave waits in Broken recorders', {
-        slaveId,
-        driveLetters: plan.driveLetters,
-      });
-    }
-    enter(
-      'waiting for a matched standby',
-      `No available failover server has drive letters ${plan.driveLetters.join(', ')}. ` +
-        'The failover goes on as soon as one is restored or added.',
-    );
-    if (workflowInfo().continueAsNewSuggested) {
-      // The next run waits on; the warning above was given once.
-      const waiting = { ...claim, firstWait: false };
-      return continueAsNew<typeof failoverWorkflow>(
-        takeOver ? { ...input, takeOver: { ...takeOver, claim: waiting } } : input,
+  let cameras = takeOver?.cameras ?? null;
+  for (;;) {
+    while (!claim.claimed) {
+      if (claim.firstWait) {
+        log.warn('No matched standby available: Slave waits in Broken recorders', {
+          slaveId,
+          driveLetters: plan.driveLetters,
+        });
+      }
+      enter(
+        'waiting for a matched standby',
+        `No available failover server has drive letters ${plan.driveLetters.join(', ')}. ` +
+          'The failover goes on as soon as one is restored or added.',
       );
+      if (workflowInfo().continueAsNewSuggested) {
+        // The next run waits on; the warning above was given once.
+        const waiting = { ...claim, firstWait: false };
+        return continueAsNew<typeof failoverWorkflow>(
+          takeOver ? { ...input, takeOver: { ...takeOver, claim: waiting } } : input,
+        );
+      }
+      standbyMayBeAvailable = false;
+      await condition(() => standbyMayBeAvailable, tuning.standbyRecheckMs);
+      state.standbyChecks += 1;
+      claim = await claimStandby.claimMatchedStandby(failoverId);
     }
-    standbyMayBeAvailable = false;
-    await condition(() => standbyMayBeAvailable, tuning.standbyRecheckMs);
-    state.standbyChecks += 1;
-    claim = await claimStandby.claimMatchedStandby(failoverId);
+    state.failoverServerId = claim.serverId;
+    upsertSearchAttributes([{ key: VmsFailoverTarget, value: claim.serverId }]);
+    if (cameras !== null) break;
+    try {
+      cameras = await promoteAndRebind(failoverId, slaveId, claim.serverId, enter);
+      break;
+    } catch (error) {
+      if (failureType(error) !== ErrorType.StandbyFailed || !patched(STANDBY_FALLBACK_PATCH)) throw error;
+      const reason = failureMessage(error);
+      log.warn('Standby failed: released, out of service; claiming the next', {
+        slaveId,
+        failedServerId: claim.serverId,
+        reason,
+      });
+      await localStep(`Release ${claim.serverId}: out of service`).releaseFailedStandby({
+        failoverId,
+        serverId: claim.serverId,
+        reason,
+      });
+      enter('claiming a matched standby', `${claim.serverId} failed (${reason}): claiming the next one.`);
+      claim = await claimStandby.claimMatchedStandby(failoverId);
+    }
   }
   const failoverServerId = claim.serverId;
-  state.failoverServerId = failoverServerId;
-  upsertSearchAttributes([{ key: VmsFailoverTarget, value: failoverServerId }]);
 
-  const cameras = takeOver?.cameras ?? (await promoteAndRebind(failoverId, slaveId, failoverServerId, enter));
   log.info('IP cameras rebound: recording restored', {
     slaveId,
     failoverServerId,
@@ -108,6 +151,11 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverRe
     `Plugins of ${slaveId} to reinstall on ${failoverServerId}: ${plan.plugins.join(', ') || 'none'}.`,
   );
   const plugins = await reinstallPlugins(failoverId, failoverServerId, plan.plugins, tuning);
+
+  if (patched(FENCE_BROKEN_SLAVE_PATCH)) {
+    // A no-op once fenced; a Slave the VMS could not reach then may be reachable now.
+    await localStep(`Fence ${slaveId} if it was not reached before`).fenceBrokenSlave(failoverId);
+  }
 
   await localStep('Record the failover as completed').completeFailover(failoverId);
   const manual = plugins
@@ -142,6 +190,11 @@ async function promoteAndRebind(
     slaveId,
     serverId: failoverServerId,
   });
+  if (patched(FENCE_BROKEN_SLAVE_PATCH)) {
+    await localStep(`Fence ${slaveId}: stop it recording before its cameras move`).fenceBrokenSlave(
+      failoverId,
+    );
+  }
   enter('rebinding IP cameras', `IP cameras of ${slaveId} move to ${failoverServerId}.`);
   return localStep(`Rebind the IP cameras of ${slaveId} to ${failoverServerId}`).rebindIpCameras(failoverId);
 }

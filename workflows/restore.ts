@@ -1,11 +1,17 @@
 /** A repaired server comes back as a new standby failover server. */
-import { getExternalWorkflowHandle, log } from '@temporalio/workflow';
+import { ApplicationFailure, getExternalWorkflowHandle, log, patched } from '@temporalio/workflow';
 import { monitorWorkflowId } from '../domain/names';
 import { localStep } from './activity-options';
 import type { RestoreInput, RestoreWorkflowResult } from './definitions';
 import { standbyAvailableSignal, stopMonitorSignal } from './definitions';
 
+/** The server is made a standby in the VMS before PostgreSQL restores it; restores started before go on without. */
+const DEMOTE_IN_VMS_PATCH = 'demote-restored-server-in-vms';
+
 export async function restoreServerWorkflow(input: RestoreInput): Promise<RestoreWorkflowResult> {
+  if (patched(DEMOTE_IN_VMS_PATCH)) {
+    await localStep(`Make ${input.serverId} a standby in the VMS`).demoteToStandby(input.serverId);
+  }
   const restored = await localStep(`Restore ${input.serverId} as a standby failover server`).restoreAsStandby(
     {
       serverId: input.serverId,
@@ -32,7 +38,11 @@ export async function restoreServerWorkflow(input: RestoreInput): Promise<Restor
   };
 }
 
-/** Signals a workflow that may have ended already; returns whether it was running. */
+/** The server answered that the workflow does not exist or has ended (its failure type names the cause). */
+const isNotFound = (error: unknown): boolean =>
+  error instanceof ApplicationFailure && /not_?found/i.test(error.type ?? '');
+
+/** Signals a workflow that may have ended already; returns whether it was running. Other failures fail. */
 async function signalIfRunning(
   workflowId: string,
   send: (handle: ReturnType<typeof getExternalWorkflowHandle>) => Promise<void>,
@@ -40,7 +50,8 @@ async function signalIfRunning(
   try {
     await send(getExternalWorkflowHandle(workflowId));
     return true;
-  } catch {
-    return false;
+  } catch (error) {
+    if (isNotFound(error)) return false;
+    throw error;
   }
 }

@@ -43,6 +43,8 @@ export interface ServerStatus {
   lastHeartbeatAt: string | null;
   brokenDisks: string[];
   maintenanceUntil: string | null;
+  /** A standby that failed a failover, until `vms standby in-service`. */
+  outOfService: { since: string; reason: string } | null;
 }
 
 const FOLDERS: { folder: Folder; title: string }[] = [
@@ -108,6 +110,13 @@ const collectStatus = async (site: SiteView, client: Client, fleet: Fleet): Prom
       lastHeartbeatAt: isoOrNull(lease?.lastSeenMs ?? null),
       brokenDisks: lease === undefined ? (view.state?.brokenDisks ?? []) : brokenLetters(lease.disks),
       maintenanceUntil: inMaintenance ? isoOrNull(server.maintenanceUntilMs) : null,
+      outOfService:
+        server.outOfService === null
+          ? null
+          : {
+              since: new Date(server.outOfService.sinceMs).toISOString(),
+              reason: server.outOfService.reason,
+            },
     };
   });
 };
@@ -122,6 +131,9 @@ const describeState = (server: ServerStatus): string => {
   const parts: string[] = [server.state];
   if (server.replaces !== null && server.state === 'active') parts.push(`replaces ${server.replaces}`);
   if (server.brokenDisks.length > 0) parts.push(`broken disks ${server.brokenDisks.join(',')}`);
+  if (server.outOfService !== null) {
+    parts.push(`OUT OF SERVICE since ${formatTime(Date.parse(server.outOfService.since))}`);
+  }
   return parts.join(', ');
 };
 

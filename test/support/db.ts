@@ -79,36 +79,62 @@ export const snapshotAllTables = async (db: Pool): Promise<Record<string, unknow
 /**
  * The invariants that must hold after anything, each row a problem:
  * - every IP camera bound to exactly one live recording server (an active Slave or the Master), unless its
- *   Slave is failing over right now, and the simulated VMS records it where PostgreSQL says;
- * - no failover server serving two Slaves, and each replacement matched by the failover that made it;
+ *   Slave's cameras are moving right now, and the simulated VMS binds every IP camera where PostgreSQL says
+ *   (a camera with no binding in the VMS is where the site put it: none may be missing once the simulator was
+ *   given the site, nor for a camera a failover moved);
+ * - no camera recorded by two servers in the simulated VMS (the split brain fencing prevents), and no
+ *   failover that moved cameras without trying to fence its Slave first;
+ * - no failover server serving two Slaves, nor one out of service, and each replacement matched by the
+ *   failover that made it;
  * - every failover in history matched by state: the Slave in Broken recorders (or restored since), the
- *   events of its steps recorded, recording restored before it completed, no plugin left pending;
+ *   events of its steps recorded (a claim for each standby it held), recording restored before it
+ *   completed, no plugin left pending;
  * - no server in Broken recorders without a failover, at most one open failover per Slave.
  */
 export const siteInvariantViolations = async (db: Pool): Promise<string[]> => {
   const { rows } = await db.query<{ problem: string }>(`
     WITH open_failovers AS (
-      SELECT * FROM failovers WHERE status IN ('started', 'waiting-for-standby', 'standby-claimed', 'promoted')
+      SELECT * FROM failovers WHERE status <> 'completed'
+    ), moving_failovers AS (
+      SELECT * FROM open_failovers WHERE cameras_committed_at IS NULL
     ), latest_failovers AS (
       SELECT DISTINCT ON (slave_id) * FROM failovers ORDER BY slave_id, started_at DESC, id DESC
     )
     SELECT 'IP camera ' || c.id || ' bound to ' || s.id || ' which is ' || s.folder AS problem
       FROM cameras c JOIN servers s ON s.id = c.server_id
      WHERE c.kind = 'ip' AND NOT (s.status = 'active' AND s.role IN ('slave', 'master'))
-       AND NOT EXISTS (SELECT 1 FROM open_failovers f WHERE f.slave_id = s.id)
+       AND NOT EXISTS (SELECT 1 FROM moving_failovers f WHERE f.slave_id = s.id)
     UNION ALL
-    SELECT 'IP camera ' || c.id || ' recorded by ' || b.server_id || ' in the VMS but bound to ' || c.server_id
-      FROM cameras c JOIN vms_sim.camera_bindings b ON b.camera_id = c.id
-     WHERE b.server_id <> c.server_id
-       AND NOT EXISTS (SELECT 1 FROM open_failovers f WHERE f.slave_id = c.server_id OR f.failover_server_id = b.server_id)
+    SELECT 'IP camera ' || c.id || ' bound to ' || c.server_id || ' but to ' || coalesce(b.server_id, 'no server')
+           || ' in the VMS'
+      FROM cameras c LEFT JOIN vms_sim.camera_bindings b ON b.camera_id = c.id
+     WHERE c.kind = 'ip'
+       AND CASE WHEN b.camera_id IS NOT NULL THEN b.server_id <> c.server_id
+                ELSE EXISTS (SELECT 1 FROM vms_sim.site)
+                  OR EXISTS (SELECT 1 FROM failovers f
+                              WHERE f.failover_server_id = c.server_id AND f.cameras_committed_at IS NOT NULL)
+           END
+       AND NOT EXISTS (SELECT 1 FROM moving_failovers f
+                        WHERE f.slave_id = c.server_id OR f.failover_server_id IN (c.server_id, b.server_id))
+    UNION ALL
+    SELECT 'camera ' || r.camera_id || ' recorded by ' || string_agg(r.server_id, ' and ' ORDER BY r.server_id)
+      FROM vms_sim.recordings r GROUP BY r.camera_id HAVING count(*) > 1
+    UNION ALL
+    SELECT 'failover ' || f.id || ' moved the cameras of ' || f.slave_id || ' without fencing it first'
+      FROM failovers f WHERE f.cameras_committed_at IS NOT NULL AND f.slave_fence IS NULL
     UNION ALL
     SELECT 'failover ' || f.id || ' completed but ' || f.slave_id || ' is not in Broken recorders or restored'
       FROM latest_failovers f JOIN servers s ON s.id = f.slave_id
      WHERE f.status = 'completed' AND s.status = 'active' AND s.role = 'slave'
        AND NOT EXISTS (SELECT 1 FROM failover_events e WHERE e.server_id = s.id AND e.event = 'restored-as-standby')
     UNION ALL
-    SELECT 'failover ' || f.id || ' is open but ' || f.slave_id || ' is not in Broken recorders'
-      FROM open_failovers f JOIN servers s ON s.id = f.slave_id WHERE s.status <> 'broken'
+    SELECT 'failover ' || f.id || ' is ' || f.status || ' but ' || f.slave_id || ' is not in Broken recorders'
+      FROM open_failovers f JOIN servers s ON s.id = f.slave_id
+     WHERE s.status <> 'broken'
+       -- A Slave may be restored once its recording is; its failover goes on reinstalling plugins.
+       AND NOT (f.status = 'recording-restored' AND EXISTS (
+             SELECT 1 FROM failover_events e
+              WHERE e.server_id = s.id AND e.event = 'restored-as-standby' AND e.at >= f.started_at))
     UNION ALL
     SELECT 'slave ' || slave_id || ' has ' || count(*) || ' open failovers'
       FROM failovers WHERE status <> 'completed' GROUP BY slave_id HAVING count(*) > 1
@@ -131,20 +157,26 @@ export const siteInvariantViolations = async (db: Pool): Promise<string[]> => {
     UNION ALL
     SELECT 'failover ' || f.id || ' has ' || count(e.id) || ' "' || expected.event || '" events'
       FROM failovers f
-      CROSS JOIN LATERAL (VALUES ('moved-to-broken-recorders', true),
-                                 ('standby-claimed', f.failover_server_id IS NOT NULL),
-                                 ('cameras-rebound', f.cameras_committed_at IS NOT NULL),
-                                 ('failover-completed', f.status = 'completed')) AS expected(event, due)
+      -- Each standby released (it failed the failover) was claimed before the one that holds it now.
+      CROSS JOIN LATERAL (SELECT count(*) AS standbys FROM failover_events r
+                           WHERE r.failover_id = f.id AND r.event = 'standby-released') released
+      CROSS JOIN LATERAL (VALUES ('moved-to-broken-recorders', 1),
+                                 ('standby-claimed', (f.failover_server_id IS NOT NULL)::int + released.standbys),
+                                 ('cameras-rebound', (f.cameras_committed_at IS NOT NULL)::int),
+                                 ('failover-completed', (f.status = 'completed')::int)) AS expected(event, due)
       LEFT JOIN failover_events e ON e.failover_id = f.id AND e.event = expected.event
      GROUP BY f.id, expected.event, expected.due
-    HAVING count(e.id) <> CASE WHEN expected.due THEN 1 ELSE 0 END
+    HAVING count(e.id) <> expected.due
+    UNION ALL
+    SELECT 'server ' || s.id || ' is out of service but replaces ' || s.replaces_server_id
+      FROM servers s WHERE s.out_of_service_since IS NOT NULL AND s.replaces_server_id IS NOT NULL
     UNION ALL
     SELECT 'failover ' || f.id || ' completed before its cameras were rebound'
       FROM failovers f WHERE f.status = 'completed' AND f.cameras_committed_at IS NULL
     UNION ALL
-    SELECT 'plugin ' || r.plugin || ' of completed failover ' || r.failover_id || ' is still pending'
+    SELECT 'plugin ' || r.plugin || ' of ' || f.status || ' failover ' || r.failover_id || ' is still pending'
       FROM plugin_reinstalls r JOIN failovers f ON f.id = r.failover_id
-     WHERE f.status = 'completed' AND r.status = 'pending'
+     WHERE r.status = 'pending'
   `);
   return rows.map((row) => row.problem);
 };

@@ -34,6 +34,7 @@ type FailoverActivities = Pick<
   | 'beginFailover'
   | 'claimMatchedStandby'
   | 'promoteStandby'
+  | 'fenceBrokenSlave'
   | 'rebindIpCameras'
   | 'ensureMonitoring'
   | 'waitUntilServerUp'
@@ -47,6 +48,7 @@ const TUNING: FailoverTuning = {
   pluginRetryMaxIntervalMs: 200,
   pluginRetryMaxAttempts: 4,
   serverUpTimeoutMs: 3_000,
+  standbyBudgetMs: 10_000,
 };
 
 /** A protected Slave with a one-second timeout. */
@@ -86,6 +88,7 @@ const stubActivities = (takeOverRecording: (input: FailoverStart) => Promise<Tak
       serverId: 'fo-01',
     })),
     promoteStandby: record('promoteStandby', () => undefined),
+    fenceBrokenSlave: record('fenceBrokenSlave', () => 'fenced' as const),
     rebindIpCameras: record('rebindIpCameras', () => CAMERAS),
     ensureMonitoring: record('ensureMonitoring', () => ({ started: true })),
     waitUntilServerUp: record('waitUntilServerUp', () => undefined),
@@ -181,10 +184,13 @@ test('when the take-over fails, the failover workflow takes every step itself, o
     },
     { activity: 'claimMatchedStandby', input: failoverId },
     { activity: 'promoteStandby', input: { failoverId, slaveId: 'rec-01', serverId: 'fo-01' } },
+    { activity: 'fenceBrokenSlave', input: failoverId },
     { activity: 'rebindIpCameras', input: failoverId },
     { activity: 'ensureMonitoring', input: 'fo-01' },
     { activity: 'waitUntilServerUp', input: 'fo-01' },
     { activity: 'reinstallPlugin', input: { failoverId, serverId: 'fo-01', plugin: 'ANPR+' } },
+    // Again before completing: a no-op once fenced, a second chance for a Slave the VMS did not reach.
+    { activity: 'fenceBrokenSlave', input: failoverId },
     { activity: 'completeFailover', input: failoverId },
   ]);
 });
@@ -207,6 +213,7 @@ test('when the take-over restored recording, the failover workflow only protects
     'ensureMonitoring',
     'waitUntilServerUp',
     'reinstallPlugin',
+    'fenceBrokenSlave',
     'completeFailover',
   ]);
 });

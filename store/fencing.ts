@@ -1,0 +1,87 @@
+/**
+ * Fencing of broken Slaves: whether each failover stopped its Slave recording in the VMS before the cameras
+ * moved, and which fences are still to repeat (the VMS could not reach the Slave then).
+ */
+import type { Pool } from 'pg';
+import { DomainError, ErrorType } from '../domain/errors';
+import type { Queryable } from '../infra/database';
+import { withTransaction } from '../infra/database';
+import { raiseAlert } from './alerts';
+import { appendEvent } from './events';
+
+/**
+ * 'fenced': it records nothing; 'not-recording': the VMS does not hold it as a recorder, nothing to stop;
+ * 'unreachable': to repeat once it is heard again; 'refused': the VMS refused for another reason.
+ */
+export type SlaveFence = 'fenced' | 'not-recording' | 'unreachable' | 'refused';
+
+/** Whether the Slave is known to record nothing any more. */
+export const isFenceSettled = (fence: SlaveFence | null): fence is 'fenced' | 'not-recording' =>
+  fence === 'fenced' || fence === 'not-recording';
+
+export interface FenceTarget {
+  failoverId: string;
+  slaveId: string;
+  fence: SlaveFence | null;
+}
+
+export const fenceTarget = async (db: Queryable, failoverId: string): Promise<FenceTarget> => {
+  const { rows } = await db.query<{ slave_id: string; slave_fence: SlaveFence | null }>(
+    'SELECT slave_id, slave_fence FROM failovers WHERE id = $1',
+    [failoverId],
+  );
+  const row = rows[0];
+  if (row === undefined) throw new DomainError(ErrorType.InvalidInput, `unknown failover "${failoverId}"`);
+  return { failoverId, slaveId: row.slave_id, fence: row.slave_fence };
+};
+
+/** The latest failover of a server whose fence is still to repeat, if any. */
+export const pendingFenceOf = async (db: Queryable, serverId: string): Promise<FenceTarget | undefined> => {
+  const { rows } = await db.query<{ id: string }>(
+    `SELECT id FROM failovers WHERE slave_id = $1 AND slave_fence = 'unreachable'
+      ORDER BY started_at DESC, id DESC LIMIT 1`,
+    [serverId],
+  );
+  const row = rows[0];
+  return row && { failoverId: row.id, slaveId: serverId, fence: 'unreachable' };
+};
+
+/**
+ * Records what a fence came to. A fence that succeeded stays recorded whatever a later attempt says; one that
+ * did not raises an alert (once per failover): the Slave may still record its cameras next to the promoted
+ * server until it is fenced, demoted or switched off.
+ */
+export const recordFence = (
+  db: Pool,
+  input: { failoverId: string; fence: SlaveFence; error?: string },
+): Promise<SlaveFence> =>
+  withTransaction(db, async (tx) => {
+    const { rows } = await tx.query<{ slave_id: string }>(
+      `UPDATE failovers SET slave_fence = $2, slave_fenced_at = CASE WHEN $2 = 'fenced' THEN now() END
+        WHERE id = $1 AND slave_fence IS DISTINCT FROM 'fenced' AND slave_fence IS DISTINCT FROM 'not-recording'
+        RETURNING slave_id`,
+      [input.failoverId, input.fence],
+    );
+    const row = rows[0];
+    if (row === undefined) return (await fenceTarget(tx, input.failoverId)).fence ?? input.fence;
+    const { failoverId } = input;
+    if (isFenceSettled(input.fence)) {
+      const details = { fence: input.fence };
+      await appendEvent(tx, { serverId: row.slave_id, failoverId, event: 'slave-fenced', details });
+      return input.fence;
+    }
+    const details = { fence: input.fence, error: input.error ?? null };
+    await appendEvent(tx, { serverId: row.slave_id, failoverId, event: 'slave-not-fenced', details });
+    await raiseAlert(tx, {
+      id: `${failoverId}:fencing-failed`,
+      kind: 'fencing-failed',
+      serverId: row.slave_id,
+      message:
+        input.fence === 'unreachable'
+          ? `${row.slave_id} could not be fenced: the VMS cannot reach it. It may record its cameras next to ` +
+            'the promoted server; the fence is repeated when it is heard again.'
+          : `${row.slave_id} could not be fenced: the VMS refused (${input.error ?? 'no reason given'}).`,
+      details: { failoverId, ...details },
+    });
+    return input.fence;
+  });
