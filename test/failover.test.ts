@@ -83,6 +83,7 @@ test('a Slave silent for longer than its timeout is moved to Broken recorders an
     'moved-to-broken-recorders',
     'standby-claimed',
     'standby-promoted',
+    'slave-fenced',
     'cameras-rebound',
     'plugin-reinstalled',
     'plugin-reinstalled',

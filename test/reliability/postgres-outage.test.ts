@@ -156,13 +156,15 @@ test("PostgreSQL cut off during two failovers, for longer than a Slave's timeout
     expect(outcomes[0]).toBe('applied');
     expect(outcomes.slice(1).every((outcome) => outcome === 'already-applied')).toBe(true);
   }
-  expect((await w.vms.calls()).filter((call) => call.outcome === 'applied')).toHaveLength(6);
+  // Per failover: promote, fence the broken Slave, rebind, install its plugin; each applied once.
+  expect((await w.vms.calls()).filter((call) => call.outcome === 'applied')).toHaveLength(8);
   for (const id of SLAVES) {
     expect(await eventsOf(w.db, id)).toEqual([
       'disks-degraded',
       'moved-to-broken-recorders',
       'standby-claimed',
       'standby-promoted',
+      'slave-fenced',
       'cameras-rebound',
       'plugin-reinstalled',
       'failover-completed',

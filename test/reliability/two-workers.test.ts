@@ -69,6 +69,7 @@ test('two workers on the same task queue: four failovers spread over both, each 
       'moved-to-broken-recorders',
       'standby-claimed',
       'standby-promoted',
+      'slave-fenced',
       'cameras-rebound',
       'plugin-reinstalled',
       'failover-completed',

@@ -38,6 +38,7 @@ const ALL_EVENTS = [
   'moved-to-broken-recorders',
   'standby-claimed',
   'standby-promoted',
+  'slave-fenced',
   'cameras-rebound',
   'plugin-reinstalled',
   'failover-completed',
@@ -74,8 +75,9 @@ const CRASH_POINTS: CrashPoint[] = [
   {
     step: 'rebind the IP cameras',
     hold: ({ vms }) => vms.hold('rebind', 'fo-01'),
-    committedBeforeCrash: 4,
-    appliedBeforeCrash: ['promote', 'rebind'],
+    // The broken Slave is fenced between the promotion and the rebind.
+    committedBeforeCrash: 5,
+    appliedBeforeCrash: ['promote', 'fence', 'rebind'],
   },
 ];
 
