@@ -71,15 +71,44 @@ export const findServer = async (db: Db, serverId: string): Promise<ServerRow | 
   return rows[0];
 };
 
-/** The server, locked for this transaction; without a site, one never heard of is an up standby. */
+/** The role the VMS gives a server of the orchestrator's site: its Slaves record, its failovers stand by. */
+const VMS_ROLE_OF_SITE_SERVER = `CASE role WHEN 'master' THEN 'master' WHEN 'failover' THEN 'standby' ELSE 'recorder' END`;
+
+/**
+ * Without a site put, the simulated VMS has every server it is asked about, up: with the role the
+ * orchestrator's site gives it when the simulator shares its database (the worker's embedded simulated site),
+ * else as a standby.
+ */
+export const implicitServers = async (
+  db: Db,
+  serverIds?: string[],
+): Promise<{ serverId: string; role: VmsServerRole }[]> => {
+  const { rows: present } = await db.query<{ present: boolean }>(
+    `SELECT to_regclass('public.servers') IS NOT NULL AS present`,
+  );
+  if (present[0]?.present !== true)
+    return (serverIds ?? []).map((serverId) => ({ serverId, role: 'standby' }));
+  const { rows } = await db.query<{ id: string; role: VmsServerRole }>(
+    `SELECT id, ${VMS_ROLE_OF_SITE_SERVER} AS role FROM public.servers
+      WHERE $1::text[] IS NULL OR id = ANY($1) ORDER BY id`,
+    [serverIds ?? null],
+  );
+  const known = new Map(rows.map((row) => [row.id, row.role]));
+  return serverIds === undefined
+    ? rows.map((row) => ({ serverId: row.id, role: row.role }))
+    : serverIds.map((serverId) => ({ serverId, role: known.get(serverId) ?? 'standby' }));
+};
+
+/** The server, locked for this transaction; without a site, one never heard of is up (implicitServers). */
 export const lockServer = async (tx: PoolClient, serverId: string): Promise<ServerRow> => {
   const found = (await tx.query<ServerRow>(LOCK_SERVER, [serverId])).rows[0];
   if (found !== undefined) return found;
   if (await sitePut(tx)) throw new VmsRejected('unknown-server', `the VMS has no server ${serverId}`);
-  await tx.query(
-    "INSERT INTO vms_sim.servers (server_id, role) VALUES ($1, 'standby') ON CONFLICT DO NOTHING",
-    [serverId],
-  );
+  const [implicit] = await implicitServers(tx, [serverId]);
+  await tx.query('INSERT INTO vms_sim.servers (server_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING', [
+    serverId,
+    implicit?.role ?? 'standby',
+  ]);
   return (await tx.query<ServerRow>(LOCK_SERVER, [serverId])).rows[0] as ServerRow;
 };
 

@@ -24,13 +24,7 @@ import { withTransaction } from '../infra/database';
 import type { Logger } from '../infra/logger';
 import { MIGRATIONS_DIR, migrate } from '../infra/migrate';
 import type { MigrationSet } from '../infra/migrate';
-import type {
-  InstallProgress,
-  VmsControlPlane,
-  VmsOutcome,
-  VmsServerRole,
-  VmsServerStatus,
-} from './control-plane';
+import type { InstallProgress, VmsControlPlane, VmsOutcome, VmsServerStatus } from './control-plane';
 import { PluginInstallFailed, VmsRejected, VmsUnavailable } from './control-plane';
 import type { PluginInstallOperation } from './bridge-protocol';
 import {
@@ -41,6 +35,7 @@ import {
   findServer,
   insertOperation,
   lockOperation,
+  implicitServers,
   lockServer,
   recordBoundCameras,
   recordCall,
@@ -311,38 +306,24 @@ export class VmsSimulator implements VmsControlPlane {
       disks: row.disks,
       observedAt: row.observed_at,
     }));
-    return [...statuses, ...(await this.implicitServers(statuses))];
+    return [...statuses, ...(await this.serversNotPut(statuses))];
   }
 
-  /**
-   * Without a site put, the simulated VMS takes every server it is asked about as up and healthy (see
-   * lockServer). Its status lists them too: the servers of the orchestrator's site when it shares the
-   * simulator's database (the worker's embedded simulated site), as the orchestrator imported them.
-   */
-  private async implicitServers(known: VmsServerStatus[]): Promise<VmsServerStatus[]> {
+  /** Servers the simulated VMS has without being told of them (no site put): up, as implicitServers says. */
+  private async serversNotPut(known: VmsServerStatus[]): Promise<VmsServerStatus[]> {
     if (await sitePut(this.db)) return [];
-    const present = await this.db.query<{ present: boolean }>(
-      `SELECT to_regclass('public.servers') IS NOT NULL AS present`,
-    );
-    if (present.rows[0]?.present !== true) return [];
-    const { rows } = await this.db.query<{ id: string; role: string; observed_at: Date }>(
-      `SELECT id, role, now() AS observed_at FROM public.servers ORDER BY id`,
-    );
+    const { rows } = await this.db.query<{ now: Date }>('SELECT now() AS now');
     const listed = new Set(known.map((server) => server.serverId));
-    return rows
-      .filter((row) => !listed.has(row.id))
-      .map((row) => {
-        const role: VmsServerRole =
-          row.role === 'master' ? 'master' : row.role === 'failover' ? 'standby' : 'recorder';
-        return {
-          serverId: row.id,
-          role,
-          reachable: true,
-          recording: role !== 'standby',
-          disks: [],
-          observedAt: row.observed_at,
-        };
-      });
+    return (await implicitServers(this.db))
+      .filter((server) => !listed.has(server.serverId))
+      .map((server) => ({
+        serverId: server.serverId,
+        role: server.role,
+        reachable: true,
+        recording: server.role !== 'standby',
+        disks: [],
+        observedAt: rows[0]?.now ?? new Date(),
+      }));
   }
 
   /** Rejects with VmsUnavailable when the simulated VMS (its database) does not answer. */
