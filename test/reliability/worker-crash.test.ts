@@ -154,6 +154,7 @@ test.each(CRASH_POINTS)(
     const applied = (await vms.calls()).filter((call) => call.outcome === 'applied');
     expect(applied.map(({ operation, subject }) => ({ operation, subject }))).toEqual([
       { operation: 'promote', subject: 'fo-01' },
+      { operation: 'fence', subject: 'rec-01' },
       { operation: 'rebind', subject: 'fo-01' },
       { operation: 'install-plugin', subject: 'fo-01/ANPR+' },
     ]);
@@ -181,8 +182,8 @@ test('a worker killed during a plugin reinstall: the reinstall resumes within a 
   await crashDuringFailover(world.current, {
     step: 'reinstall plugins',
     hold: ({ vms: simulator }) => simulator.hold('install-plugin', 'fo-01/ANPR+'),
-    committedBeforeCrash: 5,
-    appliedBeforeCrash: ['promote', 'rebind', 'install-plugin'],
+    committedBeforeCrash: 6,
+    appliedBeforeCrash: ['promote', 'fence', 'rebind', 'install-plugin'],
   });
   expect(await camerasOf(db, 'fo-01')).toEqual(['rec-01-ip-1', 'rec-01-ip-2']);
   await startService(serviceEnv(world.current)).ready();
