@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -24,7 +24,8 @@ import { VmsSimulator } from '../vms/simulator';
 import { master, site, slave, standby, systemDrive } from './support/site';
 
 const SERVER_SCRIPT = join(projectRoot(), 'dist', 'infra', 'embedded-postgres.js');
-const SERVER_SOURCE = join(projectRoot(), 'infra', 'embedded-postgres.ts');
+/** The folders of the modules the server script runs (infra/ and the domain/ modules config reads). */
+const SERVER_SOURCE_DIRS = ['infra', 'domain'];
 const IN_USE_WARNING =
   'Embedded PostgreSQL (PGlite) in use: for development only, one backend shared by all connections';
 
@@ -32,10 +33,26 @@ const logger = createLogger({ log: { level: 'silent', format: 'json' } });
 const dataDirs: string[] = [];
 const running = new Set<ChildProcess>();
 
+/** Sources whose build is missing or older than them: the script would run code that is not there. */
+const staleBuilds = (): string[] =>
+  SERVER_SOURCE_DIRS.flatMap((dir) =>
+    readdirSync(join(projectRoot(), dir))
+      .filter((name) => name.endsWith('.ts'))
+      .map((name) => join(dir, name))
+      .filter((source) => {
+        const built = statSync(join(projectRoot(), 'dist', source.replace(/\.ts$/, '.js')), {
+          throwIfNoEntry: false,
+        });
+        return built === undefined || built.mtimeMs < statSync(join(projectRoot(), source)).mtimeMs;
+      }),
+  );
+
 beforeAll(() => {
-  const built = statSync(SERVER_SCRIPT, { throwIfNoEntry: false });
-  if (built === undefined || built.mtimeMs < statSync(SERVER_SOURCE).mtimeMs) {
-    throw new Error(`${SERVER_SCRIPT} is missing or older than its source: run "npm run build" first`);
+  const stale = staleBuilds();
+  if (stale.length > 0) {
+    throw new Error(
+      `${SERVER_SCRIPT} runs a build older than ${stale.join(', ')}: run "npm run build" first`,
+    );
   }
 });
 
