@@ -50,3 +50,9 @@ GRANT SELECT, INSERT ON alerts TO :"worker_role";
 GRANT UPDATE (monitored_since, silence_from) ON servers TO :"worker_role";
 -- Alert deliveries (migrations/003_alert_deliveries.sql).
 GRANT SELECT, INSERT, UPDATE ON alert_deliveries TO :"worker_role";
+-- A Slave heard through its agent, the VMS or both (migrations/004_liveness_source.sql), changed by `vms settings`.
+GRANT UPDATE (liveness_source) ON servers TO :"worker_role";
+-- Failover hardening (migrations/005_failover_hardening.sql): the broken Slave's fence, a claimed standby's
+-- failing since, standbys out of service and back (`vms standby in-service`).
+GRANT UPDATE (slave_fence, slave_fenced_at, standby_failing_since) ON failovers TO :"worker_role";
+GRANT UPDATE (out_of_service_since, out_of_service_reason) ON servers TO :"worker_role";
