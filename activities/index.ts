@@ -413,8 +413,8 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
      * the VMS cannot reach is not restored (it may still record); one the VMS does not hold as a recorder has
      * nothing to demote.
      */
-    async demoteToStandby(serverId: string): Promise<void> {
-      const failoverId = await failovers.failoverToDemote(db, serverId);
+    async demoteToStandby(serverId: string, driveLetters?: string[]): Promise<void> {
+      const failoverId = await failovers.failoverToDemote(db, serverId, driveLetters);
       let outcome: string;
       try {
         outcome = await vms.demoteToStandby({ requestId: failoverId, serverId });

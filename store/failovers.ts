@@ -457,9 +457,19 @@ const stillFailingOver = (serverId: string, failoverId: string): DomainError =>
  * The failover that put a server to be restored in Broken recorders (its latest), refused as a restore is:
  * the server must be broken and its cameras rebound. Its id keys the server's demotion in the VMS.
  */
-export const failoverToDemote = async (db: Pool, serverId: string): Promise<string> => {
+export const failoverToDemote = async (
+  db: Pool,
+  serverId: string,
+  driveLetters?: string[],
+): Promise<string> => {
   const server = await getServer(db, serverId);
-  if (!(await restoredSinceLatestFailover(db, server))) checkRestorable(server);
+  if (!(await restoredSinceLatestFailover(db, server))) {
+    // Refused here, before the VMS is told anything, as the restore itself would refuse it.
+    checkRestorable(server);
+    if (driveLetters !== undefined && !sameDriveLetters(driveLetters, server.driveLetters)) {
+      throw driveLettersMismatch(serverId, server.driveLetters, driveLetters);
+    }
+  }
   const { rows } = await db.query<{ id: string; status: FailoverStatus }>(
     'SELECT id, status FROM failovers WHERE slave_id = $1 ORDER BY started_at DESC, id DESC LIMIT 1',
     [serverId],
@@ -493,6 +503,12 @@ const restoredSinceLatestFailover = async (db: Queryable, server: ServerRecord):
  * A repaired server comes back as a new standby failover server. It does not take its cameras back: the
  * promoted server keeps recording them.
  */
+const driveLettersMismatch = (serverId: string, recorded: string[], given: string[]): DomainError =>
+  new DomainError(
+    ErrorType.DriveLettersMismatch,
+    `"${serverId}" was recorded with drives ${recorded.join(',')}, not ${given.join(',')}`,
+  );
+
 export const restoreAsStandby = (
   db: Pool,
   input: { serverId: string; driveLetters?: string[] },
@@ -514,10 +530,7 @@ export const restoreAsStandby = (
     );
     if (open.rows[0]) throw stillFailingOver(input.serverId, open.rows[0].id);
     if (input.driveLetters !== undefined && !sameDriveLetters(input.driveLetters, server.driveLetters)) {
-      throw new DomainError(
-        ErrorType.DriveLettersMismatch,
-        `"${input.serverId}" was recorded with drives ${server.driveLetters.join(',')}, not ${input.driveLetters.join(',')}`,
-      );
+      throw driveLettersMismatch(input.serverId, server.driveLetters, input.driveLetters);
     }
     await tx.query(
       'UPDATE servers SET replaces_server_id = NULL, updated_at = now() WHERE replaces_server_id = $1',

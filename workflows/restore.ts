@@ -10,7 +10,10 @@ const DEMOTE_IN_VMS_PATCH = 'demote-restored-server-in-vms';
 
 export async function restoreServerWorkflow(input: RestoreInput): Promise<RestoreWorkflowResult> {
   if (patched(DEMOTE_IN_VMS_PATCH)) {
-    await localStep(`Make ${input.serverId} a standby in the VMS`).demoteToStandby(input.serverId);
+    await localStep(`Make ${input.serverId} a standby in the VMS`).demoteToStandby(
+      input.serverId,
+      input.driveLetters,
+    );
   }
   const restored = await localStep(`Restore ${input.serverId} as a standby failover server`).restoreAsStandby(
     {
