@@ -11,7 +11,7 @@ import { breakAllDisks, healthy, heartbeat } from './support/heartbeats';
 import { site, slave, standby } from './support/site';
 import { temporalCli } from './support/temporal-dev-server';
 import { temporalAddress, temporalNamespace } from './support/environment';
-import { failoverOf, monitorReaches } from './support/wait';
+import { failoverOf, monitorHandle, monitorReaches } from './support/wait';
 import { useTestWorld } from './support/world';
 
 const world = useTestWorld();
@@ -171,4 +171,21 @@ test('a heartbeat is refused without the credential of its own server, and then 
     await failoverOf(world.current, 'rec-01', { stopPromotedMonitor: true });
   });
   expect(world.current.liveness.gateway.stats.refused.forbidden).toBe(1);
+});
+
+test('a stop sent before the monitor ran at all ends it: its first task holds the start and the stop', async () => {
+  const { fleet, seed, withWorker } = world.current;
+  await seed(site(slave({ id: 'rec-01', timeout: '1h' })));
+  // No worker yet: the start and the stop are both in the monitor's first workflow task.
+  await fleet.startMonitor('rec-01');
+  await fleet.stopMonitor('rec-01');
+
+  const result = await withWorker(() =>
+    Promise.race([
+      monitorHandle(world.current, 'rec-01').result(),
+      sleep(30_000).then(() => 'still running after 30 s'),
+    ]),
+  );
+
+  expect(result).toMatchObject({ outcome: 'stopped', reason: 'operator', state: { ignoredSignals: 0 } });
 });

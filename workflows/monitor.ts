@@ -211,12 +211,6 @@ async function livenessMonitor(input: MonitorInput): Promise<MonitorResult> {
     state.ignoredSignals += 1;
     log.warn('Heartbeat signal ignored: agents report to the heartbeat gateway', { serverId });
   });
-  // A signal of no known name would otherwise wait in the buffer, uncounted, until the run ends.
-  setDefaultSignalHandler((signalName: string) => {
-    signalsThisRun += 1;
-    state.ignoredSignals += 1;
-    log.warn('Unknown signal ignored', { serverId, signalName });
-  });
   setHandler(stopMonitorSignal, (payload: unknown) => {
     signalsThisRun += 1;
     const reason = (payload as { reason?: unknown } | null | undefined)?.reason as StopReason;
@@ -263,6 +257,15 @@ async function livenessMonitor(input: MonitorInput): Promise<MonitorResult> {
       },
     },
   );
+
+  // A signal of no known name would otherwise wait in the buffer, uncounted, until the run ends. Set after
+  // every named handler: buffered signals go to the handlers there are when it is set, and a stop sent as the
+  // monitor starts must reach its own.
+  setDefaultSignalHandler((signalName: string) => {
+    signalsThisRun += 1;
+    state.ignoredSignals += 1;
+    log.warn('Unknown signal ignored', { serverId, signalName });
+  });
 
   const failOver = async (reason: BrokenReason, claim: SilenceClaim): Promise<void> => {
     const failoverId = failoverWorkflowId(input.site, serverId, claim.deadlineMs);
