@@ -63,12 +63,14 @@ export const decideOnReport = (
   nowMs: number,
 ): ReportDecision => {
   if (state.phase !== 'monitoring') {
+    // Late: heard after the Slave was deemed broken, and after the heartbeat that was last heard then (which
+    // may be the one that reported its disks broken, received a moment after the workflow's clock read).
     const heardAfterBreaking =
       state.phase === 'failed-over' &&
       report.kind !== 'deadline' &&
       report.kind !== 'held' &&
       report.lastSeenMs !== null &&
-      report.lastSeenMs > (state.broken?.atMs ?? Infinity);
+      report.lastSeenMs > Math.max(state.broken?.atMs ?? Infinity, state.lastHeartbeatAtMs ?? -Infinity);
     return heardAfterBreaking
       ? { action: 'late-heartbeat', lastSeenMs: report.lastSeenMs as number }
       : { action: 'ignore', why: 'not-monitoring' };

@@ -7,6 +7,8 @@ import {
   sameDiskHealth,
   silenceDeadline,
 } from '../domain/liveness';
+import type { MonitorState } from '../domain/monitor';
+import { decideOnReport } from '../domain/monitor';
 import { InvalidInput } from '../domain/validation';
 
 const clock = {
@@ -134,5 +136,49 @@ describe('checkLivenessReport', () => {
     ['an empty hold id', { kind: 'held', term: 1, holdId: '', deadlineMs: 2 }],
   ])('refuses %s', (_name, payload) => {
     expect(() => checkLivenessReport(payload)).toThrow(InvalidInput);
+  });
+});
+
+describe('a failed-over Slave heard again (decideOnReport)', () => {
+  const brokenAtMs = 1_000_000;
+  /** Failed over for all its disks: the heartbeat that reported them was received 40 ms after the decision's clock. */
+  const failedOver: MonitorState = {
+    serverId: 'rec-01',
+    phase: 'failed-over',
+    settings: { protected: true, timeoutMs: 60_000 },
+    materialDriveLetters: ['D', 'E'],
+    maintenanceUntilMs: null,
+    sinceMs: 0,
+    term: 1,
+    lastHeartbeatAtMs: brokenAtMs + 40,
+    lastReportAtMs: brokenAtMs,
+    brokenDisks: ['D', 'E'],
+    heldBy: null,
+    reportsReceived: 3,
+    ignoredSignals: 0,
+    refutedFailovers: 0,
+    lateHeartbeats: 0,
+    broken: { reason: 'all-disks-broken', atMs: brokenAtMs, failoverId: 'f-1' },
+    runs: 1,
+  };
+  const checkpoint = (lastSeenMs: number) => ({
+    kind: 'checkpoint' as const,
+    term: 2,
+    lastSeenMs,
+    disks: [],
+  });
+
+  test('the heartbeat last heard when it broke, told again by a new detector, is not late', () => {
+    expect(decideOnReport(failedOver, checkpoint(brokenAtMs + 40), brokenAtMs + 60_000)).toEqual({
+      action: 'ignore',
+      why: 'not-monitoring',
+    });
+  });
+
+  test('a heartbeat after that one is late', () => {
+    expect(decideOnReport(failedOver, checkpoint(brokenAtMs + 5_000), brokenAtMs + 60_000)).toEqual({
+      action: 'late-heartbeat',
+      lastSeenMs: brokenAtMs + 5_000,
+    });
   });
 });
