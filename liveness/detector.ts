@@ -577,7 +577,9 @@ export class Detector implements SessionListener {
       this.reporter.report(watched.entry.serverId, {
         kind: 'checkpoint',
         term: term.term,
-        lastSeenMs: lease.lastSeenMs,
+        // When the heartbeat was heard, by whichever gateway heard it: a lease this worker only learned of
+        // (from PostgreSQL, at its start) is no newer for that, and the monitor tells late from old by it.
+        lastSeenMs: lease.remoteSeenMs ?? lease.lastSeenMs,
         disks: lease.disks,
       }),
     );
