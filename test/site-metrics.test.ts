@@ -14,7 +14,6 @@ import { terminateRunningWorkflows } from './support/cleanup';
 import { failoverRows } from './support/db';
 import type { HeartbeatLoop } from './support/heartbeat-loop';
 import { keepHeartbeating } from './support/heartbeat-loop';
-import type { ServiceProcess } from './support/service-process';
 import { buildService, killAllServices, startService } from './support/service-process';
 import { serviceEnv } from './support/service-env';
 import { site, slave, standby } from './support/site';
@@ -41,9 +40,6 @@ const freePort = async (): Promise<number> => {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
 };
-
-const gatewayOf = (service: ServiceProcess): string =>
-  (JSON.parse(readFileSync(service.readyFile, 'utf8')) as { gateway: string }).gateway;
 
 /** Every sample of the scrape, by its name and labels as written (`name{label="value"}`). */
 const scrape = async (port: number): Promise<Map<string, number>> => {
@@ -74,7 +70,7 @@ test('a failover shows on the worker Prometheus endpoint: servers by folder, fai
   await service.ready();
   for (const id of ['rec-01', 'rec-02']) await w.fleet.startMonitor(id);
   agents = keepHeartbeating(
-    new TestAgents(w.db, () => [gatewayOf(service)]),
+    new TestAgents(w.db, () => [service.gateway()]),
     ['rec-01', 'rec-02', 'fo-01'],
     500,
   );
