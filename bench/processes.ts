@@ -160,16 +160,31 @@ const POSTGRES_SHARED =
  * ...) and the backends and autovacuum workers of the run's database, whose name is in their process title.
  * Backends of other databases (other users of the same server) are left out.
  */
-const postgresPids = (database: string): number[] => {
+const postgresPids = (database: string): number[] =>
+  postgresProcesses(
+    (title) =>
+      !title.startsWith('postgres:') || POSTGRES_SHARED.test(title) || title.includes(` ${database} `),
+  );
+
+/**
+ * The backends of a Temporal server's own databases on this PostgreSQL (the production stack's `temporal`
+ * and `temporal_visibility`, suffixed by port for another stack): its persistence, which a dev server keeps
+ * in its own process (SQLite).
+ */
+const TEMPORAL_PERSISTENCE = /^postgres: (?:[^:]+: )?\S+ temporal(?:_visibility)?(?:_\d+)? /;
+
+const temporalPersistencePids = (): number[] =>
+  postgresProcesses((title) => TEMPORAL_PERSISTENCE.test(title));
+
+/** PostgreSQL processes whose title (or the postmaster's command line) passes `keep`. */
+const postgresProcesses = (keep: (title: string) => boolean): number[] => {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue;
       const title = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
-      const ours =
-        !title.startsWith('postgres:') || POSTGRES_SHARED.test(title) || title.includes(` ${database} `);
-      if (ours) pids.push(Number(entry));
+      if (keep(title)) pids.push(Number(entry));
     } catch {
       // The process ended while the list was read.
     }
@@ -191,6 +206,8 @@ export interface CpuWindow {
   serverCores: number | undefined;
   /** PostgreSQL for this run (postgresPids); a backend that ended within the window is not counted. */
   postgresCores: number;
+  /** The backends of a local Temporal server's databases (temporalPersistencePids); undefined if it has none. */
+  temporalPersistenceCores: number | undefined;
   /** The bench process itself: the heartbeat agents, mostly. */
   benchCores: number;
   machineCores: number;
@@ -203,22 +220,28 @@ export const cpuMark = (workerPid: number, serverPid: number | undefined, databa
   const worker = processCpuSeconds(workerPid) ?? 0;
   const server = serverPid === undefined ? undefined : processCpuSeconds(serverPid);
   const postgres = cpuOf(postgresPids(database));
+  const persistence = cpuOf(temporalPersistencePids());
   const bench = process.cpuUsage();
   const machine = machineCpuSeconds();
   return {
     since(): CpuWindow {
       const seconds = (Date.now() - at) / 1000;
       const serverNow = serverPid === undefined ? undefined : processCpuSeconds(serverPid);
-      let postgresSeconds = 0;
       // A backend that started within the window counts from 0.
-      for (const [pid, now] of cpuOf(postgresPids(database)))
-        postgresSeconds += now - (postgres.get(pid) ?? 0);
+      const secondsSince = (before: Map<number, number>, pids: number[]): number =>
+        [...cpuOf(pids)].reduce((sum, [pid, now]) => sum + now - (before.get(pid) ?? 0), 0);
+      const postgresSeconds = secondsSince(postgres, postgresPids(database));
+      const persistencePids = temporalPersistencePids();
       const benchUsage = process.cpuUsage(bench);
       return {
         workerCores: ((processCpuSeconds(workerPid) ?? worker) - worker) / seconds,
         serverCores:
           server === undefined || serverNow === undefined ? undefined : (serverNow - server) / seconds,
         postgresCores: postgresSeconds / seconds,
+        temporalPersistenceCores:
+          persistence.size === 0 && persistencePids.length === 0
+            ? undefined
+            : secondsSince(persistence, persistencePids) / seconds,
         benchCores: (benchUsage.user + benchUsage.system) / 1e6 / seconds,
         machineCores: (machineCpuSeconds().busy - machine.busy) / seconds,
         seconds,

@@ -27,6 +27,10 @@ export const summaryLine = (result: RunResult) => ({
   postgresCpuCores: round(result.steadyCpu.postgresCores, 2),
   temporalCpuCores:
     result.steadyCpu.serverCores === undefined ? null : round(result.steadyCpu.serverCores, 2),
+  temporalPersistenceCpuCores:
+    result.steadyCpu.temporalPersistenceCores === undefined
+      ? null
+      : round(result.steadyCpu.temporalPersistenceCores, 2),
   benchCpuCores: round(result.steadyCpu.benchCores, 2),
   machineCpuCores: round(result.steadyCpu.machineCores, 2),
   cores: cpus().length,
@@ -46,6 +50,8 @@ export const report = (result: RunResult): string => {
   const cpu = result.steadyCpu;
   const failoverCpu = result.failoverCpu;
   const server = (value: number | undefined) => (value === undefined ? 'not local' : `${round(value, 2)}`);
+  const persistence = (value: number | undefined) =>
+    value === undefined ? '' : ` (+ its PostgreSQL databases ${round(value, 2)})`;
   const perThousand = (value: number) => round((value * 1000) / result.slaves, 3);
   const hours = cpu.seconds / 3600;
   const heartbeatsPerSlaveHour = result.heartbeatsPerSec / result.slaves / (1 / 3600);
@@ -74,10 +80,12 @@ export const report = (result: RunResult): string => {
         : ' (roster and leases; checkpoints not due)'),
     `monitors started at ${round(result.monitorStartsPerSec)}/s`,
     `steady CPU (cores of ${cores}): worker ${round(cpu.workerCores, 2)} (${perThousand(cpu.workerCores)} per 1000 ` +
-      `Slaves), PostgreSQL ${round(cpu.postgresCores, 2)}, Temporal server ${server(cpu.serverCores)}, ` +
+      `Slaves), PostgreSQL ${round(cpu.postgresCores, 2)}, Temporal server ${server(cpu.serverCores)}` +
+      `${persistence(cpu.temporalPersistenceCores)}, ` +
       `bench agents ${round(cpu.benchCores, 2)}, machine ${round(cpu.machineCores, 2)} busy`,
     `failover CPU (cores of ${cores}): worker ${round(failoverCpu.workerCores, 2)}, PostgreSQL ` +
-      `${round(failoverCpu.postgresCores, 2)}, Temporal server ${server(failoverCpu.serverCores)}, ` +
+      `${round(failoverCpu.postgresCores, 2)}, Temporal server ${server(failoverCpu.serverCores)}` +
+      `${persistence(failoverCpu.temporalPersistenceCores)}, ` +
       `machine ${round(failoverCpu.machineCores, 2)} busy over ${round(failoverCpu.seconds)} s`,
     `worker RSS: ${round(result.workerRssIdleMb)} MB idle, ${round(result.workerRssMb)} MB monitoring ` +
       `(${round(((result.workerRssMb - result.workerRssIdleMb) * 1024) / result.slaves)} kB per Slave)`,
