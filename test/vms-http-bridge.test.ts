@@ -5,6 +5,7 @@
  * with client certificates as the configuration loads them.
  */
 import { execFileSync } from 'node:child_process';
+import { createServer as createHttpServer } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +35,15 @@ afterEach(async () => {
 });
 
 const disks = (...letters: string[]) => letters.map((letter) => ({ letter, healthy: true }));
+
+const statusJson = (serverId: string) => ({
+  serverId,
+  role: 'recorder',
+  reachable: true,
+  recording: true,
+  disks: [],
+  observedAt: new Date().toISOString(),
+});
 
 const TEST_SITE = site(slave({ id: 'rec-01', ipCameras: 2, analogCameras: 1 }), standby('fo-01'));
 
@@ -105,6 +115,46 @@ test('the status of every server comes in one call: role, reachable, recording, 
   ]);
   expect(await bridge.isServerUp('rec-01')).toBe(false);
   expect(await bridge.isServerUp('master')).toBe(true);
+});
+
+test('whether one server is up is asked of that server alone; an unknown one is refused', async () => {
+  const { service, bridge } = await seededBridge();
+  await service.client.setServerState('fo-01', 'partitioned');
+  const paths: string[] = [];
+  service.server.on('request', (request: { url?: string }) => paths.push(request.url ?? ''));
+
+  expect(await bridge.isServerUp('fo-01')).toBe(false);
+  expect(await bridge.isServerUp('rec-01')).toBe(true);
+  const unknown = await rejectionOf(bridge.isServerUp('rec-99'));
+
+  expect(unknown).toBeInstanceOf(VmsRejected);
+  expect(unknown).toMatchObject({ code: 'unknown-server' });
+  expect(paths).toEqual(['fo-01', 'rec-01', 'rec-99'].map(BridgePaths.serverStatus));
+});
+
+test('a bridge without the one-server status is asked for every server instead, from then on', async () => {
+  // A bridge of before that call: 404 not-found for a path it does not serve.
+  const paths: string[] = [];
+  const older = createHttpServer((request, response) => {
+    paths.push(request.url ?? '');
+    const [status, body] =
+      request.url === BridgePaths.status
+        ? [200, { servers: ['fo-01', 'rec-01'].map((serverId) => statusJson(serverId)) }]
+        : [404, { error: { code: 'not-found', message: `no path ${request.url}` } }];
+    response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  });
+  const port = await listen(older, 0, '127.0.0.1');
+  try {
+    const bridge = bridgeTo(`http://127.0.0.1:${port}`);
+
+    expect(await bridge.isServerUp('fo-01')).toBe(true);
+    expect(await bridge.isServerUp('rec-01')).toBe(true);
+    expect(await rejectionOf(bridge.isServerUp('rec-99'))).toMatchObject({ code: 'unknown-server' });
+
+    expect(paths).toEqual([BridgePaths.serverStatus('fo-01'), ...Array(3).fill(BridgePaths.status)]);
+  } finally {
+    await stopServer(older);
+  }
 });
 
 test('each mutating call is applied once: the same request id again answers already-applied', async () => {
@@ -371,9 +421,13 @@ test('docs/vms-bridge.openapi.yaml has exactly the paths of the protocol, and do
     [
       BridgePaths.health,
       BridgePaths.status,
-      ...[BridgePaths.promote, BridgePaths.fence, BridgePaths.demote, BridgePaths.rebindCameras].map((path) =>
-        templated(path, 'serverId'),
-      ),
+      ...[
+        BridgePaths.serverStatus,
+        BridgePaths.promote,
+        BridgePaths.fence,
+        BridgePaths.demote,
+        BridgePaths.rebindCameras,
+      ].map((path) => templated(path, 'serverId')),
       templated(BridgePaths.pluginInstalls, 'serverId'),
       templated(BridgePaths.operation, 'operationId'),
     ].sort(),

@@ -8,7 +8,14 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VmsUnavailable } from './control-plane';
 import type { VmsServerStatus } from './control-plane';
-import { BridgePaths, ShapeError, parseErrorBody, parseOperation, parseStatusBody } from './bridge-protocol';
+import {
+  BridgePaths,
+  ShapeError,
+  parseErrorBody,
+  parseOneStatusBody,
+  parseOperation,
+  parseStatusBody,
+} from './bridge-protocol';
 import type { PluginInstallOperation } from './bridge-protocol';
 import { BridgeTransport } from './bridge-transport';
 import type { BridgeAnswer, BridgeConnection, BridgeExchange } from './bridge-transport';
@@ -243,6 +250,19 @@ export const checkBridge = async (options: BridgeCheckOptions): Promise<CheckRes
       },
     );
 
+    await run.probe(
+      `server status: ${standbyId} alone`,
+      `200 {"serverId": "${standbyId}", ...} in the protocol shape`,
+      { method: 'GET', path: BridgePaths.serverStatus(standbyId) },
+      (answer) => {
+        if (answer.status !== 200) return `status ${answer.status}`;
+        const problem = shapeOf(parseOneStatusBody)(answer);
+        if (problem !== undefined) return problem;
+        const { serverId } = parseOneStatusBody(answer.body);
+        return serverId === standbyId ? undefined : `serverId ${serverId}`;
+      },
+    );
+
     const unauthorized = '401 {"error": {"code": "unauthorized", ...}}';
     if (token === undefined) {
       run.skip('a call without the token is refused', unauthorized, 'no --token given');
@@ -288,6 +308,12 @@ export const checkBridge = async (options: BridgeCheckOptions): Promise<CheckRes
         path: BridgePaths.promote(unknownServer),
         body: { requestId: run.requestId('unknown-server'), replacesServerId: slaveId },
       },
+      (answer) => errorProblem(answer, 404, 'unknown-server'),
+    );
+    await run.probe(
+      'the status of an unknown server is refused',
+      '404 {"error": {"code": "unknown-server", ...}}',
+      { method: 'GET', path: BridgePaths.serverStatus(unknownServer) },
       (answer) => errorProblem(answer, 404, 'unknown-server'),
     );
     await run.probe(

@@ -11,6 +11,7 @@ const server = (serverId: string): string => `/v1/servers/${encodeURIComponent(s
 export const BridgePaths = {
   health: '/v1/health',
   status: '/v1/servers/status',
+  serverStatus: (serverId: string) => `${server(serverId)}/status`,
   promote: (serverId: string) => `${server(serverId)}/promote`,
   fence: (serverId: string) => `${server(serverId)}/fence`,
   demote: (serverId: string) => `${server(serverId)}/demote`,
@@ -184,6 +185,9 @@ const parseServerStatus = (value: unknown, field: string): VmsServerStatus => {
     observedAt,
   };
 };
+
+/** One server's status (`GET /v1/servers/{id}/status`). */
+export const parseOneStatusBody = (body: unknown): VmsServerStatus => parseServerStatus(body, 'the answer');
 
 export const parseStatusBody = (body: unknown): VmsServerStatus[] => {
   const { servers } = record(body, 'the answer');

@@ -121,6 +121,12 @@ const routes = (simulator: VmsSimulator, log: Logger): Route[] => [
     handle: async () => ok({ servers: (await simulator.serverStatus()).map(serverStatusJson) }),
   },
   {
+    method: 'GET',
+    pattern: /^\/v1\/servers\/([^/]+)\/status$/,
+    call: 'status',
+    handle: async (params) => ok(serverStatusJson(await simulator.serverStatusOf(serverParam(params)))),
+  },
+  {
     method: 'POST',
     pattern: /^\/v1\/servers\/([^/]+)\/promote$/,
     call: 'promote',

@@ -290,15 +290,35 @@ export class VmsSimulator implements VmsControlPlane {
     return operation;
   }
 
+  /**
+   * One server's status, for a question about that server alone (is the standby to claim up?): a failover
+   * asks it, and a hundred failovers at once must not each read the whole site.
+   */
+  async serverStatusOf(serverId: string): Promise<VmsServerStatus> {
+    const [status] = await this.statusRows(serverId);
+    if (status !== undefined) return status;
+    const [implicit] = (await this.serversNotPut([])).filter((server) => server.serverId === serverId);
+    if (implicit !== undefined) return implicit;
+    throw new VmsRejected('unknown-server', `the VMS has no server ${serverId}`);
+  }
+
   async serverStatus(): Promise<VmsServerStatus[]> {
+    const statuses = await this.statusRows(null);
+    return [...statuses, ...(await this.serversNotPut(statuses))];
+  }
+
+  /** The servers the simulated VMS holds: all of them, or the one named. */
+  private async statusRows(serverId: string | null): Promise<VmsServerStatus[]> {
     const { rows } = await this.db.query<ServerRow & { disks: DiskHealth[]; observed_at: Date }>(
       `SELECT s.server_id, s.role, s.state, s.fenced, now() AS observed_at,
               coalesce(json_agg(json_build_object('letter', d.letter, 'healthy', d.healthy) ORDER BY d.letter)
                        FILTER (WHERE d.letter IS NOT NULL), '[]') AS disks
          FROM vms_sim.servers s LEFT JOIN vms_sim.disks d ON d.server_id = s.server_id
+        WHERE $1::text IS NULL OR s.server_id = $1
         GROUP BY s.server_id ORDER BY s.server_id`,
+      [serverId],
     );
-    const statuses: VmsServerStatus[] = rows.map((row) => ({
+    return rows.map((row) => ({
       serverId: row.server_id,
       role: row.role,
       reachable: row.state === 'up',
@@ -306,7 +326,6 @@ export class VmsSimulator implements VmsControlPlane {
       disks: row.disks,
       observedAt: row.observed_at,
     }));
-    return [...statuses, ...(await this.serversNotPut(statuses))];
   }
 
   /** Servers the simulated VMS has without being told of them (no site put): up, as implicitServers says. */
