@@ -160,6 +160,8 @@ const confirmSilence = async (
         materialDriveLetters,
         timeoutMs: record.timeoutMs,
         maintenanceUntilMs: record.maintenanceUntilMs,
+        silenceFromMs: record.silenceFromMs,
+        observingSinceMs: record.term?.observingSinceMs ?? null,
       },
       claim,
       reason,
