@@ -63,6 +63,18 @@ const STANDBY_REFUSALS = new Set(['not-a-standby', 'not-a-recorder', 'server-fen
 /** A fast take-over never heartbeats; a slow one (PostgreSQL or the VMS slow to answer) shows it is alive. */
 const TAKE_OVER_HEARTBEAT_MS = 2_000;
 
+/**
+ * The request an activity carries out, named by its workflow run and its place in it: the same on every
+ * retry of the activity and when its workflow replays it (a local activity whose task was lost), so what it
+ * records is recorded once.
+ */
+const activityRequestId = (): string => {
+  const { workflowExecution, activityId } = Context.current().info;
+  // Every activity here is a workflow's; one started on its own would be a request of its own.
+  if (workflowExecution === undefined) return activityId;
+  return `${workflowExecution.workflowId}/${workflowExecution.runId}/${activityId}`;
+};
+
 export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: ActivityDeps) => {
   const beginFailover = async (input: FailoverStart): Promise<FailoverPlan> => {
     const plan = await failovers.beginFailover(db, input);
@@ -227,7 +239,7 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
     },
 
     async recordDiskHealth(input: { serverId: string; disks: DiskHealth[] }): Promise<void> {
-      await saveDiskHealth(db, input.serverId, input.disks);
+      await saveDiskHealth(db, input.serverId, input.disks, activityRequestId());
     },
 
     async recordLateHeartbeat(input: {
@@ -251,11 +263,11 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
     },
 
     async saveSettings(input: { serverId: string; settings: FailoverSettings }): Promise<void> {
-      await saveSettings(db, input.serverId, input.settings);
+      await saveSettings(db, input.serverId, input.settings, activityRequestId());
     },
 
     async saveMaintenance(input: { serverId: string; untilMs: number | null }): Promise<void> {
-      await saveMaintenance(db, input.serverId, input.untilMs);
+      await saveMaintenance(db, input.serverId, input.untilMs, activityRequestId());
     },
 
     beginFailover,

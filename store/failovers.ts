@@ -467,6 +467,26 @@ const stillFailingOver = (serverId: string, failoverId: string): DomainError =>
     `"${serverId}" is still failing over (${failoverId}): restore it once its cameras are rebound`,
   );
 
+const latestFailover = async (
+  db: Queryable,
+  serverId: string,
+): Promise<{ id: string; status: FailoverStatus } | undefined> => {
+  const { rows } = await db.query<{ id: string; status: FailoverStatus }>(
+    'SELECT id, status FROM failovers WHERE slave_id = $1 ORDER BY started_at DESC, id DESC LIMIT 1',
+    [serverId],
+  );
+  return rows[0];
+};
+
+/** The failover a broken server is restored from: it is in Broken recorders for its latest one. */
+const latestFailoverId = async (db: Queryable, serverId: string): Promise<string> => {
+  const latest = await latestFailover(db, serverId);
+  if (latest === undefined) {
+    throw new DomainError(ErrorType.ServerNotBroken, `"${serverId}" has never failed over`);
+  }
+  return latest.id;
+};
+
 /**
  * The failover that put a server to be restored in Broken recorders (its latest), refused as a restore is:
  * the server must be broken and its cameras rebound. Its id keys the server's demotion in the VMS.
@@ -484,11 +504,7 @@ export const failoverToDemote = async (
       throw driveLettersMismatch(serverId, server.driveLetters, driveLetters);
     }
   }
-  const { rows } = await db.query<{ id: string; status: FailoverStatus }>(
-    'SELECT id, status FROM failovers WHERE slave_id = $1 ORDER BY started_at DESC, id DESC LIMIT 1',
-    [serverId],
-  );
-  const latest = rows[0];
+  const latest = await latestFailover(db, serverId);
   if (latest === undefined) {
     throw new DomainError(ErrorType.ServerNotBroken, `"${serverId}" has never failed over`);
   }
@@ -565,6 +581,8 @@ export const restoreAsStandby = (
       serverId: input.serverId,
       event: 'restored-as-standby',
       details: { driveLetters: server.driveLetters },
+      // Once per failover it is restored from.
+      requestId: await latestFailoverId(tx, input.serverId),
     });
     return {
       serverId: input.serverId,
