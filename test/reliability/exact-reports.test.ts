@@ -7,6 +7,7 @@
  * (test/support/transaction-hold.ts), the worker's link to Temporal is cut (a TCP proxy), the step is let
  * commit, and the worker is killed before Temporal can hear of it. A new worker runs the step again.
  */
+import { rootFailure } from '../../app/failures';
 import { findFailover } from '../../store/failovers';
 import { TestAgents } from '../support/agents';
 import { terminateRunningWorkflows } from '../support/cleanup';
@@ -154,6 +155,64 @@ test('a longer timeout saved while the deadline of the old one waits to be acted
   });
   expect(await failoverRows(db)).toEqual([]);
   expect(await serverRow(db, 'rec-01')).toMatchObject({ status: 'active', folder: 'Servers' });
+});
+
+test('a maintenance window saved while a deadline waits to be acted on is applied first: the deadline is ignored', async () => {
+  const { db, fleet, withWorker } = world.current;
+  await world.current.seed(site(slave({ id: 'rec-01', timeout: '3s' }), standby('fo-01')));
+  const hold = await holdEventTransaction(db, 'maintenance-started', 'rec-01');
+
+  const { window, state } = await withWorker(async () => {
+    await fleet.startMonitor('rec-01');
+    await monitorReaches(world.current, 'rec-01', (candidate) => candidate.phase === 'monitoring');
+    const change = fleet.startMaintenance('rec-01', 600_000);
+    try {
+      await holdReached(hold, 'the maintenance window to wait inside its transaction');
+      await eventually('the deadline to be reported', () => deadlineReported(world.current, 'rec-01'));
+    } finally {
+      await hold.release();
+    }
+    const applied = await change;
+    return {
+      window: applied,
+      state: await monitorReaches(world.current, 'rec-01', (candidate) => candidate.reportsReceived > 0),
+    };
+  });
+
+  expect(window.untilMs).toEqual(state.maintenanceUntilMs);
+  expect(state).toMatchObject({ phase: 'monitoring', refutedFailovers: 0 });
+  expect(await failoverRows(db)).toEqual([]);
+  expect(await eventsOf(db, 'rec-01')).toEqual(['maintenance-started']);
+});
+
+test('a settings change sent while the deadline is acted on is refused, not reported applied', async () => {
+  const { db, fleet, withWorker } = world.current;
+  await world.current.seed(site(slave({ id: 'rec-01', timeout: '3s' }), standby('fo-01')));
+  const hold = await holdEventTransaction(db, 'moved-to-broken-recorders', 'rec-01');
+
+  const refusal = await withWorker(async () => {
+    await fleet.startMonitor('rec-01');
+    let failure: { type?: string } | undefined;
+    try {
+      await holdReached(hold, 'the take-over to wait inside its first transaction');
+      // Answered while the take-over still waits: refused at once, never applied once the failover is decided.
+      failure = await fleet.updateSettings('rec-01', { protected: true, timeoutMs: 3_600_000 }).then(
+        () => undefined,
+        (error: unknown) => rootFailure(error) as { type?: string },
+      );
+    } finally {
+      await hold.release();
+    }
+    await failoverOf(world.current, 'rec-01', { stopPromotedMonitor: true });
+    return failure;
+  });
+
+  expect(refusal?.type).toBe('ServerNotActive');
+  const { rows } = await db.query<{ failover_timeout_ms: number }>(
+    "SELECT failover_timeout_ms FROM servers WHERE id = 'rec-01'",
+  );
+  expect(rows[0]?.failover_timeout_ms).toBe(3_000);
+  expect(await eventsOf(db, 'rec-01')).not.toContain('settings-changed');
 });
 
 test('a disk report recorded again after it committed is one event', async () => {
