@@ -239,3 +239,53 @@ test('a disk report recorded again after it committed is one event', async () =>
   ).toBeTruthy();
   expect(await eventsOf(db, 'rec-01')).toEqual(['disks-degraded']);
 });
+
+/** The heartbeat details of the failover's running plugin reinstall, as the Temporal server holds them. */
+const reinstallHeartbeat = async (world: TestContext, failoverId: string): Promise<unknown> => {
+  const { raw } = await world.client.workflow.getHandle(failoverId).describe();
+  const pending = (raw.pendingActivities ?? []).find(
+    (activity) => activity.activityType?.name === 'reinstallPlugin',
+  );
+  const data = pending?.heartbeatDetails?.payloads?.[0]?.data;
+  return data instanceof Uint8Array ? JSON.parse(Buffer.from(data).toString()) : undefined;
+};
+
+test('a plugin install reports its progress in the reinstall heartbeat, one install at a time', async () => {
+  const { db, vms, fleet, withWorker } = world.current;
+  await world.current.seed(
+    site(slave({ id: 'rec-01', timeout: '1h', plugins: ['ANPR+'] }), standby('fo-01')),
+  );
+  await vms.setCallFault('install-plugin', { delayMs: 6_000 });
+
+  const { progress, result } = await withWorker(async () => {
+    await fleet.startMonitor('rec-01');
+    await breakAllDisks(world.current.agents, 'rec-01');
+    const state = await monitorReaches(
+      world.current,
+      'rec-01',
+      (candidate) => candidate.phase === 'failed-over',
+    );
+    const failoverId = state.broken?.failoverId as string;
+    const heard = await eventually(
+      'the install progress in the heartbeat',
+      async () => {
+        const details = (await reinstallHeartbeat(world.current, failoverId)) as
+          { progress?: number } | undefined;
+        // The server keeps the details of the first heartbeat and then one every few seconds: any progress told.
+        return typeof details?.progress === 'number' ? details : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    return {
+      progress: heard,
+      result: await failoverOf(world.current, 'rec-01', { stopPromotedMonitor: true }),
+    };
+  });
+
+  expect(progress).toMatchObject({ serverId: 'fo-01', plugin: 'ANPR+' });
+  expect(result.plugins).toEqual([{ plugin: 'ANPR+', status: 'installed' }]);
+  const { rows } = await db.query<{ count: number }>(
+    "SELECT count(*)::int AS count FROM vms_sim.operations WHERE server_id = 'fo-01' AND plugin = 'ANPR+'",
+  );
+  expect(rows[0]?.count).toBe(1);
+});
