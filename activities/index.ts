@@ -57,11 +57,22 @@ export interface ActivityDeps {
   alerts: AlertsConfig;
 }
 
-const PLUGIN_INSTALL_HEARTBEAT_MS = 5_000;
 /** What the VMS answers about a standby that cannot take a Slave's place (docs/vms-bridge.md). */
 const STANDBY_REFUSALS = new Set(['not-a-standby', 'not-a-recorder', 'server-fenced']);
 /** A fast take-over never heartbeats; a slow one (PostgreSQL or the VMS slow to answer) shows it is alive. */
 const TAKE_OVER_HEARTBEAT_MS = 2_000;
+
+/**
+ * The request an activity carries out, named by its workflow run and its place in it: the same on every
+ * retry of the activity and when its workflow replays it (a local activity whose task was lost), so what it
+ * records is recorded once.
+ */
+const activityRequestId = (): string => {
+  const { workflowExecution, activityId } = Context.current().info;
+  // Every activity here is a workflow's; one started on its own would be a request of its own.
+  if (workflowExecution === undefined) return activityId;
+  return `${workflowExecution.workflowId}/${workflowExecution.runId}/${activityId}`;
+};
 
 export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: ActivityDeps) => {
   const beginFailover = async (input: FailoverStart): Promise<FailoverPlan> => {
@@ -227,7 +238,7 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
     },
 
     async recordDiskHealth(input: { serverId: string; disks: DiskHealth[] }): Promise<void> {
-      await saveDiskHealth(db, input.serverId, input.disks);
+      await saveDiskHealth(db, input.serverId, input.disks, activityRequestId());
     },
 
     async recordLateHeartbeat(input: {
@@ -251,11 +262,11 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
     },
 
     async saveSettings(input: { serverId: string; settings: FailoverSettings }): Promise<void> {
-      await saveSettings(db, input.serverId, input.settings);
+      await saveSettings(db, input.serverId, input.settings, activityRequestId());
     },
 
     async saveMaintenance(input: { serverId: string; untilMs: number | null }): Promise<void> {
-      await saveMaintenance(db, input.serverId, input.untilMs);
+      await saveMaintenance(db, input.serverId, input.untilMs, activityRequestId());
     },
 
     beginFailover,
@@ -321,22 +332,28 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
       await monitoring.recordServerUp(db, serverId);
     },
 
+    /**
+     * Installs a plugin and heartbeats the install's progress each time the VMS tells it: a heartbeat says the
+     * install is followed, not merely that this worker lives. A retry (the worker lost, the VMS silent for the
+     * heartbeat timeout) starts with the same request id, and the VMS answers the install still running, which
+     * the retry follows instead of starting a second (docs/vms-bridge.md).
+     */
     async reinstallPlugin(input: { failoverId: string; serverId: string; plugin: string }): Promise<void> {
-      const { attempt } = Context.current().info;
+      const context = Context.current();
+      const { attempt } = context.info;
       if ((await failovers.pluginReinstallStatus(db, input.failoverId, input.plugin)) === 'installed') return;
-      const beat = setInterval(() => Context.current().heartbeat(), PLUGIN_INSTALL_HEARTBEAT_MS);
+      const { serverId, plugin } = input;
+      const onProgress = (progress: number): void => {
+        // An attempt the server gave up on stops following: its retry follows the same install.
+        context.cancellationSignal.throwIfAborted();
+        context.heartbeat({ serverId, plugin, progress });
+      };
       try {
-        await vms.installPlugin({
-          requestId: input.failoverId,
-          serverId: input.serverId,
-          plugin: input.plugin,
-        });
+        await vms.installPlugin({ requestId: input.failoverId, serverId, plugin }, onProgress);
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         await failovers.recordPluginAttemptFailed(db, { ...input, attempt, error: message });
         throw error;
-      } finally {
-        clearInterval(beat);
       }
       await failovers.recordPluginInstalled(db, { ...input, attempt });
     },

@@ -3,6 +3,7 @@
  * benchmark and the tests. Each validates its input first, so that bad input changes nothing; refusals are
  * DomainErrors, or the ApplicationFailure a workflow answered with.
  */
+import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Pool } from 'pg';
@@ -163,7 +164,8 @@ export class Fleet {
       );
       return { monitorStarted: false };
     }
-    await saveSettings(this.deps.db, serverId, valid);
+    // An operator's command, run once: its own request.
+    await saveSettings(this.deps.db, serverId, valid, randomUUID());
     return this.ensureMonitoring(serverId).then(({ started }) => ({ monitorStarted: started }));
   }
 
@@ -185,7 +187,7 @@ export class Fleet {
       );
     }
     const untilMs = duration === 0 ? null : Date.now() + duration;
-    await saveMaintenance(this.deps.db, serverId, untilMs);
+    await saveMaintenance(this.deps.db, serverId, untilMs, randomUUID());
     return { untilMs };
   }
 

@@ -171,6 +171,10 @@ export interface SilenceRecord {
   materialDriveLetters: string[];
   timeoutMs: number;
   maintenanceUntilMs: number | null;
+  /** With no heartbeat since the monitor started, silence counts from here (null: not monitored). */
+  silenceFromMs: number | null;
+  /** When the current term began to hear heartbeats (null: no term). */
+  observingSinceMs: number | null;
 }
 
 /** Clock rounding and skew between the hosts of two gateways that a confirmation tolerates. */
@@ -209,10 +213,14 @@ export const refuteSilence = (
   if (record.maintenanceUntilMs !== null && record.maintenanceUntilMs > claim.deadlineMs) {
     return `in maintenance until ${new Date(record.maintenanceUntilMs).toISOString()}`;
   }
-  if (
-    claim.lastSeenMs !== null &&
-    claim.lastSeenMs + record.timeoutMs > claim.deadlineMs + CONFIRM_TOLERANCE_MS
-  ) {
+  // The deadline the timeout saved now gives from the same silence: the last heartbeat the decision saw or,
+  // never heard, the monitor's start; a term starts every silence afresh. A Slave heard through the VMS only
+  // may have a later deadline still, never an earlier one.
+  const silentSinceMs = Math.max(
+    claim.lastSeenMs ?? record.silenceFromMs ?? -Infinity,
+    record.observingSinceMs ?? -Infinity,
+  );
+  if (silentSinceMs + record.timeoutMs > claim.deadlineMs + CONFIRM_TOLERANCE_MS) {
     return `its timeout is now ${record.timeoutMs} ms: the deadline has moved`;
   }
   return undefined;

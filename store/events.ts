@@ -26,45 +26,50 @@ export type FailoverEventName =
   | 'failover-released'
   | 'failover-dismissed';
 
-export interface FailoverEvent {
+interface EventOf {
   serverId: string;
   event: FailoverEventName;
   details?: Record<string, unknown>;
-  /**
-   * The failover the event belongs to. Its steps run in activities, which may run twice: an event of a
-   * failover is recorded once.
-   */
-  failoverId?: string;
-  /** What the event is about when a failover has one per subject (a plugin): recorded once per subject. */
-  subject?: string;
-  /**
-   * The request a server's own event records (a mass-failure hold, an update): recorded once per request and
-   * server, however often the step that records it runs.
-   */
-  requestId?: string;
 }
 
 /**
- * `failoverId:event[:subject]` for an event of a failover, `requestId:event:serverId` for one a request
- * caused; none for a server's own events that nothing can repeat.
+ * An event and what makes it once: the steps that record events run in activities, which may run twice (a
+ * retry, a replay), so every event names what it records.
  */
-const idempotencyKey = ({
-  failoverId,
-  event,
-  subject,
-  requestId,
-  serverId,
-}: FailoverEvent): string | null => {
-  if (failoverId !== undefined)
-    return [failoverId, event, ...(subject === undefined ? [] : [subject])].join(':');
-  return requestId === undefined ? null : [requestId, event, serverId].join(':');
-};
+export type FailoverEvent = EventOf &
+  (
+    | {
+        /** The failover the event belongs to: an event of a failover is recorded once. */
+        failoverId: string;
+        /** What the event is about when a failover has one per subject (a plugin): recorded once per subject. */
+        subject?: string;
+      }
+    | {
+        /**
+         * The request a server's own event records (a mass-failure hold, a monitor's step, an operator's
+         * command): recorded once per request and server.
+         */
+        requestId: string;
+      }
+  );
+
+/** `failoverId:event[:subject]` for an event of a failover, `requestId:event:serverId` for one a request caused. */
+const idempotencyKey = (event: FailoverEvent): string =>
+  'failoverId' in event
+    ? [event.failoverId, event.event, ...(event.subject === undefined ? [] : [event.subject])].join(':')
+    : [event.requestId, event.event, event.serverId].join(':');
 
 export const appendEvent = async (db: Queryable, event: FailoverEvent): Promise<void> => {
   await db.query(
     `INSERT INTO failover_events (server_id, failover_id, event, details, idempotency_key)
      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (idempotency_key) DO NOTHING`,
-    [event.serverId, event.failoverId ?? null, event.event, event.details ?? {}, idempotencyKey(event)],
+    [
+      event.serverId,
+      'failoverId' in event ? event.failoverId : null,
+      event.event,
+      event.details ?? {},
+      idempotencyKey(event),
+    ],
   );
 };
 

@@ -160,6 +160,8 @@ const confirmSilence = async (
         materialDriveLetters,
         timeoutMs: record.timeoutMs,
         maintenanceUntilMs: record.maintenanceUntilMs,
+        silenceFromMs: record.silenceFromMs,
+        observingSinceMs: record.term?.observingSinceMs ?? null,
       },
       claim,
       reason,
@@ -313,20 +315,32 @@ export const ipCamerasToMove = async (
 };
 
 /**
+ * What the failover's camera move committed, as its event recorded it in the same transaction: a step run
+ * again after it finds no camera left on the Slave, and the cameras may have moved on since.
+ */
+const committedCameraMove = async (tx: PoolClient, failoverId: string): Promise<CameraMove> => {
+  const { rows } = await tx.query<{ ip_camera_ids: string[]; analog_camera_ids: string[] }>(
+    `SELECT ARRAY(SELECT jsonb_array_elements_text(details->'ipCameraIds')) AS ip_camera_ids,
+            ARRAY(SELECT jsonb_array_elements_text(details->'analogCamerasLeft')) AS analog_camera_ids
+       FROM failover_events WHERE failover_id = $1 AND event = 'cameras-rebound'`,
+    [failoverId],
+  );
+  const row = rows[0];
+  if (row === undefined) {
+    throw new Error(`failover "${failoverId}" committed its cameras without recording which`);
+  }
+  return { ipCameraIds: row.ip_camera_ids, analogCameraIds: row.analog_camera_ids };
+};
+
+/**
  * Binds the broken Slave's IP cameras to the promoted server and schedules the plugin reinstalls. Analog
  * cameras are wired to the broken server and stay. A second run returns the first run's result.
  */
 export const commitCameraMove = (db: Pool, failoverId: string, cameraIds: string[]): Promise<CameraMove> =>
   withTransaction(db, async (tx) => {
     const failover = await lockFailover(tx, failoverId);
+    if (failover.camerasCommittedAt !== null) return committedCameraMove(tx, failoverId);
     const analogCameraIds = await cameraIdsOf(tx, failover.slaveId, 'analog');
-    if (failover.camerasCommittedAt !== null) {
-      const moved = await tx.query<{ id: string }>(
-        "SELECT id FROM cameras WHERE server_id = $1 AND kind = 'ip' AND id = ANY($2) ORDER BY id",
-        [failover.failoverServerId, cameraIds],
-      );
-      return { ipCameraIds: moved.rows.map((row) => row.id), analogCameraIds };
-    }
     const moved = await tx.query<{ id: string }>(
       `UPDATE cameras SET server_id = $2 WHERE id = ANY($3) AND server_id = $1 AND kind = 'ip' RETURNING id`,
       [failover.slaveId, failover.failoverServerId, cameraIds],
@@ -453,6 +467,26 @@ const stillFailingOver = (serverId: string, failoverId: string): DomainError =>
     `"${serverId}" is still failing over (${failoverId}): restore it once its cameras are rebound`,
   );
 
+const latestFailover = async (
+  db: Queryable,
+  serverId: string,
+): Promise<{ id: string; status: FailoverStatus } | undefined> => {
+  const { rows } = await db.query<{ id: string; status: FailoverStatus }>(
+    'SELECT id, status FROM failovers WHERE slave_id = $1 ORDER BY started_at DESC, id DESC LIMIT 1',
+    [serverId],
+  );
+  return rows[0];
+};
+
+/** The failover a broken server is restored from: it is in Broken recorders for its latest one. */
+const latestFailoverId = async (db: Queryable, serverId: string): Promise<string> => {
+  const latest = await latestFailover(db, serverId);
+  if (latest === undefined) {
+    throw new DomainError(ErrorType.ServerNotBroken, `"${serverId}" has never failed over`);
+  }
+  return latest.id;
+};
+
 /**
  * The failover that put a server to be restored in Broken recorders (its latest), refused as a restore is:
  * the server must be broken and its cameras rebound. Its id keys the server's demotion in the VMS.
@@ -470,11 +504,7 @@ export const failoverToDemote = async (
       throw driveLettersMismatch(serverId, server.driveLetters, driveLetters);
     }
   }
-  const { rows } = await db.query<{ id: string; status: FailoverStatus }>(
-    'SELECT id, status FROM failovers WHERE slave_id = $1 ORDER BY started_at DESC, id DESC LIMIT 1',
-    [serverId],
-  );
-  const latest = rows[0];
+  const latest = await latestFailover(db, serverId);
   if (latest === undefined) {
     throw new DomainError(ErrorType.ServerNotBroken, `"${serverId}" has never failed over`);
   }
@@ -551,6 +581,8 @@ export const restoreAsStandby = (
       serverId: input.serverId,
       event: 'restored-as-standby',
       details: { driveLetters: server.driveLetters },
+      // Once per failover it is restored from.
+      requestId: await latestFailoverId(tx, input.serverId),
     });
     return {
       serverId: input.serverId,

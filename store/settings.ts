@@ -1,4 +1,8 @@
-/** Failover settings, maintenance windows and disk health of servers. */
+/**
+ * Failover settings, maintenance windows and disk health of servers. Each change is asked for by a request
+ * (a monitor's step, an operator's command): its event is recorded once per request, however often the
+ * step that records it runs.
+ */
 import type { Pool } from 'pg';
 import { checkProtectable } from '../domain/rules';
 import type { DiskHealth, FailoverSettings } from '../domain/site';
@@ -6,7 +10,12 @@ import { withTransaction } from '../infra/database';
 import { appendEvent } from './events';
 import { getServer, lockServer } from './servers';
 
-export const saveSettings = (db: Pool, serverId: string, settings: FailoverSettings): Promise<void> =>
+export const saveSettings = (
+  db: Pool,
+  serverId: string,
+  settings: FailoverSettings,
+  requestId: string,
+): Promise<void> =>
   withTransaction(db, async (tx) => {
     const server = await lockServer(tx, serverId);
     checkProtectable(server, settings);
@@ -16,10 +25,15 @@ export const saveSettings = (db: Pool, serverId: string, settings: FailoverSetti
       'UPDATE servers SET protected = $2, failover_timeout_ms = $3, updated_at = now() WHERE id = $1',
       [serverId, settings.protected, settings.timeoutMs],
     );
-    await appendEvent(tx, { serverId, event: 'settings-changed', details: { ...settings } });
+    await appendEvent(tx, { serverId, event: 'settings-changed', details: { ...settings }, requestId });
   });
 
-export const saveMaintenance = (db: Pool, serverId: string, untilMs: number | null): Promise<void> =>
+export const saveMaintenance = (
+  db: Pool,
+  serverId: string,
+  untilMs: number | null,
+  requestId: string,
+): Promise<void> =>
   withTransaction(db, async (tx) => {
     await getServer(tx, serverId);
     await tx.query(
@@ -31,12 +45,18 @@ export const saveMaintenance = (db: Pool, serverId: string, untilMs: number | nu
         serverId,
         event: 'maintenance-started',
         details: { until: new Date(untilMs).toISOString() },
+        requestId,
       });
     }
   });
 
 /** Records the health of the disks a heartbeat reported; letters the site does not know are ignored. */
-export const saveDiskHealth = (db: Pool, serverId: string, disks: DiskHealth[]): Promise<void> =>
+export const saveDiskHealth = (
+  db: Pool,
+  serverId: string,
+  disks: DiskHealth[],
+  requestId: string,
+): Promise<void> =>
   withTransaction(db, async (tx) => {
     await tx.query(
       `UPDATE drives d SET healthy = r.healthy, checked_at = now()
@@ -46,6 +66,11 @@ export const saveDiskHealth = (db: Pool, serverId: string, disks: DiskHealth[]):
     );
     const broken = disks.filter((disk) => !disk.healthy).map((disk) => disk.letter);
     if (broken.length > 0) {
-      await appendEvent(tx, { serverId, event: 'disks-degraded', details: { brokenDisks: broken } });
+      await appendEvent(tx, {
+        serverId,
+        event: 'disks-degraded',
+        details: { brokenDisks: broken },
+        requestId,
+      });
     }
   });

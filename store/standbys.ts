@@ -122,6 +122,8 @@ export const putInService = (db: Pool, serverId: string, by: string): Promise<bo
       serverId,
       event: 'standby-in-service',
       details: { by, outOfServiceSince: new Date(server.outOfService.sinceMs).toISOString() },
+      // Once per time out of service.
+      requestId: `out-of-service@${new Date(server.outOfService.sinceMs).toISOString()}`,
     });
     return true;
   });

@@ -4,6 +4,7 @@ import {
   checkLivenessReport,
   isMassFailure,
   missedTwoHeartbeats,
+  refuteSilence,
   sameDiskHealth,
   silenceDeadline,
 } from '../domain/liveness';
@@ -180,5 +181,42 @@ describe('a failed-over Slave heard again (decideOnReport)', () => {
       action: 'late-heartbeat',
       lastSeenMs: brokenAtMs + 5_000,
     });
+  });
+});
+
+describe('refuteSilence (a heartbeat-timeout claim confirmed against PostgreSQL)', () => {
+  const record = {
+    currentTerm: 2,
+    leaseLastSeenMs: null,
+    leaseDisks: [],
+    materialDriveLetters: ['D', 'E'],
+    timeoutMs: 3_000,
+    maintenanceUntilMs: null,
+    silenceFromMs: 10_000,
+    observingSinceMs: 5_000,
+  };
+  const neverHeard = { term: 2, lastSeenMs: null, deadlineMs: 13_000 };
+
+  test('stands when the timeout it was decided with is still the one saved', () => {
+    expect(refuteSilence(record, neverHeard, 'heartbeat-timeout')).toBeUndefined();
+    expect(
+      refuteSilence(record, { term: 2, lastSeenMs: 11_000, deadlineMs: 14_000 }, 'heartbeat-timeout'),
+    ).toBeUndefined();
+  });
+
+  test('falls when a longer timeout was saved since, whether the Slave was ever heard or not', () => {
+    const longer = { ...record, timeoutMs: 3_600_000 };
+    expect(refuteSilence(longer, neverHeard, 'heartbeat-timeout')).toMatch(/deadline has moved/);
+    expect(
+      refuteSilence(longer, { term: 2, lastSeenMs: 11_000, deadlineMs: 14_000 }, 'heartbeat-timeout'),
+    ).toMatch(/deadline has moved/);
+  });
+
+  test('a term that began after the last heartbeat starts the silence afresh', () => {
+    const claim = { term: 2, lastSeenMs: 1_000, deadlineMs: 8_000 };
+    expect(refuteSilence(record, claim, 'heartbeat-timeout')).toBeUndefined();
+    expect(refuteSilence({ ...record, timeoutMs: 4_000 }, claim, 'heartbeat-timeout')).toMatch(
+      /deadline has moved/,
+    );
   });
 });

@@ -40,7 +40,8 @@ export const pluginStep = (tuning: FailoverTuning, summary: string) =>
   proxyActivities<Activities>({
     summary,
     startToCloseTimeout: '5m',
-    // Installers run for minutes; the heartbeat lets the server see a dead worker in seconds, not at the timeout.
+    // Installers run for minutes; the install's progress is heartbeated as the VMS tells it, so a worker lost or
+    // a VMS gone silent is seen in seconds, not at the timeout, and the retry follows the same install.
     heartbeatTimeout: '30s',
     retry: {
       initialInterval: tuning.pluginRetryInitialMs,
