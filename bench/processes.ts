@@ -167,14 +167,57 @@ const postgresPids = (database: string): number[] =>
   );
 
 /**
- * The backends of a Temporal server's own databases on this PostgreSQL (the production stack's `temporal`
- * and `temporal_visibility`, suffixed by port for another stack): its persistence, which a dev server keeps
- * in its own process (SQLite).
+ * The PostgreSQL backends serving the Temporal server process `serverPid`: its persistence, when it keeps it
+ * in this PostgreSQL (the production stack; a dev server keeps SQLite in its own process). A backend's title
+ * ends with its client's address, `127.0.0.1(port)`; the server's own TCP sockets give those ports.
  */
-const TEMPORAL_PERSISTENCE = /^postgres: (?:[^:]+: )?\S+ temporal(?:_visibility)?(?:_\d+)? /;
+const temporalPersistencePids = (serverPid: number | undefined): number[] => {
+  if (serverPid === undefined) return [];
+  const ports = tcpClientPorts(serverPid);
+  if (ports.size === 0) return [];
+  return postgresProcesses((title) => {
+    const client = /\((\d+)\)/.exec(title);
+    return client?.[1] !== undefined && ports.has(Number(client[1]));
+  });
+};
 
-const temporalPersistencePids = (): number[] =>
-  postgresProcesses((title) => TEMPORAL_PERSISTENCE.test(title));
+/** The local ports of the TCP connections a process holds (IPv4 and IPv6). */
+const tcpClientPorts = (pid: number): Set<number> => {
+  const inodes = new Set<string>();
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      const socket = /^socket:\[(\d+)\]$/.exec(readlinkOrEmpty(`/proc/${pid}/fd/${fd}`));
+      if (socket?.[1] !== undefined) inodes.add(socket[1]);
+    }
+  } catch {
+    return new Set();
+  }
+  const ports = new Set<number>();
+  for (const table of ['tcp', 'tcp6']) {
+    let lines: string[];
+    try {
+      lines = readFileSync(`/proc/${pid}/net/${table}`, 'utf8').split('\n').slice(1);
+    } catch {
+      continue;
+    }
+    for (const line of lines) {
+      // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+      const fields = line.trim().split(/\s+/);
+      const local = fields[1]?.split(':')[1];
+      if (local !== undefined && fields[9] !== undefined && inodes.has(fields[9]))
+        ports.add(parseInt(local, 16));
+    }
+  }
+  return ports;
+};
+
+const readlinkOrEmpty = (path: string): string => {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return '';
+  }
+};
 
 /** PostgreSQL processes whose title (or the postmaster's command line) passes `keep`. */
 const postgresProcesses = (keep: (title: string) => boolean): number[] => {
@@ -206,7 +249,7 @@ export interface CpuWindow {
   serverCores: number | undefined;
   /** PostgreSQL for this run (postgresPids); a backend that ended within the window is not counted. */
   postgresCores: number;
-  /** The backends of a local Temporal server's databases (temporalPersistencePids); undefined if it has none. */
+  /** The PostgreSQL backends of the local Temporal server (temporalPersistencePids); undefined if it has none. */
   temporalPersistenceCores: number | undefined;
   /** The bench process itself: the heartbeat agents, mostly. */
   benchCores: number;
@@ -220,7 +263,7 @@ export const cpuMark = (workerPid: number, serverPid: number | undefined, databa
   const worker = processCpuSeconds(workerPid) ?? 0;
   const server = serverPid === undefined ? undefined : processCpuSeconds(serverPid);
   const postgres = cpuOf(postgresPids(database));
-  const persistence = cpuOf(temporalPersistencePids());
+  const persistence = cpuOf(temporalPersistencePids(serverPid));
   const bench = process.cpuUsage();
   const machine = machineCpuSeconds();
   return {
@@ -231,7 +274,7 @@ export const cpuMark = (workerPid: number, serverPid: number | undefined, databa
       const secondsSince = (before: Map<number, number>, pids: number[]): number =>
         [...cpuOf(pids)].reduce((sum, [pid, now]) => sum + now - (before.get(pid) ?? 0), 0);
       const postgresSeconds = secondsSince(postgres, postgresPids(database));
-      const persistencePids = temporalPersistencePids();
+      const persistencePids = temporalPersistencePids(serverPid);
       const benchUsage = process.cpuUsage(bench);
       return {
         workerCores: ((processCpuSeconds(workerPid) ?? worker) - worker) / seconds,
