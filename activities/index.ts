@@ -11,7 +11,9 @@ import type {
   FailoverPlan,
   FailoverStart,
   FailoverTuning,
+  HandedOverPlugin,
   MonitoredSlave,
+  PluginReinstallEnd,
   StandbyRestore,
   TakeOver,
 } from '../domain/contracts';
@@ -62,6 +64,15 @@ const PLUGIN_INSTALL_HEARTBEAT_MS = 5_000;
 const STANDBY_REFUSALS = new Set(['not-a-standby', 'not-a-recorder', 'server-fenced']);
 /** A fast take-over never heartbeats; a slow one (PostgreSQL or the VMS slow to answer) shows it is alive. */
 const TAKE_OVER_HEARTBEAT_MS = 2_000;
+
+/** A reinstall a later failover took over (its promoted server broke in turn): this failover is done with it. */
+const handedOver = (
+  input: { failoverId: string; serverId: string; plugin: string },
+  end: { status: 'handed-over'; toFailoverId: string },
+): PluginReinstallEnd => {
+  log.info('Plugin reinstall handed over: not installed by this failover', { ...input, ...end });
+  return end;
+};
 
 export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: ActivityDeps) => {
   const beginFailover = async (input: FailoverStart): Promise<FailoverPlan> => {
@@ -321,9 +332,20 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
       await monitoring.recordServerUp(db, serverId);
     },
 
-    async reinstallPlugin(input: { failoverId: string; serverId: string; plugin: string }): Promise<void> {
+    /**
+     * Installs the plugin on the promoted server, retried by its activity options. A reinstall handed over
+     * to a later failover (the promoted server broke in turn) ends, typed, whatever the install did: its
+     * server is broken and the later failover installs the plugin on its own promoted server.
+     */
+    async reinstallPlugin(input: {
+      failoverId: string;
+      serverId: string;
+      plugin: string;
+    }): Promise<PluginReinstallEnd> {
       const { attempt } = Context.current().info;
-      if ((await failovers.pluginReinstallStatus(db, input.failoverId, input.plugin)) === 'installed') return;
+      const reinstall = await failovers.findPluginReinstall(db, input.failoverId, input.plugin);
+      if (reinstall?.status === 'installed') return { status: 'installed' };
+      if (reinstall?.status === 'handed-over') return handedOver(input, reinstall);
       const beat = setInterval(() => Context.current().heartbeat(), PLUGIN_INSTALL_HEARTBEAT_MS);
       try {
         await vms.installPlugin({
@@ -334,11 +356,15 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         await failovers.recordPluginAttemptFailed(db, { ...input, attempt, error: message });
+        // Taken over while this attempt ran: no retry onto the broken server.
+        const now = await failovers.findPluginReinstall(db, input.failoverId, input.plugin);
+        if (now?.status === 'handed-over') return handedOver(input, now);
         throw error;
       } finally {
         clearInterval(beat);
       }
-      await failovers.recordPluginInstalled(db, { ...input, attempt });
+      const end = await failovers.recordPluginInstalled(db, { ...input, attempt });
+      return end.status === 'handed-over' ? handedOver(input, end) : end;
     },
 
     async markPluginNeedsManualAction(input: {
@@ -350,8 +376,8 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
       await failovers.recordPluginNeedsManualAction(db, input);
     },
 
-    async completeFailover(failoverId: string): Promise<void> {
-      await failovers.completeFailover(db, failoverId);
+    async completeFailover(failoverId: string): Promise<HandedOverPlugin[]> {
+      return failovers.completeFailover(db, failoverId);
     },
 
     /**

@@ -89,6 +89,8 @@ export const snapshotAllTables = async (db: Pool): Promise<Record<string, unknow
  * - every failover in history matched by state: the Slave in Broken recorders (or restored since), the
  *   events of its steps recorded (a claim for each standby it held), recording restored before it
  *   completed, no plugin left pending;
+ * - every plugin reinstall handed over taken by a later failover of the server it was to be installed on,
+ *   which reinstalls it once its cameras are committed;
  * - no server in Broken recorders without a failover, at most one open failover per Slave.
  */
 export const siteInvariantViolations = async (db: Pool): Promise<string[]> => {
@@ -177,6 +179,17 @@ export const siteInvariantViolations = async (db: Pool): Promise<string[]> => {
     SELECT 'plugin ' || r.plugin || ' of ' || f.status || ' failover ' || r.failover_id || ' is still pending'
       FROM plugin_reinstalls r JOIN failovers f ON f.id = r.failover_id
      WHERE r.status = 'pending'
+    UNION ALL
+    SELECT 'plugin ' || r.plugin || ' of failover ' || r.failover_id || ' handed over to ' || r.handed_over_to
+           || ', not a later failover of ' || f.failover_server_id
+      FROM plugin_reinstalls r JOIN failovers f ON f.id = r.failover_id
+      JOIN failovers later ON later.id = r.handed_over_to
+     WHERE later.slave_id IS DISTINCT FROM f.failover_server_id OR later.started_at < f.started_at
+    UNION ALL
+    SELECT 'plugin ' || r.plugin || ' handed over to failover ' || r.handed_over_to || ', which does not reinstall it'
+      FROM plugin_reinstalls r JOIN failovers later ON later.id = r.handed_over_to
+     WHERE later.cameras_committed_at IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM plugin_reinstalls t WHERE t.failover_id = later.id AND t.plugin = r.plugin)
   `);
   return rows.map((row) => row.problem);
 };
