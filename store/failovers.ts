@@ -112,14 +112,16 @@ export const beginFailover = (db: Pool, input: FailoverStart): Promise<FailoverP
     if (!existing) {
       if (input.claim !== undefined && slave.status === 'active')
         await confirmSilence(tx, { ...input, claim: input.claim }, slave.materialDriveLetters);
-      const open = await tx.query<{ id: string }>(
-        "SELECT id FROM failovers WHERE slave_id = $1 AND status <> 'completed'",
+      // An older failover that has restored recording may still reinstall plugins: it does not hold the
+      // Slave, which may have been restored, promoted again and broken since.
+      const moving = await tx.query<{ id: string }>(
+        "SELECT id FROM failovers WHERE slave_id = $1 AND status NOT IN ('recording-restored', 'completed')",
         [input.slaveId],
       );
-      if (open.rows[0]) {
+      if (moving.rows[0]) {
         throw new DomainError(
           ErrorType.FailoverInProgress,
-          `"${input.slaveId}" is already failing over (${open.rows[0].id})`,
+          `"${input.slaveId}" is already failing over (${moving.rows[0].id})`,
         );
       }
       if (slave.status !== 'active') {

@@ -1,7 +1,8 @@
 /**
  * Chained failovers: a promoted server that breaks in turn, on the real Temporal server and PostgreSQL. The
  * failover of the promoted server takes over the plugin reinstalls its own promotion left unfinished, and
- * the earlier failover stops installing on the broken server.
+ * the earlier failover stops installing on the broken server; a failover still reinstalling plugins never
+ * keeps its server from failing over again once it was restored and promoted anew.
  */
 import type { Pool } from 'pg';
 import { terminateRunningWorkflows } from './support/cleanup';
@@ -93,6 +94,60 @@ describe('while the earlier failover still retries a plugin', () => {
     expect(await eventsOf(w.db, 'rec-01')).toContain('plugin-handed-over');
     expect(await eventsOf(w.db, 'rec-01')).not.toContain('plugin-needs-manual-action');
     expect(await failoverRows(w.db)).toMatchObject([{ status: 'completed' }, { status: 'completed' }]);
+  });
+
+  test('a server restored and promoted again while its own failover still reinstalls plugins fails over again', async () => {
+    const w = world.current;
+    await w.seed(
+      site(
+        slave({ id: 'rec-01', timeout: '2s', plugins: ['ANPR+'] }),
+        slave({ id: 'rec-02', timeout: '2s' }),
+        standby('fo-01'),
+        standby('fo-02'),
+      ),
+    );
+    await w.vms.failPluginInstalls('fo-02', 'ANPR+', 1_000_000);
+
+    const { second, restoredFailover, last } = await w.withWorker(async () => {
+      const fo02 = keepHeartbeating(w.agents, ['fo-02'], 250);
+      await w.fleet.startMonitor('rec-01');
+      // fo-01 takes rec-01's place; no agent heartbeats for it, so it fails over in turn, to fo-02.
+      await failoverOf(w, 'rec-01');
+      const secondId = await failoverIdOf(w, 'fo-01');
+      await eventually('ANPR+ retried on fo-02', async () => {
+        const [anpr] = await reinstallsOf(w.db, secondId);
+        return anpr?.status === 'pending';
+      });
+      // Repaired while its failover still retries ANPR+ on fo-02, fo-01 is the oldest standby again.
+      await w.fleet.restore('fo-01');
+      await w.seed(site(standby('fo-03')));
+      await w.fleet.startMonitor('rec-02');
+      const third = await failoverOf(w, 'rec-02');
+      // fo-01, promoted in rec-02's place and never heard, breaks again.
+      const lastResult = await failoverOf(w, 'fo-01', { stopPromotedMonitor: true });
+      await w.vms.failPluginInstalls('fo-02', 'ANPR+', 0);
+      const secondResult = await failoverResult(w.client, secondId);
+      await w.fleet.stopMonitor('fo-02');
+      await fo02.stop();
+      return { second: secondResult, restoredFailover: third, last: lastResult };
+    });
+
+    expect(restoredFailover).toMatchObject({ slaveId: 'rec-02', failoverServerId: 'fo-01' });
+    expect(last).toMatchObject({
+      slaveId: 'fo-01',
+      failoverServerId: 'fo-03',
+      ipCameraIds: ['rec-02-ip-1', 'rec-02-ip-2'],
+    });
+    expect(await camerasOf(w.db, 'fo-03')).toEqual(['rec-02-ip-1', 'rec-02-ip-2']);
+    expect(second).toMatchObject({
+      slaveId: 'fo-01',
+      failoverServerId: 'fo-02',
+      plugins: [{ plugin: 'ANPR+', status: 'installed' }],
+    });
+    expect((await failoverRows(w.db)).filter((row) => row.slave_id === 'fo-01')).toMatchObject([
+      { id: second.failoverId, status: 'completed' },
+      { id: last.failoverId, status: 'completed' },
+    ]);
   });
 });
 
