@@ -100,8 +100,8 @@ export const listFailovers = async (db: Queryable, serverId?: string): Promise<F
 
 /**
  * Opens the failover and moves the Slave to Broken recorders, once the detector's decision is confirmed
- * against what PostgreSQL holds now (domain/liveness.ts `refuteSilence`). A Slave that was itself promoted
- * by a failover still reinstalling plugins on it takes those reinstalls over (`handOverPluginReinstalls`).
+ * against what PostgreSQL holds now (domain/liveness.ts `refuteSilence`). A Slave promoted by earlier
+ * failovers takes over the plugin reinstalls they left unfinished on it (`handOverPluginReinstalls`).
  */
 export const beginFailover = (db: Pool, input: FailoverStart): Promise<FailoverPlan> =>
   withTransaction(db, async (tx) => {
