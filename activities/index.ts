@@ -11,7 +11,9 @@ import type {
   FailoverPlan,
   FailoverStart,
   FailoverTuning,
+  HandedOverPlugin,
   MonitoredSlave,
+  PluginReinstallEnd,
   StandbyRestore,
   TakeOver,
 } from '../domain/contracts';
@@ -72,6 +74,15 @@ const activityRequestId = (): string => {
   // Every activity here is a workflow's; one started on its own would be a request of its own.
   if (workflowExecution === undefined) return activityId;
   return `${workflowExecution.workflowId}/${workflowExecution.runId}/${activityId}`;
+};
+
+/** A reinstall a later failover took over (its promoted server broke in turn): this failover is done with it. */
+const handedOver = (
+  input: { failoverId: string; serverId: string; plugin: string },
+  end: { status: 'handed-over'; toFailoverId: string },
+): PluginReinstallEnd => {
+  log.info('Plugin reinstall handed over: not installed by this failover', { ...input, ...end });
+  return end;
 };
 
 export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: ActivityDeps) => {
@@ -333,15 +344,24 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
     },
 
     /**
-     * Installs a plugin and heartbeats the install's progress each time the VMS tells it: a heartbeat says the
-     * install is followed, not merely that this worker lives. A retry (the worker lost, the VMS silent for the
-     * heartbeat timeout) starts with the same request id, and the VMS answers the install still running, which
-     * the retry follows instead of starting a second (docs/vms-bridge.md).
+     * Installs the plugin on the promoted server, retried by its activity options, and heartbeats the
+     * install's progress each time the VMS tells it: a heartbeat says the install is followed, not merely that
+     * this worker lives. A retry (the worker lost, the VMS silent for the heartbeat timeout) starts with the
+     * same request id, and the VMS answers the install still running, which the retry follows instead of
+     * starting a second (docs/vms-bridge.md). A reinstall handed over to a later failover (the promoted server
+     * broke in turn) ends, typed, whatever the install did: its server is broken and the later failover
+     * installs the plugin on its own promoted server.
      */
-    async reinstallPlugin(input: { failoverId: string; serverId: string; plugin: string }): Promise<void> {
+    async reinstallPlugin(input: {
+      failoverId: string;
+      serverId: string;
+      plugin: string;
+    }): Promise<PluginReinstallEnd> {
       const context = Context.current();
       const { attempt } = context.info;
-      if ((await failovers.pluginReinstallStatus(db, input.failoverId, input.plugin)) === 'installed') return;
+      const reinstall = await failovers.findPluginReinstall(db, input.failoverId, input.plugin);
+      if (reinstall?.status === 'installed') return { status: 'installed' };
+      if (reinstall?.status === 'handed-over') return handedOver(input, reinstall);
       const { serverId, plugin } = input;
       const onProgress = (progress: number): void => {
         // An attempt the server gave up on stops following: its retry follows the same install.
@@ -353,9 +373,13 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         await failovers.recordPluginAttemptFailed(db, { ...input, attempt, error: message });
+        // Taken over while this attempt ran: no retry onto the broken server.
+        const now = await failovers.findPluginReinstall(db, input.failoverId, input.plugin);
+        if (now?.status === 'handed-over') return handedOver(input, now);
         throw error;
       }
-      await failovers.recordPluginInstalled(db, { ...input, attempt });
+      const end = await failovers.recordPluginInstalled(db, { ...input, attempt });
+      return end.status === 'handed-over' ? handedOver(input, end) : end;
     },
 
     async markPluginNeedsManualAction(input: {
@@ -367,8 +391,8 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
       await failovers.recordPluginNeedsManualAction(db, input);
     },
 
-    async completeFailover(failoverId: string): Promise<void> {
-      await failovers.completeFailover(db, failoverId);
+    async completeFailover(failoverId: string): Promise<HandedOverPlugin[]> {
+      return failovers.completeFailover(db, failoverId);
     },
 
     /**

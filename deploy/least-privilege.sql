@@ -56,3 +56,6 @@ GRANT UPDATE (liveness_source) ON servers TO :"worker_role";
 -- failing since, standbys out of service and back (`vms standby in-service`).
 GRANT UPDATE (slave_fence, slave_fenced_at, standby_failing_since) ON failovers TO :"worker_role";
 GRANT UPDATE (out_of_service_since, out_of_service_reason) ON servers TO :"worker_role";
+-- Chained failovers (migrations/006_chained_failovers.sql): a failover takes over the reinstalls its broken
+-- Slave's own promotion left unfinished.
+GRANT UPDATE (handed_over_to) ON plugin_reinstalls TO :"worker_role";

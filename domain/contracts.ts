@@ -66,8 +66,24 @@ export interface TakeOver {
   cameras: CameraMove | null;
 }
 
+/**
+ * How a plugin reinstall of a failover ended for it: installed on its promoted server, or handed over to the
+ * failover of that server, which broke in turn before the plugin was installed there and reinstalls it on
+ * its own promoted server.
+ */
 export type PluginOutcome =
-  { plugin: string; status: 'installed' } | { plugin: string; status: 'needs-manual-action'; error: string };
+  | { plugin: string; status: 'installed' }
+  | { plugin: string; status: 'needs-manual-action'; error: string }
+  | { plugin: string; status: 'handed-over'; toFailoverId: string };
+
+/** A reinstall step that ended without failing: installed, or found handed over to a later failover. */
+export type PluginReinstallEnd = { status: 'installed' } | { status: 'handed-over'; toFailoverId: string };
+
+/** A plugin of a failover that a later failover took over. */
+export interface HandedOverPlugin {
+  plugin: string;
+  toFailoverId: string;
+}
 
 export interface FailoverResult {
   failoverId: string;

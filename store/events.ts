@@ -15,6 +15,7 @@ export type FailoverEventName =
   | 'cameras-rebound'
   | 'plugin-reinstalled'
   | 'plugin-needs-manual-action'
+  | 'plugin-handed-over'
   | 'failover-completed'
   | 'late-heartbeat'
   | 'disks-degraded'

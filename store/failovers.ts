@@ -8,6 +8,8 @@ import type {
   ClaimResult,
   FailoverPlan,
   FailoverStart,
+  HandedOverPlugin,
+  PluginReinstallEnd,
   StandbyRestore,
 } from '../domain/contracts';
 import { DomainError, ErrorType } from '../domain/errors';
@@ -21,7 +23,7 @@ import { withTransaction } from '../infra/database';
 import { raiseAlert } from './alerts';
 import { appendEvent } from './events';
 import { livenessRecord } from './monitoring';
-import { cameraIdsOf, getServer, listPlugins, lockServer } from './servers';
+import { cameraIdsOf, getServer, lockServer } from './servers';
 import type { ServerRecord } from './servers';
 
 export type FailoverStatus =
@@ -98,7 +100,8 @@ export const listFailovers = async (db: Queryable, serverId?: string): Promise<F
 
 /**
  * Opens the failover and moves the Slave to Broken recorders, once the detector's decision is confirmed
- * against what PostgreSQL holds now (domain/liveness.ts `refuteSilence`).
+ * against what PostgreSQL holds now (domain/liveness.ts `refuteSilence`). A Slave promoted by earlier
+ * failovers takes over the plugin reinstalls they left unfinished on it (`handOverPluginReinstalls`).
  */
 export const beginFailover = (db: Pool, input: FailoverStart): Promise<FailoverPlan> =>
   withTransaction(db, async (tx) => {
@@ -109,14 +112,16 @@ export const beginFailover = (db: Pool, input: FailoverStart): Promise<FailoverP
     if (!existing) {
       if (input.claim !== undefined && slave.status === 'active')
         await confirmSilence(tx, { ...input, claim: input.claim }, slave.materialDriveLetters);
-      const open = await tx.query<{ id: string }>(
-        "SELECT id FROM failovers WHERE slave_id = $1 AND status <> 'completed'",
+      // An older failover that has restored recording may still reinstall plugins: it does not hold the
+      // Slave, which may have been restored, promoted again and broken since.
+      const moving = await tx.query<{ id: string }>(
+        "SELECT id FROM failovers WHERE slave_id = $1 AND status NOT IN ('recording-restored', 'completed')",
         [input.slaveId],
       );
-      if (open.rows[0]) {
+      if (moving.rows[0]) {
         throw new DomainError(
           ErrorType.FailoverInProgress,
-          `"${input.slaveId}" is already failing over (${open.rows[0].id})`,
+          `"${input.slaveId}" is already failing over (${moving.rows[0].id})`,
         );
       }
       if (slave.status !== 'active') {
@@ -129,20 +134,77 @@ export const beginFailover = (db: Pool, input: FailoverStart): Promise<FailoverP
       await tx.query("UPDATE servers SET status = 'broken', updated_at = now() WHERE id = $1", [
         input.slaveId,
       ]);
+      const takenOver = await handOverPluginReinstalls(tx, input.slaveId, input.failoverId);
       await appendEvent(tx, {
         serverId: input.slaveId,
         failoverId: input.failoverId,
         event: 'moved-to-broken-recorders',
-        details: { reason: input.reason, deadline: new Date(input.deadlineMs).toISOString() },
+        details: {
+          reason: input.reason,
+          deadline: new Date(input.deadlineMs).toISOString(),
+          ...(takenOver.length > 0 && { pluginsTakenOver: takenOver }),
+        },
       });
     }
     return {
       failoverId: input.failoverId,
       slaveId: input.slaveId,
       driveLetters: slave.driveLetters,
-      plugins: await listPlugins(tx, input.slaveId),
+      plugins: await pluginsToReinstall(tx, input.slaveId, input.failoverId),
     };
   });
+
+/**
+ * The broken Slave was the promoted server of earlier failovers: their reinstalls still pending on it (their
+ * installs would go to a broken server) or left for manual action there become the new failover's, and are
+ * marked handed over to it, with an event each. The earlier failover's reinstall activity finds its row so
+ * and ends. Returns the plugins taken over.
+ */
+const handOverPluginReinstalls = async (
+  tx: PoolClient,
+  slaveId: string,
+  failoverId: string,
+): Promise<string[]> => {
+  const { rows } = await tx.query<{
+    failover_id: string;
+    plugin: string;
+    was: PluginReinstallStatus;
+    slave_id: string;
+  }>(
+    `WITH unfinished AS (
+       SELECT r.failover_id, r.plugin, r.status, f.slave_id
+         FROM plugin_reinstalls r JOIN failovers f ON f.id = r.failover_id
+        WHERE f.failover_server_id = $1 AND r.status IN ('pending', 'needs-manual-action')
+        FOR UPDATE OF r
+     )
+     UPDATE plugin_reinstalls r SET status = 'handed-over', handed_over_to = $2, updated_at = now()
+       FROM unfinished u
+      WHERE r.failover_id = u.failover_id AND r.plugin = u.plugin
+     RETURNING u.failover_id, u.plugin, u.status AS was, u.slave_id`,
+    [slaveId, failoverId],
+  );
+  for (const row of rows) {
+    await appendEvent(tx, {
+      serverId: row.slave_id,
+      failoverId: row.failover_id,
+      event: 'plugin-handed-over',
+      details: { plugin: row.plugin, serverId: slaveId, was: row.was, toFailoverId: failoverId },
+      subject: row.plugin,
+    });
+  }
+  return [...new Set(rows.map((row) => row.plugin))].sort();
+};
+
+/** The plugins the failover reinstalls: the broken Slave's own, and those it took over from earlier failovers. */
+const pluginsToReinstall = async (db: Queryable, slaveId: string, failoverId: string): Promise<string[]> => {
+  const { rows } = await db.query<{ name: string }>(
+    `SELECT name FROM plugins WHERE server_id = $1
+      UNION SELECT plugin FROM plugin_reinstalls WHERE handed_over_to = $2
+      ORDER BY name`,
+    [slaveId, failoverId],
+  );
+  return rows.map((row) => row.name);
+};
 
 const confirmSilence = async (
   tx: PoolClient,
@@ -353,9 +415,9 @@ export const commitCameraMove = (db: Pool, failoverId: string, cameraIds: string
     );
     await tx.query(
       `INSERT INTO plugin_reinstalls (failover_id, plugin, server_id, status)
-       SELECT $1, name, $3, 'pending' FROM plugins WHERE server_id = $2
+       SELECT $1, unnest($2::text[]), $3, 'pending'
        ON CONFLICT DO NOTHING`,
-      [failoverId, failover.slaveId, failover.failoverServerId],
+      [failoverId, await pluginsToReinstall(tx, failover.slaveId, failoverId), failover.failoverServerId],
     );
     await appendEvent(tx, {
       serverId: failover.slaveId,
@@ -370,18 +432,34 @@ export const commitCameraMove = (db: Pool, failoverId: string, cameraIds: string
     return { ipCameraIds, analogCameraIds };
   });
 
-export type PluginReinstallStatus = 'pending' | 'installed' | 'needs-manual-action';
+/**
+ * Where a plugin reinstall of a failover stands. Handed over: the promoted server broke before the plugin
+ * was installed on it, and the failover of that server (`toFailoverId`) reinstalls it on its own.
+ */
+export type PluginReinstall =
+  | { status: 'pending' | 'installed' | 'needs-manual-action' }
+  | { status: 'handed-over'; toFailoverId: string };
 
-export const pluginReinstallStatus = async (
-  db: Pool,
+type PluginReinstallRow =
+  | { status: 'pending' | 'installed' | 'needs-manual-action'; handed_over_to: null }
+  | { status: 'handed-over'; handed_over_to: string };
+
+export type PluginReinstallStatus = PluginReinstall['status'];
+
+export const findPluginReinstall = async (
+  db: Queryable,
   failoverId: string,
   plugin: string,
-): Promise<PluginReinstallStatus | undefined> => {
-  const { rows } = await db.query<{ status: PluginReinstallStatus }>(
-    'SELECT status FROM plugin_reinstalls WHERE failover_id = $1 AND plugin = $2',
+): Promise<PluginReinstall | undefined> => {
+  const { rows } = await db.query<PluginReinstallRow>(
+    'SELECT status, handed_over_to FROM plugin_reinstalls WHERE failover_id = $1 AND plugin = $2',
     [failoverId, plugin],
   );
-  return rows[0]?.status;
+  const row = rows[0];
+  if (row === undefined) return undefined;
+  return row.status === 'handed-over'
+    ? { status: row.status, toFailoverId: row.handed_over_to }
+    : { status: row.status };
 };
 
 export const recordPluginAttemptFailed = async (
@@ -395,10 +473,14 @@ export const recordPluginAttemptFailed = async (
   );
 };
 
+/**
+ * Records the plugin installed on the promoted server. A reinstall handed over meanwhile stays so: the
+ * install reached a server that broke, and the failover that took it over installs it on its own.
+ */
 export const recordPluginInstalled = (
   db: Pool,
   input: { failoverId: string; plugin: string; attempt: number },
-): Promise<void> =>
+): Promise<PluginReinstallEnd> =>
   withTransaction(db, async (tx) => {
     const { rows } = await tx.query<{ server_id: string; slave_id: string }>(
       `UPDATE plugin_reinstalls r SET status = 'installed', attempts = greatest(attempts, $3), updated_at = now()
@@ -408,7 +490,10 @@ export const recordPluginInstalled = (
       [input.failoverId, input.plugin, input.attempt],
     );
     const row = rows[0];
-    if (!row) return;
+    if (!row) {
+      const reinstall = await findPluginReinstall(tx, input.failoverId, input.plugin);
+      return reinstall?.status === 'handed-over' ? reinstall : { status: 'installed' };
+    }
     await tx.query('INSERT INTO plugins (server_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING', [
       row.server_id,
       input.plugin,
@@ -420,6 +505,7 @@ export const recordPluginInstalled = (
       details: { plugin: input.plugin, serverId: row.server_id, attempts: input.attempt },
       subject: input.plugin,
     });
+    return { status: 'installed' };
   });
 
 export const recordPluginNeedsManualAction = (
@@ -445,19 +531,30 @@ export const recordPluginNeedsManualAction = (
     });
   });
 
-export const completeFailover = (db: Pool, failoverId: string): Promise<void> =>
+/**
+ * Completes the failover; returns its plugins that a later failover took over (its promoted server broke
+ * before they were installed).
+ */
+export const completeFailover = (db: Pool, failoverId: string): Promise<HandedOverPlugin[]> =>
   withTransaction(db, async (tx) => {
     const failover = await lockFailover(tx, failoverId);
-    if (failover.status === 'completed') return;
-    await tx.query("UPDATE failovers SET status = 'completed', completed_at = now() WHERE id = $1", [
-      failoverId,
-    ]);
-    await appendEvent(tx, {
-      serverId: failover.slaveId,
-      failoverId,
-      event: 'failover-completed',
-      details: { failoverServerId: failover.failoverServerId },
-    });
+    if (failover.status !== 'completed') {
+      await tx.query("UPDATE failovers SET status = 'completed', completed_at = now() WHERE id = $1", [
+        failoverId,
+      ]);
+      await appendEvent(tx, {
+        serverId: failover.slaveId,
+        failoverId,
+        event: 'failover-completed',
+        details: { failoverServerId: failover.failoverServerId },
+      });
+    }
+    const { rows } = await tx.query<{ plugin: string; handed_over_to: string }>(
+      `SELECT plugin, handed_over_to FROM plugin_reinstalls
+        WHERE failover_id = $1 AND status = 'handed-over' ORDER BY plugin`,
+      [failoverId],
+    );
+    return rows.map((row) => ({ plugin: row.plugin, toFailoverId: row.handed_over_to }));
   });
 
 /** A failover of the Slave that has not restored its recording yet: the Slave cannot be restored meanwhile. */

@@ -21,6 +21,7 @@ test('histories are recorded for the monitor, failover and restore workflows', (
       'before-take-over-failover-waiting-for-standby.json',
       'before-take-over-failover-with-plugin-retries.json',
       'before-take-over-monitor-failover-and-restore.json',
+      'failover-plugin-handed-over.json',
       'failover-waiting-for-standby.json',
       'failover-with-plugin-retries.json',
       'monitor-continued-as-new.json',

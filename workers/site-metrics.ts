@@ -30,7 +30,7 @@ const OPEN_FAILOVER_STEPS = [
   'promoted',
   'recording-restored',
 ];
-const REINSTALL_OUTCOMES = ['installed', 'needs-manual-action'];
+const REINSTALL_OUTCOMES = ['installed', 'needs-manual-action', 'handed-over'];
 const RESTORED_PER_READ = 500;
 
 export interface SiteMetricsDeps {

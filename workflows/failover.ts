@@ -14,7 +14,14 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { CameraMove, FailoverResult, FailoverTuning, PluginOutcome } from '../domain/contracts';
+import type {
+  CameraMove,
+  FailoverResult,
+  FailoverTuning,
+  HandedOverPlugin,
+  PluginOutcome,
+  PluginReinstallEnd,
+} from '../domain/contracts';
 import { ErrorType } from '../domain/errors';
 import { VmsFailoverTarget } from '../domain/search-attributes';
 import { localStep, pluginStep, serverUpCheck } from './activity-options';
@@ -150,23 +157,31 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverRe
     'reinstalling plugins',
     `Plugins of ${slaveId} to reinstall on ${failoverServerId}: ${plan.plugins.join(', ') || 'none'}.`,
   );
-  const plugins = await reinstallPlugins(failoverId, failoverServerId, plan.plugins, tuning);
+  const reinstalled = await reinstallPlugins(failoverId, failoverServerId, plan.plugins, tuning);
 
   if (patched(FENCE_BROKEN_SLAVE_PATCH)) {
     // A no-op once fenced; a Slave the VMS could not reach then may be reachable now.
     await localStep(`Fence ${slaveId} if it was not reached before`).fenceBrokenSlave(failoverId);
   }
 
-  await localStep('Record the failover as completed').completeFailover(failoverId);
-  const manual = plugins
+  const handedOver = await localStep('Record the failover as completed').completeFailover(failoverId);
+  const outcomes = withHandOvers(reinstalled, handedOver);
+  const manual = outcomes
     .filter((outcome) => outcome.status === 'needs-manual-action')
     .map((outcome) => outcome.plugin);
+  const takenOver = outcomes.filter((outcome) => outcome.status === 'handed-over');
   enter(
     'completed',
     `${failoverServerId} records ${cameras.ipCameraIds.length} IP cameras of ${slaveId}.` +
       (manual.length > 0
         ? ` NEEDS MANUAL ACTION: reinstall ${manual.join(', ')} on ${failoverServerId}.`
-        : ''),
+        : '') +
+      takenOver
+        .map(
+          (outcome) =>
+            ` ${outcome.plugin}: handed over to ${outcome.toFailoverId} (${failoverServerId} broke in turn).`,
+        )
+        .join(''),
   );
   return {
     failoverId,
@@ -174,9 +189,24 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverRe
     failoverServerId,
     ipCameraIds: cameras.ipCameraIds,
     analogCameraIds: cameras.analogCameraIds,
-    plugins,
+    plugins: outcomes,
   };
 }
+
+/**
+ * The outcomes, with the plugins a later failover had taken over when this one completed: one given up on
+ * here may have been taken over since. In histories from before hand-overs the completion answered nothing.
+ */
+const withHandOvers = (
+  outcomes: PluginOutcome[],
+  handedOver: HandedOverPlugin[] | undefined,
+): PluginOutcome[] =>
+  outcomes.map((outcome) => {
+    const taken = handedOver?.find((candidate) => candidate.plugin === outcome.plugin);
+    return taken === undefined
+      ? outcome
+      : { plugin: outcome.plugin, status: 'handed-over', toFailoverId: taken.toFailoverId };
+  });
 
 async function promoteAndRebind(
   failoverId: string,
@@ -223,12 +253,14 @@ async function reinstallPlugins(
   return Promise.all(
     plugins.map(async (plugin): Promise<PluginOutcome> => {
       try {
-        await pluginStep(tuning, `Reinstall ${plugin} on ${failoverServerId}`).reinstallPlugin({
-          failoverId,
-          serverId: failoverServerId,
-          plugin,
-        });
-        return { plugin, status: 'installed' };
+        // In histories from before hand-overs the install answered nothing.
+        const end: PluginReinstallEnd | undefined = await pluginStep(
+          tuning,
+          `Reinstall ${plugin} on ${failoverServerId}`,
+        ).reinstallPlugin({ failoverId, serverId: failoverServerId, plugin });
+        return end?.status === 'handed-over'
+          ? { plugin, status: 'handed-over', toFailoverId: end.toFailoverId }
+          : { plugin, status: 'installed' };
       } catch (error) {
         return giveUp(plugin, failureMessage(error));
       }

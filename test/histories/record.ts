@@ -8,13 +8,15 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { failoverStateQuery } from '../../workflows/definitions';
 import { temporalAddress, temporalNamespace } from '../support/environment';
-import { failoverRows } from '../support/db';
+import { failoverRows, pluginReinstalls } from '../support/db';
+import { keepHeartbeating } from '../support/heartbeat-loop';
 import { healthy, heartbeat } from '../support/heartbeats';
 import { temporalCli } from '../support/temporal-dev-server';
 import {
   changeSettingsAsMonitorStarts,
   eventually,
   failoverOf,
+  failoverResult,
   monitorHandle,
   monitorReaches,
 } from '../support/wait';
@@ -116,4 +118,28 @@ test('record a monitor whose settings change as it starts', async () => {
     monitorHandle(world.current, 'rec-01').result(),
   );
   save('monitor-settings-changed-as-it-starts', monitorHandle(world.current, 'rec-01').workflowId);
+});
+
+describe('with plugin retries that outlast the recording', () => {
+  const chained = useTestWorld({ PLUGIN_RETRY_MAX_ATTEMPTS: '1000' });
+
+  test('record a failover whose pending plugin is handed over to the failover of its promoted server', async () => {
+    const { fleet, db, vms, agents, seed, withWorker } = chained.current;
+    await seed(site(slave({ id: 'rec-01', timeout: '2s', plugins: ['ANPR+'] }), standby('fo-01'), standby('fo-02')));
+    await vms.failPluginInstalls('fo-01', 'ANPR+', 1_000_000);
+
+    await withWorker(async () => {
+      const fo01 = keepHeartbeating(agents, ['fo-01'], 250);
+      await fleet.startMonitor('rec-01');
+      const { broken } = await monitorReaches(chained.current, 'rec-01', (state) => state.phase === 'failed-over');
+      const failoverId = broken?.failoverId as string;
+      await eventually('ANPR+ retried on fo-01', async () => (await pluginReinstalls(db))[0]?.attempts);
+      // fo-01 breaks in turn: its failover takes ANPR+ over, and the first one's next attempt ends.
+      await fo01.stop();
+      await failoverOf(chained.current, 'fo-01', { stopPromotedMonitor: true });
+      const result = await failoverResult(chained.current.client, failoverId);
+      expect(result.plugins).toEqual([expect.objectContaining({ plugin: 'ANPR+', status: 'handed-over' })]);
+      save('failover-plugin-handed-over', failoverId);
+    });
+  });
 });

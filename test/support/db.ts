@@ -85,11 +85,14 @@ export const snapshotAllTables = async (db: Pool): Promise<Record<string, unknow
  * - no camera recorded by two servers in the simulated VMS (the split brain fencing prevents), and no
  *   failover that moved cameras without trying to fence its Slave first;
  * - no failover server serving two Slaves, nor one out of service, and each replacement matched by the
- *   failover that made it;
+ *   failover that made it (the server a failover claimed replaces its Slave until it fails over in turn);
  * - every failover in history matched by state: the Slave in Broken recorders (or restored since), the
  *   events of its steps recorded (a claim for each standby it held), recording restored before it
  *   completed, no plugin left pending;
- * - no server in Broken recorders without a failover, at most one open failover per Slave.
+ * - every plugin reinstall handed over taken by a later failover of the server it was to be installed on,
+ *   which reinstalls it once its cameras are committed;
+ * - no server in Broken recorders without a failover, at most one failover per Slave still moving its
+ *   cameras (an older one may still reinstall plugins: the Slave was restored and promoted again since).
  */
 export const siteInvariantViolations = async (db: Pool): Promise<string[]> => {
   const { rows } = await db.query<{ problem: string }>(`
@@ -136,8 +139,8 @@ export const siteInvariantViolations = async (db: Pool): Promise<string[]> => {
              SELECT 1 FROM failover_events e
               WHERE e.server_id = s.id AND e.event = 'restored-as-standby' AND e.at >= f.started_at))
     UNION ALL
-    SELECT 'slave ' || slave_id || ' has ' || count(*) || ' open failovers'
-      FROM failovers WHERE status <> 'completed' GROUP BY slave_id HAVING count(*) > 1
+    SELECT 'slave ' || slave_id || ' has ' || count(*) || ' failovers moving its cameras'
+      FROM moving_failovers GROUP BY slave_id HAVING count(*) > 1
     UNION ALL
     SELECT 'server ' || s.id || ' is in Broken recorders without a failover'
       FROM servers s WHERE s.status = 'broken' AND NOT EXISTS (SELECT 1 FROM failovers f WHERE f.slave_id = s.id)
@@ -150,6 +153,10 @@ export const siteInvariantViolations = async (db: Pool): Promise<string[]> => {
       FROM latest_failovers f JOIN servers slave ON slave.id = f.slave_id
       JOIN servers claimed ON claimed.id = f.failover_server_id
      WHERE slave.status = 'broken' AND claimed.replaces_server_id IS DISTINCT FROM f.slave_id
+       -- Unless the promoted server failed over in turn: its own failover's server records the cameras now, and
+       -- once restored it may replace another Slave.
+       AND NOT EXISTS (SELECT 1 FROM failovers later
+                        WHERE later.slave_id = claimed.id AND later.started_at > f.started_at)
     UNION ALL
     SELECT 'server ' || f.failover_server_id || ' serves ' || count(*) || ' open failovers'
       FROM failovers f WHERE f.status <> 'completed' AND f.failover_server_id IS NOT NULL
@@ -177,6 +184,17 @@ export const siteInvariantViolations = async (db: Pool): Promise<string[]> => {
     SELECT 'plugin ' || r.plugin || ' of ' || f.status || ' failover ' || r.failover_id || ' is still pending'
       FROM plugin_reinstalls r JOIN failovers f ON f.id = r.failover_id
      WHERE r.status = 'pending'
+    UNION ALL
+    SELECT 'plugin ' || r.plugin || ' of failover ' || r.failover_id || ' handed over to ' || r.handed_over_to
+           || ', not a later failover of ' || f.failover_server_id
+      FROM plugin_reinstalls r JOIN failovers f ON f.id = r.failover_id
+      JOIN failovers later ON later.id = r.handed_over_to
+     WHERE later.slave_id IS DISTINCT FROM f.failover_server_id OR later.started_at < f.started_at
+    UNION ALL
+    SELECT 'plugin ' || r.plugin || ' handed over to failover ' || r.handed_over_to || ', which does not reinstall it'
+      FROM plugin_reinstalls r JOIN failovers later ON later.id = r.handed_over_to
+     WHERE later.cameras_committed_at IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM plugin_reinstalls t WHERE t.failover_id = later.id AND t.plugin = r.plugin)
   `);
   return rows.map((row) => row.problem);
 };

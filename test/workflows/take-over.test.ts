@@ -92,8 +92,8 @@ const stubActivities = (takeOverRecording: (input: FailoverStart) => Promise<Tak
     rebindIpCameras: record('rebindIpCameras', () => CAMERAS),
     ensureMonitoring: record('ensureMonitoring', () => ({ started: true })),
     waitUntilServerUp: record('waitUntilServerUp', () => undefined),
-    reinstallPlugin: record('reinstallPlugin', () => undefined),
-    completeFailover: record('completeFailover', () => undefined),
+    reinstallPlugin: record('reinstallPlugin', () => ({ status: 'installed' as const })),
+    completeFailover: record('completeFailover', () => []),
   };
   return { activities, calls };
 };
