@@ -56,3 +56,5 @@ GRANT UPDATE (liveness_source) ON servers TO :"worker_role";
 -- failing since, standbys out of service and back (`vms standby in-service`).
 GRANT UPDATE (slave_fence, slave_fenced_at, standby_failing_since) ON failovers TO :"worker_role";
 GRANT UPDATE (out_of_service_since, out_of_service_reason) ON servers TO :"worker_role";
+-- Restored servers (migrations/007_restored_server_leases.sql): leases heard before the restore do not count.
+GRANT UPDATE (lease_valid_from) ON servers TO :"worker_role";

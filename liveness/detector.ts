@@ -298,7 +298,7 @@ export class Detector implements SessionListener {
     if (watched.state === 'reported' && this.deadline(watched) > this.now()) watched.state = 'watching';
     if (watched.state === 'watching') this.arm(watched);
     // Heard with broken disks before it was watched (before its monitor started, or this term began).
-    const lease = this.leases.get(entry.serverId);
+    const lease = this.leaseOf(entry);
     if (existing === undefined && lease !== undefined) this.reportDiskChange(watched, lease);
   }
 
@@ -336,9 +336,20 @@ export class Detector implements SessionListener {
 
   // Deadlines.
 
+  /**
+   * What the gateways last heard of a watched server in its current life: a lease last heard before its
+   * restore (the disks that broke it, a heartbeat of that time) is not its health now, in memory or stored.
+   */
+  private leaseOf(entry: RosterEntry): Lease | undefined {
+    const lease = this.leases.get(entry.serverId);
+    const current =
+      lease !== undefined && (entry.leaseValidFromMs === null || lease.lastSeenMs >= entry.leaseValidFromMs);
+    return current ? lease : undefined;
+  }
+
   private deadline(watched: Watched): number {
     const { entry } = watched;
-    const lease = this.leases.get(entry.serverId);
+    const lease = this.leaseOf(entry);
     return silenceDeadline({
       lastSeenMs: lease?.lastSeenMs ?? null,
       monitoredSinceMs: entry.monitoredSinceMs,
@@ -434,7 +445,7 @@ export class Detector implements SessionListener {
       } else {
         watched.state = 'reported';
         this.counts.deadlinesReported += 1;
-        const lease = this.leases.get(watched.entry.serverId);
+        const lease = this.leaseOf(watched.entry);
         void this.deliver(
           watched,
           { kind: 'deadline', term: term.term, lastSeenMs: lease?.lastSeenMs ?? null, deadlineMs },
@@ -453,7 +464,7 @@ export class Detector implements SessionListener {
       if (entry.status !== 'active') continue;
       protectedSlaves += 1;
       if (entry.maintenanceUntilMs !== null && entry.maintenanceUntilMs > nowMs) continue;
-      const lease = this.leases.get(entry.serverId);
+      const lease = this.leaseOf(entry);
       const decidedLately =
         watched.state === 'held' ||
         (watched.state === 'reported' && nowMs - (watched.decidedAtMs ?? 0) < entry.timeoutMs);
@@ -527,7 +538,7 @@ export class Detector implements SessionListener {
       const deadlineMs = watched.decidedDeadlineMs ?? this.deadline(watched);
       watched.state = 'reported';
       this.counts.deadlinesReported += 1;
-      const lease = this.leases.get(serverId);
+      const lease = this.leaseOf(watched.entry);
       void this.deliver(
         watched,
         { kind: 'deadline', term: term.term, lastSeenMs: lease?.lastSeenMs ?? null, deadlineMs },
@@ -546,7 +557,7 @@ export class Detector implements SessionListener {
       if (watched.entry.status !== 'active' || watched.state !== 'watching') continue;
       if (watched.nextCheckpointAtMs > nowMs) continue;
       watched.nextCheckpointAtMs = nowMs + this.options.checkpointPeriodMs;
-      const lease = this.leases.get(watched.entry.serverId);
+      const lease = this.leaseOf(watched.entry);
       const report: LivenessReport = {
         kind: 'checkpoint',
         term: term.term,

@@ -2,14 +2,16 @@
  * Restore, run again and around ended monitors: a restore whose step ran again after it committed answers
  * what it did the first time (it does not refuse the standby it made); stopping a monitor that has already
  * ended is no failure, and the server is a standby in the VMS and in PostgreSQL. A restored server promoted
- * while the monitor of its broken days lingers gets a monitor of its own.
+ * while the monitor of its broken days lingers gets a monitor of its own, and what its agent said as it broke
+ * (all its disks broken) is not held against it once promoted.
  */
 import type { WorkflowExecutionInfo } from '@temporalio/client';
 import { monitorWorkflowId } from '../domain/names';
 import { parseSite } from '../domain/site-file';
 import { restoreAsStandby } from '../store/failovers';
-import { serverRow } from './support/db';
+import { failoverRows, serverRow } from './support/db';
 import { keepHeartbeating } from './support/heartbeat-loop';
+import { breakAllDisks, heartbeat } from './support/heartbeats';
 import { site, slave, standby } from './support/site';
 import { eventually, failoverOf, monitorHandle, monitorReaches } from './support/wait';
 import { useTestWorld } from './support/world';
@@ -135,5 +137,39 @@ test('a restored server promoted while the monitor of its broken days lingers ge
     expect(third.failoverId).not.toBe(first.failoverId);
     expect(third.failoverServerId).toBe('fo-01');
     await fo01Repaired.stop();
+  });
+});
+
+test('a restored server whose last heartbeat said all its disks broken, promoted before its agent is heard again, stays in service', async () => {
+  const w = world.current;
+  // A timeout longer than the test: only the disk health of its old lease could fail it over.
+  const longTimeout = site(slave({ id: 'rec-01', timeout: '60s' }), standby('fo-01'));
+  await w.withWorker(async () => {
+    await w.seed(longTimeout);
+    await w.vms.putSite(parseSite(longTimeout));
+    await w.startLiveness();
+    await heartbeat(w.agents, 'fo-01');
+    await w.fleet.startMonitor('rec-01');
+    await heartbeat(w.agents, 'rec-01');
+    await monitorReaches(w, 'rec-01', (state) => state.lastHeartbeatAtMs !== null);
+
+    // Its agent reports every material disk broken, then falls silent: it fails over to fo-01 at once.
+    await breakAllDisks(w.agents, 'rec-01');
+    const first = await failoverOf(w, 'rec-01');
+    expect(first.failoverServerId).toBe('fo-01');
+    await w.fleet.restore('rec-01');
+
+    // fo-01 breaks in turn: rec-01, repaired but not heard since, takes its place.
+    await breakAllDisks(w.agents, 'fo-01');
+    const second = await failoverOf(w, 'fo-01');
+    expect(second.failoverServerId).toBe('rec-01');
+
+    // The detector's first word to the new monitor is a checkpoint (within a checkpoint period), not its old disks.
+    const promoted = await monitorReaches(w, 'rec-01', (state) => state.reportsReceived >= 1);
+    expect(promoted).toMatchObject({ phase: 'monitoring', brokenDisks: [], broken: null });
+    const deadlineMs = w.liveness.detector.deadlineOf('rec-01');
+    expect(deadlineMs).toBeGreaterThan(Date.now() + 50_000);
+    expect((await failoverRows(w.db)).map((failover) => failover.slave_id)).toEqual(['rec-01', 'fo-01']);
+    expect(await serverRow(w.db, 'rec-01')).toMatchObject({ role: 'slave', status: 'active' });
   });
 });
