@@ -15,6 +15,7 @@
  */
 import type { Client, Pool } from 'pg';
 import type { LivenessReport, MassFailurePolicy } from '../domain/liveness';
+import type { DiskHealth } from '../domain/site';
 import { brokenLetters, isMassFailure, missedTwoHeartbeats, silenceDeadline } from '../domain/liveness';
 import type { Logger } from '../infra/logger';
 import { Semaphore } from '../infra/limit';
@@ -384,7 +385,9 @@ export class Detector implements SessionListener {
     const watched = this.watched.get(lease.serverId);
     if (watched === undefined) return;
     if (watched.entry.status === 'broken') {
-      this.reportLateHeartbeat(watched, lease);
+      // When the heartbeat was heard, by whichever gateway heard it: a lease this worker only learned of
+      // (from PostgreSQL, at its start) is no newer for that, and the monitor tells late from old by it.
+      this.reportHeardAgain(watched, lease.remoteSeenMs ?? lease.lastSeenMs, lease.disks);
       return;
     }
     if (watched.state !== 'watching') {
@@ -578,7 +581,8 @@ export class Detector implements SessionListener {
     }
   }
 
-  private reportLateHeartbeat(watched: Watched, lease: Lease): void {
+  /** A broken Slave heard again (a late heartbeat, or the VMS reaching it): its monitor fences it if it must. */
+  private reportHeardAgain(watched: Watched, lastSeenMs: number, disks: DiskHealth[]): void {
     const term = this.term;
     if (term === undefined) return;
     const nowMs = this.now();
@@ -588,10 +592,8 @@ export class Detector implements SessionListener {
       this.reporter.report(watched.entry.serverId, {
         kind: 'checkpoint',
         term: term.term,
-        // When the heartbeat was heard, by whichever gateway heard it: a lease this worker only learned of
-        // (from PostgreSQL, at its start) is no newer for that, and the monitor tells late from old by it.
-        lastSeenMs: lease.remoteSeenMs ?? lease.lastSeenMs,
-        disks: lease.disks,
+        lastSeenMs,
+        disks,
       }),
     );
   }
@@ -623,7 +625,13 @@ export class Detector implements SessionListener {
     const watchedThroughVms = [...this.watched.values()].filter(
       (watched) => watched.entry.source !== 'agent',
     );
-    if (watchedThroughVms.length === 0) return;
+    // Broken Slaves heard by their agent only, whose fence the VMS could not deliver: the agent may be dead
+    // while the recorder records on, so the VMS reaching it again (server-up) is when to fence it.
+    const fencesPending = [...this.watched.values()].filter(
+      (watched) =>
+        watched.entry.source === 'agent' && watched.entry.status === 'broken' && watched.entry.fencePending,
+    );
+    if (watchedThroughVms.length === 0 && fencesPending.length === 0) return;
     this.polling = true;
     // A status that does not come back within two intervals is not heard, whether it fails later or not.
     const watchdog = setTimeout(() => {
@@ -666,6 +674,10 @@ export class Detector implements SessionListener {
           sentAtMs: status.observedAt.getTime(),
           disks: status.disks,
         });
+      }
+      for (const watched of fencesPending) {
+        const status = reachable.get(watched.entry.serverId);
+        if (status !== undefined) this.reportHeardAgain(watched, nowMs, status.disks);
       }
     } finally {
       clearTimeout(watchdog);

@@ -16,6 +16,8 @@ export interface RosterEntry {
   silenceFromMs: number;
   /** Leases last heard before this moment (its restore) belong to an earlier life: they do not count. */
   leaseValidFromMs: number | null;
+  /** A broken Slave the VMS could not reach to fence it: to fence again once the VMS reaches it. */
+  fencePending: boolean;
 }
 
 interface RosterRow {
@@ -27,11 +29,14 @@ interface RosterRow {
   monitored_since: Date;
   silence_from: Date;
   lease_valid_from: Date | null;
+  fence_pending: boolean;
 }
 
 const SELECT_ROSTER = `
   SELECT id, status, liveness_source, failover_timeout_ms, maintenance_until, monitored_since, silence_from,
-         lease_valid_from
+         lease_valid_from,
+         EXISTS (SELECT 1 FROM failovers f WHERE f.slave_id = servers.id AND f.slave_fence = 'unreachable')
+           AS fence_pending
     FROM servers
    WHERE role = 'slave' AND monitored_since IS NOT NULL AND silence_from IS NOT NULL
      AND (status = 'broken' OR protected)`;
@@ -45,6 +50,7 @@ const toRosterEntry = (row: RosterRow): RosterEntry => ({
   monitoredSinceMs: row.monitored_since.getTime(),
   silenceFromMs: row.silence_from.getTime(),
   leaseValidFromMs: row.lease_valid_from?.getTime() ?? null,
+  fencePending: row.fence_pending,
 });
 
 /**
