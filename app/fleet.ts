@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from 'pg';
 import type { FailoverTuning } from '../domain/contracts';
 import { DomainError, ErrorType } from '../domain/errors';
@@ -57,6 +58,15 @@ const checked = <T>(check: () => T): T => {
   }
 };
 
+/** Looks at the running monitor again after a concurrent caller changed it (stopped it, started another). */
+const ENSURE_MONITORING_ATTEMPTS = 3;
+/** How long a replaced monitor may take to end (it leaves the roster first); the caller's retry waits on. */
+const MONITOR_END_WAIT_MS = 10_000;
+const MONITOR_END_POLL_MS = 100;
+
+const monitorNotReplacedYet = (serverId: string, why: string): ApplicationFailure =>
+  ApplicationFailure.retryable(`the monitor of "${serverId}" ${why}`, 'MonitorNotReplacedYet');
+
 const notMonitored = (serverId: string): DomainError =>
   new DomainError(
     ErrorType.MonitorNotRunning,
@@ -81,6 +91,10 @@ export class Fleet {
       await this.deps.client.workflow.start<typeof slaveMonitorWorkflow>('slaveMonitorWorkflow', {
         workflowId,
         taskQueue: this.deps.taskQueue,
+        // One monitor at a time: a second start fails (ensureMonitoring relies on it), a new one may follow an
+        // ended one. Never TERMINATE_EXISTING: it could end a monitor a concurrent caller has just started.
+        workflowIdConflictPolicy: 'FAIL',
+        workflowIdReusePolicy: 'ALLOW_DUPLICATE',
         args: [
           {
             site: this.deps.site,
@@ -115,16 +129,74 @@ export class Fleet {
     return { workflowId };
   }
 
-  /** Starts the monitor when the server is a protected Slave and none runs; otherwise does nothing. */
+  /**
+   * Starts the monitor when the server is a protected Slave and no monitor of its current life runs. A running
+   * monitor that is not monitoring is one of an earlier life: the server failed over as a Slave, was restored
+   * and is now promoted, and the restore's stop has not reached that monitor (it watches nothing, and would
+   * leave the server unprotected). It is stopped, and a fresh one started once it has ended. Concurrent
+   * callers agree: a monitor is stopped by its run id only, and only one start succeeds.
+   */
   async ensureMonitoring(serverId: string): Promise<{ started: boolean }> {
     if (!isMonitorable(await getServer(this.deps.db, serverId))) return { started: false };
+    for (let attempt = 1; attempt <= ENSURE_MONITORING_ATTEMPTS; attempt += 1) {
+      const running = await this.runningMonitor(serverId);
+      if (running === undefined) {
+        try {
+          await this.startMonitor(serverId);
+          return { started: true };
+        } catch (error) {
+          if (failureType(error) === ErrorType.MonitorAlreadyRunning) continue;
+          throw error;
+        }
+      }
+      if (running.state.phase === 'monitoring') return { started: false };
+      // Taking over recording: it ends failed over, of this life (the server is then broken) or an earlier one.
+      if (running.state.phase === 'failing-over') throw monitorNotReplacedYet(serverId, 'is failing over');
+      await this.stopEarlierMonitor(serverId, running.runId);
+    }
+    throw monitorNotReplacedYet(serverId, 'kept changing while it was replaced');
+  }
+
+  /** The running monitor of a server, by run, with its state; undefined when none runs. */
+  private async runningMonitor(
+    serverId: string,
+  ): Promise<{ runId: string; state: MonitorState } | undefined> {
     try {
-      await this.startMonitor(serverId);
-      return { started: true };
+      const { runId, status } = await this.monitorHandle(serverId).describe();
+      if (status.name !== 'RUNNING') return undefined;
+      const state = await this.monitorRun(serverId, runId).query(monitorStateQuery);
+      return { runId, state };
     } catch (error) {
-      if (failureType(error) === ErrorType.MonitorAlreadyRunning) return { started: false };
+      if (error instanceof WorkflowNotFoundError) return undefined;
       throw error;
     }
+  }
+
+  /**
+   * Stops a monitor of the server's earlier life (as its restore would have) and waits until it has ended:
+   * it takes the server out of the liveness roster as it ends, which must come before the next one enters it.
+   */
+  private async stopEarlierMonitor(serverId: string, runId: string): Promise<void> {
+    const run = this.monitorRun(serverId, runId);
+    try {
+      await run.signal(stopMonitorSignal, { reason: 'restored' });
+    } catch (error) {
+      // That run has ended already (stopped by another caller, or continued as new): look again.
+      if (error instanceof WorkflowNotFoundError) return;
+      throw error;
+    }
+    const giveUpAt = Date.now() + MONITOR_END_WAIT_MS;
+    while ((await run.describe()).status.name === 'RUNNING') {
+      if (Date.now() > giveUpAt) throw monitorNotReplacedYet(serverId, 'has not ended yet');
+      await new Promise((resolve) => setTimeout(resolve, MONITOR_END_POLL_MS));
+    }
+  }
+
+  private monitorRun(serverId: string, runId: string): WorkflowHandle<typeof slaveMonitorWorkflow> {
+    return this.deps.client.workflow.getHandle<typeof slaveMonitorWorkflow>(
+      monitorWorkflowId(this.deps.site, serverId),
+      runId,
+    );
   }
 
   async stopMonitor(serverId: string): Promise<void> {

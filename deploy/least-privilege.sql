@@ -59,3 +59,5 @@ GRANT UPDATE (out_of_service_since, out_of_service_reason) ON servers TO :"worke
 -- Chained failovers (migrations/006_chained_failovers.sql): a failover takes over the reinstalls its broken
 -- Slave's own promotion left unfinished.
 GRANT UPDATE (handed_over_to) ON plugin_reinstalls TO :"worker_role";
+-- Restored servers (migrations/007_restored_server_leases.sql): leases heard before the restore do not count.
+GRANT UPDATE (lease_valid_from) ON servers TO :"worker_role";

@@ -15,6 +15,7 @@
  */
 import type { Client, Pool } from 'pg';
 import type { LivenessReport, MassFailurePolicy } from '../domain/liveness';
+import type { DiskHealth } from '../domain/site';
 import { brokenLetters, isMassFailure, missedTwoHeartbeats, silenceDeadline } from '../domain/liveness';
 import type { Logger } from '../infra/logger';
 import { Semaphore } from '../infra/limit';
@@ -298,7 +299,7 @@ export class Detector implements SessionListener {
     if (watched.state === 'reported' && this.deadline(watched) > this.now()) watched.state = 'watching';
     if (watched.state === 'watching') this.arm(watched);
     // Heard with broken disks before it was watched (before its monitor started, or this term began).
-    const lease = this.leases.get(entry.serverId);
+    const lease = this.leaseOf(entry);
     if (existing === undefined && lease !== undefined) this.reportDiskChange(watched, lease);
   }
 
@@ -336,9 +337,20 @@ export class Detector implements SessionListener {
 
   // Deadlines.
 
+  /**
+   * What the gateways last heard of a watched server in its current life: a lease last heard before its
+   * restore (the disks that broke it, a heartbeat of that time) is not its health now, in memory or stored.
+   */
+  private leaseOf(entry: RosterEntry): Lease | undefined {
+    const lease = this.leases.get(entry.serverId);
+    const current =
+      lease !== undefined && (entry.leaseValidFromMs === null || lease.lastSeenMs >= entry.leaseValidFromMs);
+    return current ? lease : undefined;
+  }
+
   private deadline(watched: Watched): number {
     const { entry } = watched;
-    const lease = this.leases.get(entry.serverId);
+    const lease = this.leaseOf(entry);
     return silenceDeadline({
       lastSeenMs: lease?.lastSeenMs ?? null,
       monitoredSinceMs: entry.monitoredSinceMs,
@@ -373,7 +385,9 @@ export class Detector implements SessionListener {
     const watched = this.watched.get(lease.serverId);
     if (watched === undefined) return;
     if (watched.entry.status === 'broken') {
-      this.reportLateHeartbeat(watched, lease);
+      // When the heartbeat was heard, by whichever gateway heard it: a lease this worker only learned of
+      // (from PostgreSQL, at its start) is no newer for that, and the monitor tells late from old by it.
+      this.reportHeardAgain(watched, lease.remoteSeenMs ?? lease.lastSeenMs, lease.disks);
       return;
     }
     if (watched.state !== 'watching') {
@@ -434,7 +448,7 @@ export class Detector implements SessionListener {
       } else {
         watched.state = 'reported';
         this.counts.deadlinesReported += 1;
-        const lease = this.leases.get(watched.entry.serverId);
+        const lease = this.leaseOf(watched.entry);
         void this.deliver(
           watched,
           { kind: 'deadline', term: term.term, lastSeenMs: lease?.lastSeenMs ?? null, deadlineMs },
@@ -453,7 +467,7 @@ export class Detector implements SessionListener {
       if (entry.status !== 'active') continue;
       protectedSlaves += 1;
       if (entry.maintenanceUntilMs !== null && entry.maintenanceUntilMs > nowMs) continue;
-      const lease = this.leases.get(entry.serverId);
+      const lease = this.leaseOf(entry);
       const decidedLately =
         watched.state === 'held' ||
         (watched.state === 'reported' && nowMs - (watched.decidedAtMs ?? 0) < entry.timeoutMs);
@@ -527,7 +541,7 @@ export class Detector implements SessionListener {
       const deadlineMs = watched.decidedDeadlineMs ?? this.deadline(watched);
       watched.state = 'reported';
       this.counts.deadlinesReported += 1;
-      const lease = this.leases.get(serverId);
+      const lease = this.leaseOf(watched.entry);
       void this.deliver(
         watched,
         { kind: 'deadline', term: term.term, lastSeenMs: lease?.lastSeenMs ?? null, deadlineMs },
@@ -546,7 +560,7 @@ export class Detector implements SessionListener {
       if (watched.entry.status !== 'active' || watched.state !== 'watching') continue;
       if (watched.nextCheckpointAtMs > nowMs) continue;
       watched.nextCheckpointAtMs = nowMs + this.options.checkpointPeriodMs;
-      const lease = this.leases.get(watched.entry.serverId);
+      const lease = this.leaseOf(watched.entry);
       const report: LivenessReport = {
         kind: 'checkpoint',
         term: term.term,
@@ -567,7 +581,8 @@ export class Detector implements SessionListener {
     }
   }
 
-  private reportLateHeartbeat(watched: Watched, lease: Lease): void {
+  /** A broken Slave heard again (a late heartbeat, or the VMS reaching it): its monitor fences it if it must. */
+  private reportHeardAgain(watched: Watched, lastSeenMs: number, disks: DiskHealth[]): void {
     const term = this.term;
     if (term === undefined) return;
     const nowMs = this.now();
@@ -577,10 +592,8 @@ export class Detector implements SessionListener {
       this.reporter.report(watched.entry.serverId, {
         kind: 'checkpoint',
         term: term.term,
-        // When the heartbeat was heard, by whichever gateway heard it: a lease this worker only learned of
-        // (from PostgreSQL, at its start) is no newer for that, and the monitor tells late from old by it.
-        lastSeenMs: lease.remoteSeenMs ?? lease.lastSeenMs,
-        disks: lease.disks,
+        lastSeenMs,
+        disks,
       }),
     );
   }
@@ -612,7 +625,13 @@ export class Detector implements SessionListener {
     const watchedThroughVms = [...this.watched.values()].filter(
       (watched) => watched.entry.source !== 'agent',
     );
-    if (watchedThroughVms.length === 0) return;
+    // Broken Slaves heard by their agent only, whose fence the VMS could not deliver: the agent may be dead
+    // while the recorder records on, so the VMS reaching it again (server-up) is when to fence it.
+    const fencesPending = [...this.watched.values()].filter(
+      (watched) =>
+        watched.entry.source === 'agent' && watched.entry.status === 'broken' && watched.entry.fencePending,
+    );
+    if (watchedThroughVms.length === 0 && fencesPending.length === 0) return;
     this.polling = true;
     // A status that does not come back within two intervals is not heard, whether it fails later or not.
     const watchdog = setTimeout(() => {
@@ -655,6 +674,10 @@ export class Detector implements SessionListener {
           sentAtMs: status.observedAt.getTime(),
           disks: status.disks,
         });
+      }
+      for (const watched of fencesPending) {
+        const status = reachable.get(watched.entry.serverId);
+        if (status !== undefined) this.reportHeardAgain(watched, nowMs, status.disks);
       }
     } finally {
       clearTimeout(watchdog);

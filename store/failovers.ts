@@ -665,7 +665,7 @@ export const restoreAsStandby = (
     );
     await tx.query(
       `UPDATE servers SET role = 'failover', status = 'standby', protected = false, maintenance_until = NULL,
-              replaces_server_id = NULL, updated_at = now() WHERE id = $1`,
+              replaces_server_id = NULL, lease_valid_from = now(), updated_at = now() WHERE id = $1`,
       [input.serverId],
     );
     await tx.query('UPDATE drives SET healthy = true, checked_at = now() WHERE server_id = $1', [

@@ -14,6 +14,10 @@ export interface RosterEntry {
   maintenanceUntilMs: number | null;
   monitoredSinceMs: number;
   silenceFromMs: number;
+  /** Leases last heard before this moment (its restore) belong to an earlier life: they do not count. */
+  leaseValidFromMs: number | null;
+  /** A broken Slave the VMS could not reach to fence it: to fence again once the VMS reaches it. */
+  fencePending: boolean;
 }
 
 interface RosterRow {
@@ -24,10 +28,15 @@ interface RosterRow {
   maintenance_until: Date | null;
   monitored_since: Date;
   silence_from: Date;
+  lease_valid_from: Date | null;
+  fence_pending: boolean;
 }
 
 const SELECT_ROSTER = `
-  SELECT id, status, liveness_source, failover_timeout_ms, maintenance_until, monitored_since, silence_from
+  SELECT id, status, liveness_source, failover_timeout_ms, maintenance_until, monitored_since, silence_from,
+         lease_valid_from,
+         EXISTS (SELECT 1 FROM failovers f WHERE f.slave_id = servers.id AND f.slave_fence = 'unreachable')
+           AS fence_pending
     FROM servers
    WHERE role = 'slave' AND monitored_since IS NOT NULL AND silence_from IS NOT NULL
      AND (status = 'broken' OR protected)`;
@@ -40,6 +49,8 @@ const toRosterEntry = (row: RosterRow): RosterEntry => ({
   maintenanceUntilMs: row.maintenance_until?.getTime() ?? null,
   monitoredSinceMs: row.monitored_since.getTime(),
   silenceFromMs: row.silence_from.getTime(),
+  leaseValidFromMs: row.lease_valid_from?.getTime() ?? null,
+  fencePending: row.fence_pending,
 });
 
 /**
@@ -71,7 +82,10 @@ export const recordServerUp = async (db: Queryable, serverId: string): Promise<v
   await db.query('UPDATE servers SET silence_from = least(silence_from, now()) WHERE id = $1', [serverId]);
 };
 
-/** What PostgreSQL knows of a monitored server's liveness, read in one statement, with PostgreSQL's clock. */
+/**
+ * What PostgreSQL knows of a monitored server's liveness, read in one statement, with PostgreSQL's clock. A
+ * lease heard before the server's restore is none of its current life's: read as no lease.
+ */
 export interface LivenessRecord {
   nowMs: number;
   term: {
@@ -132,7 +146,8 @@ export const livenessRecord = async (
             l.last_seen_at, l.disks, s.monitored_since, s.silence_from, s.failover_timeout_ms, s.maintenance_until,
             s.liveness_source
        FROM servers s
-       LEFT JOIN server_leases l ON l.server_id = s.id
+       LEFT JOIN server_leases l
+              ON l.server_id = s.id AND (s.lease_valid_from IS NULL OR l.last_seen_at >= s.lease_valid_from)
        LEFT JOIN detector_term t ON true
       WHERE s.id = $1`,
     [serverId],

@@ -1,12 +1,15 @@
 /**
  * The activity boundary: a request the store or the application layer refuses (a DomainError) fails its
- * activity for good, as an ApplicationFailure of the same type that workflows and clients act on; any other
- * error is left for Temporal to retry. Activities run in a mocked activity context, on real PostgreSQL.
+ * activity for good, as an ApplicationFailure of the same type that workflows and clients act on, and so
+ * does a call the VMS refuses (VmsRejected, a 4xx: it can never succeed as it stands); any other error is
+ * left for Temporal to retry. Activities run in a mocked activity context, on real PostgreSQL and the
+ * simulated VMS.
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { Pool } from 'pg';
 import { createActivities } from '../activities';
+import { parseSite } from '../domain/site-file';
 import { createPool } from '../infra/database';
 import { closedPort } from './support/cli';
 import { site, slave } from './support/site';
@@ -47,6 +50,24 @@ test('a refused request fails its activity with a non-retryable failure of the s
   await expect(environment.run(activities.ensureMonitoring, 'rec-99')).rejects.toMatchObject({
     type: 'UnknownServer',
     nonRetryable: true,
+  });
+});
+
+test("a call the VMS refuses fails its activity for good, as VmsRejected with the VMS's code", async () => {
+  const { db, seed, vms } = world.current;
+  const description = site(slave({ id: 'rec-01' }));
+  await seed(description);
+  await vms.putSite(parseSite(description));
+  const activities = activitiesOver(db);
+
+  // The VMS holds the site and knows no rec-99: a 404 unknown-server, which no retry can change.
+  const waiting = new MockActivityEnvironment().run(activities.waitUntilServerUp, 'rec-99');
+  await expect(waiting).rejects.toBeInstanceOf(ApplicationFailure);
+  await expect(waiting).rejects.toMatchObject({
+    type: 'VmsRejected',
+    nonRetryable: true,
+    message: 'the VMS has no server rec-99',
+    details: [{ code: 'unknown-server' }],
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * Fencing: a broken Slave is stopped recording in the VMS before its cameras move, so that no camera is
  * recorded by two servers, also when the "broken" Slave is alive and heartbeating late; a Slave the VMS
- * cannot reach then is fenced once it is heard again; a restored server is a standby in the VMS too.
+ * cannot reach then is fenced once it is heard again, by its agent or by the VMS reaching it (its agent still
+ * dead); a restored server is a standby in the VMS too.
  * The simulated VMS records which server records which camera, apart from the bindings.
  */
 import { parseSite } from '../domain/site-file';
@@ -99,6 +100,26 @@ test('a Slave the VMS cannot reach as it fails over is recorded unfenced with an
     // The link is back: its first late heartbeat has it fenced.
     await w.vms.setServerState('rec-01', 'up');
     await heartbeat(w.agents, 'rec-01');
+    await eventually('rec-01 to be fenced', async () =>
+      (await slaveFence(w, failover.failoverId)) === 'fenced' ? true : undefined,
+    );
+    expect(await w.vms.camerasRecordedTwice()).toEqual([]);
+    expect(await vmsServer(w, 'rec-01')).toMatchObject({ fenced: true, recordedCameras: [] });
+    expect((await vmsServer(w, 'fo-01')).recordedCameras).toEqual(CAMERAS);
+  });
+});
+
+test('a Slave the VMS could not reach as it failed over is fenced once the VMS reaches it again, its agent still silent', async () => {
+  const w = world.current;
+  await w.withWorker(async () => {
+    const agent = await monitoredAndHeard(w);
+    await w.vms.setServerState('rec-01', 'partitioned');
+    await agent.stop('rec-01');
+    const failover = await failoverOf(w, 'rec-01', { stopPromotedMonitor: true });
+    expect(await slaveFence(w, failover.failoverId)).toBe('unreachable');
+
+    // The link to the VMS is back (server-up in its status); the agent never heartbeats again.
+    await w.vms.setServerState('rec-01', 'up');
     await eventually('rec-01 to be fenced', async () =>
       (await slaveFence(w, failover.failoverId)) === 'fenced' ? true : undefined,
     );

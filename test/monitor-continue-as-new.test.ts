@@ -1,12 +1,14 @@
 /**
  * A monitor runs forever: continue-as-new bounds its history, carries its state over, and leaves its Slave
  * in the detector's roster as it was, so a deadline set before continue-as-new fails the Slave over on the
- * new run.
+ * new run. A monitor whose Slave has failed over keeps bounding its history the same way while a long
+ * failover waits for a standby.
  */
 import { findFailover } from '../store/failovers';
 import { readLeases } from '../store/leases';
 import { livenessRecord } from '../store/monitoring';
 import { broken, healthy, heartbeat } from './support/heartbeats';
+import { parseSite } from '../domain/site-file';
 import { site, slave, standby } from './support/site';
 import { eventually, failoverOf, monitorHandle, monitorReaches } from './support/wait';
 import { useTestWorld } from './support/world';
@@ -87,4 +89,55 @@ test('continue-as-new keeps the monitor state, and a deadline set before it fail
   // Started by the latest run, not by the run that heard the heartbeat.
   const { parentExecution } = await world.current.client.workflow.getHandle(result.failoverId).describe();
   expect(parentExecution?.runId).toBe(latestRunId);
+});
+
+test('a failed-over monitor continues as new while its failover waits for a standby, carrying what it heard', async () => {
+  const w = world.current;
+  const description = site(slave({ id: 'rec-01', timeout: '2s' }), standby('fo-01'));
+  const monitor = () => monitorHandle(w, 'rec-01');
+  const ignoredSignals = async (count: number) => {
+    for (let signal = 0; signal < count; signal += 1) {
+      await monitor().signal('heartbeat', { serverId: 'rec-01', sentAtMs: Date.now(), disks: [] });
+    }
+  };
+  await w.withWorker(async () => {
+    await w.seed(description);
+    await w.vms.putSite(parseSite(description));
+    // The only matched standby is down: the failover waits in Broken recorders (a long failover).
+    await w.vms.setServerState('fo-01', 'down');
+    await w.startLiveness();
+    await w.fleet.startMonitor('rec-01');
+    await heartbeat(w.agents, 'rec-01');
+    const failedOver = await monitorReaches(w, 'rec-01', (state) => state.phase === 'failed-over');
+    const failoverId = failedOver.broken?.failoverId as string;
+    await eventually('the failover to wait for a standby', async () =>
+      (await findFailover(w.db, failoverId))?.status === 'waiting-for-standby' ? true : undefined,
+    );
+    const firstRunId = (await monitor().describe()).runId;
+
+    // Heard late, then signalled enough for two runs' worth.
+    await heartbeat(w.agents, 'rec-01');
+    await monitorReaches(w, 'rec-01', (state) => state.lateHeartbeats >= 1);
+    await ignoredSignals(SIGNALS_PER_RUN);
+    await monitorReaches(w, 'rec-01', (state) => state.runs >= 2);
+    await ignoredSignals(SIGNALS_PER_RUN);
+    const carried = await monitorReaches(w, 'rec-01', (state) => state.runs >= 3);
+    expect(carried).toMatchObject({
+      phase: 'failed-over',
+      broken: failedOver.broken,
+      sinceMs: failedOver.sinceMs,
+      lateHeartbeats: 1,
+      ignoredSignals: 2 * SIGNALS_PER_RUN,
+    });
+    expect((await monitor().describe()).runId).not.toBe(firstRunId);
+    expect((await findFailover(w.db, failoverId))?.status).toBe('waiting-for-standby');
+
+    // The standby back: the failover completes; the latest run is still the Slave's monitor, and stops.
+    await w.vms.setServerState('fo-01', 'up');
+    await w.fleet.putStandbyInService('fo-01', 'test');
+    const result = await failoverOf(w, 'rec-01', { stopPromotedMonitor: true });
+    expect(result).toMatchObject({ failoverId, failoverServerId: 'fo-01' });
+    await w.fleet.stopMonitor('rec-01');
+    expect(await monitor().result()).toMatchObject({ outcome: 'stopped', reason: 'operator' });
+  });
 });

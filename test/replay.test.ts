@@ -25,6 +25,7 @@ test('histories are recorded for the monitor, failover and restore workflows', (
       'failover-waiting-for-standby.json',
       'failover-with-plugin-retries.json',
       'monitor-continued-as-new.json',
+      'monitor-failed-over-continued-as-new.json',
       'monitor-failover-and-restore.json',
       'monitor-settings-changed-as-it-starts.json',
       'restore.json',

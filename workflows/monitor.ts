@@ -52,6 +52,13 @@ import { monitorBeforeLiveness } from './monitor-before-liveness';
 /** Marks the runs of the liveness layer's monitor; runs started before it replay the earlier monitor. */
 export const LIVENESS_MONITOR_PATCH = 'monitor-of-the-liveness-layer';
 
+/**
+ * A run also wakes to continue as new when its signals are in, not only on a report: signals that are no
+ * report (ignored, malformed) wake nothing, and a failed-over monitor hears no checkpoints, so its history grew
+ * without bound. Runs started before go on waiting for a report.
+ */
+export const CONTINUE_AS_NEW_ON_ANY_SIGNAL_PATCH = 'monitor-continue-as-new-on-any-signal';
+
 /** Signals a run takes before continue-as-new keeps its history short (cheap to replay when evicted). */
 export const DEFAULT_SIGNALS_PER_RUN = 500;
 const HISTORY_EVENTS_PER_RUN = 4_000;
@@ -417,6 +424,7 @@ async function livenessMonitor(input: MonitorInput): Promise<MonitorResult> {
     busy = false;
   }
 
+  const wakesToContinueAsNew = patched(CONTINUE_AS_NEW_ON_ANY_SIGNAL_PATCH);
   for (;;) {
     setCurrentDetails(describe(state));
     if (stopReason !== undefined) {
@@ -442,6 +450,12 @@ async function livenessMonitor(input: MonitorInput): Promise<MonitorResult> {
     }
     if (state.phase === 'monitoring') backstop.arm(backstopDueMs(state, checkpointPeriodMs));
     else backstop.disarm();
-    await condition(() => reports.length > 0 || stopReason !== undefined || backstop.fired);
+    await condition(
+      () =>
+        reports.length > 0 ||
+        stopReason !== undefined ||
+        backstop.fired ||
+        (wakesToContinueAsNew && shouldContinueAsNew()),
+    );
   }
 }

@@ -143,3 +143,26 @@ describe('with plugin retries that outlast the recording', () => {
     });
   });
 });
+
+test('record a failed-over monitor that continues as new on signals that are no report', async () => {
+  const { fleet, db, seed, withWorker } = world.current;
+  // No standby: the failover waits, and the monitor with it, hearing no checkpoints.
+  await seed(site(slave({ id: 'rec-01', timeout: '1s' })));
+
+  await withWorker(async () => {
+    await fleet.startMonitor('rec-01');
+    await monitorReaches(world.current, 'rec-01', (state) => state.phase === 'failed-over');
+    await eventually('the failover to wait for a standby', async () =>
+      (await failoverRows(db)).find((row) => row.status === 'waiting-for-standby'),
+    );
+    const monitor = monitorHandle(world.current, 'rec-01');
+    const { runId } = await monitor.describe();
+    for (let signal = 0; signal < 10; signal += 1) {
+      await monitor.signal('heartbeat', { serverId: 'rec-01', sentAtMs: Date.now(), disks: [] });
+    }
+    await monitorReaches(world.current, 'rec-01', (state) => state.runs >= 2);
+    await fleet.stopMonitor('rec-01');
+    const events = save('monitor-failed-over-continued-as-new', monitor.workflowId, runId);
+    expect(eventTypes(events)).toContain('EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW');
+  });
+});
