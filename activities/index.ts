@@ -196,6 +196,12 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
     return fence;
   };
 
+  /** A broken Slave heard again: a fence the VMS could not deliver before may reach it now. */
+  const fenceIfPending = async (serverId: string): Promise<void> => {
+    const pending = await fencing.pendingFenceOf(db, serverId);
+    if (pending !== undefined) await fenceBrokenSlave(pending.failoverId);
+  };
+
   const rebindIpCameras = async (failoverId: string): Promise<CameraMove> => {
     const { failoverServerId, cameraIds } = await failovers.ipCamerasToMove(db, failoverId);
     if (cameraIds.length > 0) {
@@ -267,10 +273,10 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
           action: 'ignored: the promoted server keeps recording',
         },
       });
-      // Heard again: a fence the VMS could not deliver then may reach it now.
-      const pending = await fencing.pendingFenceOf(db, input.serverId);
-      if (pending !== undefined) await fenceBrokenSlave(pending.failoverId);
+      await fenceIfPending(input.serverId);
     },
+
+    fenceIfPending,
 
     async saveSettings(input: { serverId: string; settings: FailoverSettings }): Promise<void> {
       await saveSettings(db, input.serverId, input.settings, activityRequestId());

@@ -128,3 +128,29 @@ test('a Slave the VMS could not reach as it failed over is fenced once the VMS r
     expect((await vmsServer(w, 'fo-01')).recordedCameras).toEqual(CAMERAS);
   });
 });
+
+test('a Slave heard late while the VMS still cannot reach it is fenced at a later report, once the VMS reaches it', async () => {
+  const w = world.current;
+  await w.withWorker(async () => {
+    const agent = await monitoredAndHeard(w);
+    await w.vms.setServerState('rec-01', 'partitioned');
+    await agent.stop('rec-01');
+    const failover = await failoverOf(w, 'rec-01', { stopPromotedMonitor: true });
+
+    // Its agent reaches the gateway once more, the VMS still does not reach it: the fence waits.
+    await heartbeat(w.agents, 'rec-01');
+    await monitorReaches(w, 'rec-01', (state) => state.lateHeartbeats === 1);
+    expect(await slaveFence(w, failover.failoverId)).toBe('unreachable');
+
+    // The VMS reaches it; its agent stays silent. The detector tells the monitor again (at most once a
+    // minute per Slave), and that report, the second, has it fenced.
+    await w.vms.setServerState('rec-01', 'up');
+    await eventually(
+      'rec-01 to be fenced',
+      async () => ((await slaveFence(w, failover.failoverId)) === 'fenced' ? true : undefined),
+      { timeoutMs: 90_000 },
+    );
+    expect(await w.vms.camerasRecordedTwice()).toEqual([]);
+    expect(await vmsServer(w, 'rec-01')).toMatchObject({ fenced: true, recordedCameras: [] });
+  });
+}, 180_000);

@@ -59,6 +59,13 @@ export const LIVENESS_MONITOR_PATCH = 'monitor-of-the-liveness-layer';
  */
 export const CONTINUE_AS_NEW_ON_ANY_SIGNAL_PATCH = 'monitor-continue-as-new-on-any-signal';
 
+/**
+ * A broken Slave heard again is fenced at every such report while its fence is pending, not only at the first:
+ * heard late by its agent while the VMS could not reach it, it is fenced once the VMS reaches it (the
+ * detector's next report). Runs started before fence at the first report only.
+ */
+export const FENCE_ON_EVERY_LATE_REPORT_PATCH = 'fence-on-every-late-report';
+
 /** Signals a run takes before continue-as-new keeps its history short (cheap to replay when evicted). */
 export const DEFAULT_SIGNALS_PER_RUN = 500;
 const HISTORY_EVENTS_PER_RUN = 4_000;
@@ -371,12 +378,15 @@ async function livenessMonitor(input: MonitorInput): Promise<MonitorResult> {
         return;
       case 'late-heartbeat':
         state.lateHeartbeats += 1;
-        if (state.lateHeartbeats === 1 && state.broken !== null) {
+        if (state.broken === null) return;
+        if (state.lateHeartbeats === 1) {
           await localStep('Record a late heartbeat (ignored)').recordLateHeartbeat({
             serverId,
             failoverWorkflowId: state.broken.failoverId,
             sentAtMs: decision.lastSeenMs,
           });
+        } else if (patched(FENCE_ON_EVERY_LATE_REPORT_PATCH)) {
+          await localStep('Heard again: fence it if the VMS could not before').fenceIfPending(serverId);
         }
         return;
     }
