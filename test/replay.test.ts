@@ -26,6 +26,7 @@ test('histories are recorded for the monitor, failover and restore workflows', (
       'failover-with-plugin-retries.json',
       'monitor-continued-as-new.json',
       'monitor-failed-over-continued-as-new.json',
+      'monitor-fenced-at-a-later-report.json',
       'monitor-failover-and-restore.json',
       'monitor-settings-changed-as-it-starts.json',
       'restore.json',

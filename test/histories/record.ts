@@ -20,6 +20,7 @@ import {
   monitorHandle,
   monitorReaches,
 } from '../support/wait';
+import { parseSite } from '../../domain/site-file';
 import { site, slave, standby } from '../support/site';
 import { useTestWorld } from '../support/world';
 
@@ -28,7 +29,16 @@ const world = useTestWorld({ MONITOR_SIGNALS_PER_RUN: '10' });
 interface HistoryEvent {
   eventType: string;
   workflowExecutionSignaledEventAttributes?: { signalName?: string };
+  markerRecordedEventAttributes?: { markerName?: string; details?: Record<string, { payloads: { data: string }[] }> };
 }
+
+/** The patches a history records (their markers' payloads, base64 JSON). */
+const patchIds = (events: HistoryEvent[]): string[] =>
+  events.flatMap(({ markerRecordedEventAttributes: marker }) =>
+    Object.values(marker?.markerName === 'core_patch' ? (marker.details ?? {}) : {}).flatMap(({ payloads }) =>
+      payloads.map((payload) => (JSON.parse(Buffer.from(payload.data, 'base64').toString()) as { id: string }).id),
+    ),
+  );
 
 /** Saves a history in the JSON format of `temporal workflow show --output json`, the one replay reads. */
 const save = (name: string, workflowId: string, runId?: string): HistoryEvent[] => {
@@ -166,3 +176,27 @@ test('record a failed-over monitor that continues as new on signals that are no 
     expect(eventTypes(events)).toContain('EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW');
   });
 });
+
+test('record a failed-over monitor that fences its Slave at a later report, once the VMS reaches it', async () => {
+  const w = world.current;
+  const description = site(slave({ id: 'rec-01', timeout: '2s' }), standby('fo-01'));
+  await w.seed(description);
+  await w.vms.putSite(parseSite(description));
+
+  await w.withWorker(async () => {
+    const agent = keepHeartbeating(w.agents, ['rec-01'], 250);
+    await w.fleet.startMonitor('rec-01');
+    await monitorReaches(w, 'rec-01', (state) => state.lastHeartbeatAtMs !== null);
+    await w.vms.setServerState('rec-01', 'partitioned');
+    await agent.stop('rec-01');
+    await failoverOf(w, 'rec-01', { stopPromotedMonitor: true });
+    await heartbeat(w.agents, 'rec-01');
+    await monitorReaches(w, 'rec-01', (state) => state.lateHeartbeats === 1);
+    await w.vms.setServerState('rec-01', 'up');
+    await monitorReaches(w, 'rec-01', (state) => state.lateHeartbeats === 2, { timeoutMs: 90_000 });
+    await eventually('rec-01 to be fenced', async () => (await w.vms.state()).servers.find((s) => s.serverId === 'rec-01' && s.fenced));
+    await w.fleet.stopMonitor('rec-01');
+    const events = save('monitor-fenced-at-a-later-report', monitorHandle(w, 'rec-01').workflowId);
+    expect(patchIds(events)).toContain('fence-on-every-late-report');
+  });
+}, 180_000);
