@@ -63,6 +63,8 @@ const ENSURE_MONITORING_ATTEMPTS = 3;
 /** How long a replaced monitor may take to end (it leaves the roster first); the caller's retry waits on. */
 const MONITOR_END_WAIT_MS = 10_000;
 const MONITOR_END_POLL_MS = 100;
+/** How long the state query of a running monitor may wait for a worker to answer it. */
+const MONITOR_QUERY_DEADLINE_MS = 10_000;
 
 const monitorNotReplacedYet = (serverId: string, why: string): ApplicationFailure =>
   ApplicationFailure.retryable(`the monitor of "${serverId}" ${why}`, 'MonitorNotReplacedYet');
@@ -164,7 +166,15 @@ export class Fleet {
     try {
       const { runId, status } = await this.monitorHandle(serverId).describe();
       if (status.name !== 'RUNNING') return undefined;
-      const state = await this.monitorRun(serverId, runId).query(monitorStateQuery);
+      // A query waits for a worker to answer it, without end unless bounded: a retry asks again.
+      const state = await this.deps.client
+        .withDeadline(Date.now() + MONITOR_QUERY_DEADLINE_MS, () =>
+          this.monitorRun(serverId, runId).query(monitorStateQuery),
+        )
+        .catch((error: unknown) => {
+          if (error instanceof WorkflowNotFoundError) throw error;
+          throw monitorNotReplacedYet(serverId, `did not answer its state query (${String(error)})`);
+        });
       return { runId, state };
     } catch (error) {
       if (error instanceof WorkflowNotFoundError) return undefined;

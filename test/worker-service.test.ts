@@ -10,7 +10,9 @@ import type { AddressInfo } from 'node:net';
 import { Pool } from 'pg';
 import { monitorWorkflowId } from '../domain/names';
 import { MIGRATIONS_DIR } from '../infra/migrate';
+import { TestAgents } from './support/agents';
 import { pluginReinstalls } from './support/db';
+import { keepHeartbeating } from './support/heartbeat-loop';
 import { testServerUrl } from './support/environment';
 import { site, slave, standby } from './support/site';
 import { eventually, monitorReaches } from './support/wait';
@@ -90,6 +92,9 @@ test('on SIGTERM an in-flight activity finishes before the process exits', async
   await vmsLock.query('LOCK TABLE vms_sim.plugins IN EXCLUSIVE MODE');
   const worker = startService(serviceEnv());
   await worker.ready();
+  // The promoted server's agent heartbeats (agents run on standbys too): fo-01 stays in service, and the
+  // reinstall stays this failover's.
+  const fo01 = keepHeartbeating(new TestAgents(db, () => [worker.gateway()]), ['fo-01'], 250);
 
   try {
     await fleet.startMonitor('rec-01');
@@ -127,6 +132,7 @@ test('on SIGTERM an in-flight activity finishes before the process exits', async
       .terminate('test finished')
       .catch(() => undefined);
   } finally {
+    await fo01.stop();
     await vmsLock.query('ROLLBACK').catch(() => undefined);
     vmsLock.release();
   }
