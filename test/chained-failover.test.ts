@@ -38,6 +38,13 @@ const cleanUpAfterEach = (world: { current: TestContext }): void => {
   afterEach(() => leftRunning?.());
 };
 
+/** rec-01 with two plugins, and two standbys: fo-01 takes its place, fo-02 takes fo-01's. */
+const CHAIN = site(
+  slave({ id: 'rec-01', timeout: '2s', plugins: ['ANPR+', 'Activity Map'] }),
+  standby('fo-01'),
+  standby('fo-02'),
+);
+
 describe('while the earlier failover still retries a plugin', () => {
   // Retries that outlast the spec: without a hand-over the earlier failover would never end.
   const world = useTestWorld({ PLUGIN_RETRY_MAX_ATTEMPTS: '1000' });
@@ -45,13 +52,7 @@ describe('while the earlier failover still retries a plugin', () => {
 
   test('the promoted server breaking hands its pending reinstall to its own failover, and the earlier one ends', async () => {
     const w = world.current;
-    await w.seed(
-      site(
-        slave({ id: 'rec-01', timeout: '2s', plugins: ['ANPR+', 'Activity Map'] }),
-        standby('fo-01'),
-        standby('fo-02'),
-      ),
-    );
+    await w.seed(CHAIN);
     await w.vms.failPluginInstalls('fo-01', 'ANPR+', 1_000_000);
 
     const { first, second } = await w.withWorker(async () => {
@@ -157,13 +158,7 @@ describe('after the earlier failover gave a plugin up', () => {
 
   test('a plugin left for manual action on the broken promoted server is reinstalled by its failover', async () => {
     const w = world.current;
-    await w.seed(
-      site(
-        slave({ id: 'rec-01', timeout: '2s', plugins: ['ANPR+', 'Activity Map'] }),
-        standby('fo-01'),
-        standby('fo-02'),
-      ),
-    );
+    await w.seed(CHAIN);
     await w.vms.failPluginInstalls('fo-01', 'ANPR+', 100);
 
     const { first, second } = await w.withWorker(async () => {

@@ -10,6 +10,7 @@ import { listAlerts } from '../store/alerts';
 import { eventsOf, failoverRows } from './support/db';
 import { heartbeat } from './support/heartbeats';
 import { keepHeartbeating } from './support/heartbeat-loop';
+import type { HeartbeatLoop } from './support/heartbeat-loop';
 import { site, slave, standby } from './support/site';
 import { eventually, failoverOf, monitorReaches } from './support/wait';
 import { useTestWorld } from './support/world';
@@ -43,6 +44,24 @@ const monitoredAndHeard = async (w: TestContext) => {
   await monitorReaches(w, 'rec-01', (state) => state.lastHeartbeatAtMs !== null);
   expect((await vmsServer(w, 'rec-01')).recordedCameras).toEqual(CAMERAS);
   return agent;
+};
+
+/** Rec-01 cut off from the VMS and silent: it fails over to fo-01 unfenced. */
+const failedOverUnreachable = async (w: TestContext, agent: HeartbeatLoop) => {
+  await w.vms.setServerState('rec-01', 'partitioned');
+  await agent.stop('rec-01');
+  return failoverOf(w, 'rec-01', { stopPromotedMonitor: true });
+};
+
+/** Rec-01 fenced at last: it records nothing, fo-01 records its cameras, none twice. */
+const fencedAtLast = async (w: TestContext, failoverId: string, timeoutMs?: number) => {
+  await eventually(
+    'rec-01 to be fenced',
+    async () => ((await slaveFence(w, failoverId)) === 'fenced' ? true : undefined),
+    timeoutMs === undefined ? {} : { timeoutMs },
+  );
+  expect(await w.vms.camerasRecordedTwice()).toEqual([]);
+  expect(await vmsServer(w, 'rec-01')).toMatchObject({ fenced: true, recordedCameras: [] });
 };
 
 test('a Slave whose agent link died while it records is fenced before its cameras move; late heartbeats change nothing; restore makes it a standby in the VMS', async () => {
@@ -86,9 +105,7 @@ test('a Slave the VMS cannot reach as it fails over is recorded unfenced with an
     const agent = await monitoredAndHeard(w);
 
     // Cut off: neither its agent nor the VMS reaches it, and it records on.
-    await w.vms.setServerState('rec-01', 'partitioned');
-    await agent.stop('rec-01');
-    const failover = await failoverOf(w, 'rec-01', { stopPromotedMonitor: true });
+    const failover = await failedOverUnreachable(w, agent);
     expect((await failoverRows(w.db))[0]).toMatchObject({ status: 'completed', failover_server_id: 'fo-01' });
     expect(await slaveFence(w, failover.failoverId)).toBe('unreachable');
     expect(await listAlerts(w.db)).toEqual([
@@ -100,11 +117,7 @@ test('a Slave the VMS cannot reach as it fails over is recorded unfenced with an
     // The link is back: its first late heartbeat has it fenced.
     await w.vms.setServerState('rec-01', 'up');
     await heartbeat(w.agents, 'rec-01');
-    await eventually('rec-01 to be fenced', async () =>
-      (await slaveFence(w, failover.failoverId)) === 'fenced' ? true : undefined,
-    );
-    expect(await w.vms.camerasRecordedTwice()).toEqual([]);
-    expect(await vmsServer(w, 'rec-01')).toMatchObject({ fenced: true, recordedCameras: [] });
+    await fencedAtLast(w, failover.failoverId);
     expect((await vmsServer(w, 'fo-01')).recordedCameras).toEqual(CAMERAS);
   });
 });
@@ -112,19 +125,12 @@ test('a Slave the VMS cannot reach as it fails over is recorded unfenced with an
 test('a Slave the VMS could not reach as it failed over is fenced once the VMS reaches it again, its agent still silent', async () => {
   const w = world.current;
   await w.withWorker(async () => {
-    const agent = await monitoredAndHeard(w);
-    await w.vms.setServerState('rec-01', 'partitioned');
-    await agent.stop('rec-01');
-    const failover = await failoverOf(w, 'rec-01', { stopPromotedMonitor: true });
+    const failover = await failedOverUnreachable(w, await monitoredAndHeard(w));
     expect(await slaveFence(w, failover.failoverId)).toBe('unreachable');
 
     // The link to the VMS is back (server-up in its status); the agent never heartbeats again.
     await w.vms.setServerState('rec-01', 'up');
-    await eventually('rec-01 to be fenced', async () =>
-      (await slaveFence(w, failover.failoverId)) === 'fenced' ? true : undefined,
-    );
-    expect(await w.vms.camerasRecordedTwice()).toEqual([]);
-    expect(await vmsServer(w, 'rec-01')).toMatchObject({ fenced: true, recordedCameras: [] });
+    await fencedAtLast(w, failover.failoverId);
     expect((await vmsServer(w, 'fo-01')).recordedCameras).toEqual(CAMERAS);
   });
 });
@@ -132,10 +138,7 @@ test('a Slave the VMS could not reach as it failed over is fenced once the VMS r
 test('a Slave heard late while the VMS still cannot reach it is fenced at a later report, once the VMS reaches it', async () => {
   const w = world.current;
   await w.withWorker(async () => {
-    const agent = await monitoredAndHeard(w);
-    await w.vms.setServerState('rec-01', 'partitioned');
-    await agent.stop('rec-01');
-    const failover = await failoverOf(w, 'rec-01', { stopPromotedMonitor: true });
+    const failover = await failedOverUnreachable(w, await monitoredAndHeard(w));
 
     // Its agent reaches the gateway once more, the VMS still does not reach it: the fence waits.
     await heartbeat(w.agents, 'rec-01');
@@ -145,12 +148,6 @@ test('a Slave heard late while the VMS still cannot reach it is fenced at a late
     // The VMS reaches it; its agent stays silent. The detector tells the monitor again (at most once a
     // minute per Slave), and that report, the second, has it fenced.
     await w.vms.setServerState('rec-01', 'up');
-    await eventually(
-      'rec-01 to be fenced',
-      async () => ((await slaveFence(w, failover.failoverId)) === 'fenced' ? true : undefined),
-      { timeoutMs: 90_000 },
-    );
-    expect(await w.vms.camerasRecordedTwice()).toEqual([]);
-    expect(await vmsServer(w, 'rec-01')).toMatchObject({ fenced: true, recordedCameras: [] });
+    await fencedAtLast(w, failover.failoverId, 90_000);
   });
 }, 180_000);
