@@ -84,7 +84,14 @@ const main = async (): Promise<number> => {
     for (const slaves of options.slaveCounts) {
       const result = await runOnce(
         // The worker reaches the cluster the way the bench does (TLS, API key).
-        { config, client, logger, workerEnv: { ...temporalConnectionEnv(), ...workerTuningEnv(config) } },
+        {
+          config,
+          client,
+          logger,
+          workerEnv: { ...temporalConnectionEnv(), ...workerTuningEnv(config) },
+          // Node flags for the worker only, e.g. a CPU profile: `--cpu-prof --cpu-prof-dir=DIR`.
+          workerNodeArgs: (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
+        },
         options,
         slaves,
       );

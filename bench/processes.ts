@@ -1,6 +1,7 @@
 /**
- * The worker under test as its own process (`node dist/workers/main.js`), and CPU and memory read from
- * /proc: of the worker, of the local Temporal server and of the whole machine.
+ * The worker under test and the simulated VMS as processes of their own (`node dist/workers/main.js`,
+ * `vms simulator serve`), and CPU and memory read from /proc: of the worker, of the simulator, of the local
+ * Temporal server, of PostgreSQL and of the whole machine.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -30,35 +31,21 @@ const readGatewayUrl = (readyFile: string): string | undefined => {
   }
 };
 
-/** Starts the worker service with exactly the environment given, and waits until it polls. */
-export const startWorker = async (
+/** A child process of the bench, started with exactly the environment given, its output to a log file. */
+const spawnService = (
+  args: string[],
   env: Record<string, string>,
-  readyFile: string,
   logFile: string,
-): Promise<WorkerProcess> => {
+): { child: ChildProcess; exitCode: () => number | null | undefined; stop: () => Promise<number | null> } => {
   const log = openSync(logFile, 'a');
-  const child: ChildProcess = spawn(process.execPath, [join(projectRoot(), 'dist', 'workers', 'main.js')], {
-    env,
-    stdio: ['ignore', log, log],
-  });
+  const child: ChildProcess = spawn(process.execPath, args, { env, stdio: ['ignore', log, log] });
   closeSync(log);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let exitCode: number | null | undefined;
   void exited.then((code) => (exitCode = code));
-  const giveUpAt = Date.now() + READY_WITHIN_MS;
-  let gatewayUrl: string | undefined;
-  while ((gatewayUrl = existsSync(readyFile) ? readGatewayUrl(readyFile) : undefined) === undefined) {
-    if (exitCode !== undefined) throw new Error(`the worker exited with code ${exitCode} (log: ${logFile})`);
-    if (Date.now() > giveUpAt) {
-      child.kill('SIGKILL');
-      throw new Error(`the worker was not ready within ${READY_WITHIN_MS} ms (log: ${logFile})`);
-    }
-    await sleep(100);
-  }
-  if (child.pid === undefined) throw new Error('the worker process has no pid');
   return {
-    pid: child.pid,
-    gatewayUrl,
+    child,
+    exitCode: () => exitCode,
     async stop() {
       if (exitCode !== undefined) return exitCode;
       child.kill('SIGTERM');
@@ -71,6 +58,87 @@ export const startWorker = async (
       return outcome;
     },
   };
+};
+
+/** Waits until `ready` gives a value, while the process runs, for at most READY_WITHIN_MS. */
+const waitUntilReady = async <T>(
+  what: string,
+  service: ReturnType<typeof spawnService>,
+  logFile: string,
+  ready: () => T | undefined,
+): Promise<{ pid: number; value: T }> => {
+  const giveUpAt = Date.now() + READY_WITHIN_MS;
+  let value: T | undefined;
+  while ((value = ready()) === undefined) {
+    const exitCode = service.exitCode();
+    if (exitCode !== undefined) throw new Error(`${what} exited with code ${exitCode} (log: ${logFile})`);
+    if (Date.now() > giveUpAt) {
+      service.child.kill('SIGKILL');
+      throw new Error(`${what} was not ready within ${READY_WITHIN_MS} ms (log: ${logFile})`);
+    }
+    await sleep(100);
+  }
+  if (service.child.pid === undefined) throw new Error(`${what} has no pid`);
+  return { pid: service.child.pid, value };
+};
+
+/** Starts the worker service with exactly the environment given, and waits until it polls. */
+export const startWorker = async (
+  env: Record<string, string>,
+  readyFile: string,
+  logFile: string,
+  nodeArgs: string[] = [],
+): Promise<WorkerProcess> => {
+  const service = spawnService(
+    [...nodeArgs, join(projectRoot(), 'dist', 'workers', 'main.js')],
+    env,
+    logFile,
+  );
+  const { pid, value: gatewayUrl } = await waitUntilReady('the worker', service, logFile, () =>
+    existsSync(readyFile) ? readGatewayUrl(readyFile) : undefined,
+  );
+  return { pid, gatewayUrl, stop: service.stop };
+};
+
+export interface SimulatorProcess {
+  pid: number;
+  /** Its bridge API: http://127.0.0.1:<port>. */
+  url: string;
+  stop(): Promise<number | null>;
+}
+
+/** The URL `vms simulator serve` logs once it listens (JSON log lines). */
+const listeningUrl = (logFile: string): string | undefined => {
+  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+    if (!line.includes('VMS simulator listening')) continue;
+    try {
+      const { url } = JSON.parse(line) as { url?: unknown };
+      if (typeof url === 'string') return url;
+    } catch {
+      // A line still being written.
+    }
+  }
+  return undefined;
+};
+
+/**
+ * The simulated VMS as its own process (`vms simulator serve` on a free port of the loopback), as a site's
+ * bridge is: its CPU is not the worker's, and is reported apart.
+ */
+export const startSimulator = async (
+  env: Record<string, string>,
+  logFile: string,
+): Promise<SimulatorProcess> => {
+  const cli = join(projectRoot(), 'dist', 'client', 'cli.js');
+  const service = spawnService(
+    [cli, 'simulator', 'serve', '--port', '0', '--host', '127.0.0.1'],
+    { ...env, LOG_FORMAT: 'json', LOG_LEVEL: 'info' },
+    logFile,
+  );
+  const { pid, value: url } = await waitUntilReady('the VMS simulator', service, logFile, () =>
+    existsSync(logFile) ? listeningUrl(logFile) : undefined,
+  );
+  return { pid, url, stop: service.stop };
 };
 
 const clockTicksPerSecond = (): number => {
@@ -167,13 +235,14 @@ const postgresPids = (database: string): number[] =>
   );
 
 /**
- * The PostgreSQL backends serving the Temporal server process `serverPid`: its persistence, when it keeps it
- * in this PostgreSQL (the production stack; a dev server keeps SQLite in its own process). A backend's title
- * ends with its client's address, `127.0.0.1(port)`; the server's own TCP sockets give those ports.
+ * The PostgreSQL backends serving a local process over TCP: the Temporal server's persistence, when it keeps
+ * it in this PostgreSQL (the production stack; a dev server keeps SQLite in its own process), or the simulated
+ * VMS's. A backend's title ends with its client's address, `127.0.0.1(port)`; the process's own TCP sockets give
+ * those ports.
  */
-const temporalPersistencePids = (serverPid: number | undefined): number[] => {
-  if (serverPid === undefined) return [];
-  const ports = tcpClientPorts(serverPid);
+const backendsServing = (pid: number | undefined): number[] => {
+  if (pid === undefined) return [];
+  const ports = tcpClientPorts(pid);
   if (ports.size === 0) return [];
   return postgresProcesses((title) => {
     const client = /\((\d+)\)/.exec(title);
@@ -247,23 +316,43 @@ export interface CpuWindow {
   /** Cores used on average over the window (1.0 = one core busy all the time). */
   workerCores: number;
   serverCores: number | undefined;
-  /** PostgreSQL for this run (postgresPids); a backend that ended within the window is not counted. */
+  /**
+   * PostgreSQL for the worker: its shared processes and the run database's backends, but those of the
+   * simulated VMS and of the bench's own checks. A backend that ended within the window is not counted.
+   */
   postgresCores: number;
   /** The PostgreSQL backends of the local Temporal server (temporalPersistencePids); undefined if it has none. */
   temporalPersistenceCores: number | undefined;
   /** The bench process itself: the heartbeat agents, mostly. */
   benchCores: number;
+  /** The simulated VMS: its process and its PostgreSQL backends (the site's VMS, other machines in a real site). */
+  vmsCores: number;
   machineCores: number;
   seconds: number;
 }
 
 /** Marks a moment; `since` gives the CPU used from that moment to now. */
-export const cpuMark = (workerPid: number, serverPid: number | undefined, database: string) => {
+export const cpuMark = (
+  workerPid: number,
+  simulatorPid: number,
+  serverPid: number | undefined,
+  database: string,
+) => {
   const at = Date.now();
   const worker = processCpuSeconds(workerPid) ?? 0;
+  const simulator = processCpuSeconds(simulatorPid) ?? 0;
   const server = serverPid === undefined ? undefined : processCpuSeconds(serverPid);
-  const postgres = cpuOf(postgresPids(database));
-  const persistence = cpuOf(temporalPersistencePids(serverPid));
+  // The run database's backends serving the simulated VMS are its, and those serving the bench's own checks
+  // are nobody's; the rest serve the worker.
+  const backends = () => {
+    const vms = backendsServing(simulatorPid);
+    const apart = new Set([...vms, ...backendsServing(process.pid)]);
+    return { worker: postgresPids(database).filter((pid) => !apart.has(pid)), vms };
+  };
+  const before = backends();
+  const postgres = cpuOf(before.worker);
+  const vmsPostgres = cpuOf(before.vms);
+  const persistence = cpuOf(backendsServing(serverPid));
   const bench = process.cpuUsage();
   const machine = machineCpuSeconds();
   return {
@@ -273,8 +362,9 @@ export const cpuMark = (workerPid: number, serverPid: number | undefined, databa
       // A backend that started within the window counts from 0.
       const secondsSince = (before: Map<number, number>, pids: number[]): number =>
         [...cpuOf(pids)].reduce((sum, [pid, now]) => sum + now - (before.get(pid) ?? 0), 0);
-      const postgresSeconds = secondsSince(postgres, postgresPids(database));
-      const persistencePids = temporalPersistencePids(serverPid);
+      const now = backends();
+      const postgresSeconds = secondsSince(postgres, now.worker);
+      const persistencePids = backendsServing(serverPid);
       const benchUsage = process.cpuUsage(bench);
       return {
         workerCores: ((processCpuSeconds(workerPid) ?? worker) - worker) / seconds,
@@ -286,6 +376,9 @@ export const cpuMark = (workerPid: number, serverPid: number | undefined, databa
             ? undefined
             : secondsSince(persistence, persistencePids) / seconds,
         benchCores: (benchUsage.user + benchUsage.system) / 1e6 / seconds,
+        vmsCores:
+          ((processCpuSeconds(simulatorPid) ?? simulator) - simulator + secondsSince(vmsPostgres, now.vms)) /
+          seconds,
         machineCores: (machineCpuSeconds().busy - machine.busy) / seconds,
         seconds,
       };

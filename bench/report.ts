@@ -1,5 +1,6 @@
 /** What a run prints: a readable report, then one JSON line a script can parse. */
 import { cpus } from 'node:os';
+import type { CpuWindow } from './processes';
 import type { RunResult } from './run';
 import { formatPercentiles, round } from './stats';
 
@@ -31,7 +32,13 @@ export const summaryLine = (result: RunResult) => ({
     result.steadyCpu.temporalPersistenceCores === undefined
       ? null
       : round(result.steadyCpu.temporalPersistenceCores, 2),
+  // The orchestrator's share of the machine: what the Master gives it (the VMS and agents are elsewhere).
+  cpuCores: round(orchestratorCores(result.steadyCpu), 2),
+  failoverCpuCores: round(orchestratorCores(result.failoverCpu), 2),
+  cpuMsPerFailover: round(perFailoverMs(result, orchestratorCores)),
+  vmsCpuMsPerFailover: round(perFailoverMs(result, (cpu) => cpu.vmsCores)),
   benchCpuCores: round(result.steadyCpu.benchCores, 2),
+  vmsCpuCores: round(result.steadyCpu.vmsCores, 2),
   machineCpuCores: round(result.steadyCpu.machineCores, 2),
   cores: cpus().length,
   workerRssMb: round(result.workerRssMb),
@@ -39,6 +46,21 @@ export const summaryLine = (result: RunResult) => ({
 });
 
 export type Summary = ReturnType<typeof summaryLine>;
+
+/**
+ * CPU milliseconds one failover cost each part, on average: what the failover window used above the steady
+ * state's rate, over the failed Slaves. What K failovers at once need of the machine is K times this.
+ */
+const perFailoverMs = (result: RunResult, cores: (cpu: CpuWindow) => number | undefined): number => {
+  const window = result.failoverCpu;
+  const above = (cores(window) ?? 0) - (cores(result.steadyCpu) ?? 0);
+  return (above * window.seconds * 1000) / Math.max(1, result.failures);
+};
+
+/** Worker, PostgreSQL and the local Temporal server with its persistence: the orchestrator's CPU. */
+function orchestratorCores(cpu: CpuWindow): number {
+  return cpu.workerCores + cpu.postgresCores + (cpu.serverCores ?? 0) + (cpu.temporalPersistenceCores ?? 0);
+}
 
 export const correctnessFailures = (result: RunResult): string[] =>
   Object.entries(result.correctness)
@@ -82,11 +104,19 @@ export const report = (result: RunResult): string => {
     `steady CPU (cores of ${cores}): worker ${round(cpu.workerCores, 2)} (${perThousand(cpu.workerCores)} per 1000 ` +
       `Slaves), PostgreSQL ${round(cpu.postgresCores, 2)}, Temporal server ${server(cpu.serverCores)}` +
       `${persistence(cpu.temporalPersistenceCores)}, ` +
-      `bench agents ${round(cpu.benchCores, 2)}, machine ${round(cpu.machineCores, 2)} busy`,
+      `bench agents ${round(cpu.benchCores, 2)}, VMS simulator ${round(cpu.vmsCores, 2)}, ` +
+      `machine ${round(cpu.machineCores, 2)} busy`,
     `failover CPU (cores of ${cores}): worker ${round(failoverCpu.workerCores, 2)}, PostgreSQL ` +
       `${round(failoverCpu.postgresCores, 2)}, Temporal server ${server(failoverCpu.serverCores)}` +
       `${persistence(failoverCpu.temporalPersistenceCores)}, ` +
+      `VMS simulator ${round(failoverCpu.vmsCores, 2)}, ` +
       `machine ${round(failoverCpu.machineCores, 2)} busy over ${round(failoverCpu.seconds)} s`,
+    `CPU per failover (ms, window above the steady rate, over ${result.failures}): ` +
+      `worker ${round(perFailoverMs(result, (window) => window.workerCores))}, ` +
+      `PostgreSQL ${round(perFailoverMs(result, (window) => window.postgresCores))}, ` +
+      `Temporal server ${round(perFailoverMs(result, (window) => (window.serverCores ?? 0) + (window.temporalPersistenceCores ?? 0)))}, ` +
+      `all three ${round(perFailoverMs(result, orchestratorCores))}; ` +
+      `VMS simulator ${round(perFailoverMs(result, (window) => window.vmsCores))}`,
     `worker RSS: ${round(result.workerRssIdleMb)} MB idle, ${round(result.workerRssMb)} MB monitoring ` +
       `(${round(((result.workerRssMb - result.workerRssIdleMb) * 1024) / result.slaves)} kB per Slave)`,
     `correctness: ${Object.entries(result.correctness)

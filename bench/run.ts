@@ -30,7 +30,7 @@ import {
 import { HeartbeatAgents } from './heartbeats';
 import type { BenchOptions } from './options';
 import type { CpuWindow } from './processes';
-import { cpuMark, findTemporalServerPid, startWorker, workerRssMb } from './processes';
+import { cpuMark, findTemporalServerPid, startSimulator, startWorker, workerRssMb } from './processes';
 import {
   createRunDatabase,
   dropRunDatabase,
@@ -121,6 +121,8 @@ export interface RunEnvironment {
   logger: Logger;
   /** Worker settings passed through from the bench's own environment (worker tuning). */
   workerEnv: Record<string, string>;
+  /** Node flags for the worker process (a CPU profile). */
+  workerNodeArgs: string[];
 }
 
 const log = (message: string): void => {
@@ -135,6 +137,7 @@ const workerEnvironment = (
     databaseUrl: string;
     readyFile: string;
     checkpointPeriodMs: number;
+    vmsBridgeUrl: string;
   },
   passThrough: Record<string, string>,
 ): Record<string, string> => ({
@@ -148,10 +151,10 @@ const workerEnvironment = (
   WORKER_READY_FILE: run.readyFile,
   METRICS_PORT: '0',
   HEALTH_PORT: '0',
-  // Its gateway and the simulated VMS it serves itself, on free ports of the loopback.
+  // Its gateway on a free port of the loopback; the simulated VMS the bench started, as the site's bridge.
   GATEWAY_HOST: '127.0.0.1',
   GATEWAY_PORT: '0',
-  VMS_SIMULATOR_PORT: '0',
+  VMS_BRIDGE_URL: run.vmsBridgeUrl,
   LIVENESS_CHECKPOINT_PERIOD: `${run.checkpointPeriodMs}ms`,
   LOG_LEVEL: 'warn',
   LOG_FORMAT: 'json',
@@ -243,21 +246,36 @@ export const runOnce = async (
   const failedSet = new Set(failed);
   const workflowIds = new Set(slaveIds.map((id) => monitorWorkflowId(site, id)));
   let stopWorker: (() => Promise<number | null>) | undefined;
+  let stopSimulator: (() => Promise<number | null>) | undefined;
   try {
     await seedSite(db, shape);
     const vms = new VmsSimulator(db);
     await vms.putSite(simulatedSite(shape));
     const tokens = await issueAgentTokens(db, [...slaveIds, ...standbyIds]);
     log(`site seeded in PostgreSQL and in the VMS, ${tokens.size} agent tokens issued`);
+    // The VMS is a process of its own, as a site's bridge is; its state is in the run's database.
+    const simulator = await startSimulator(
+      { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl },
+      join(runDir, 'vms-simulator.log'),
+    );
+    stopSimulator = () => simulator.stop();
     const readyFile = join(runDir, 'ready');
     const worker = await startWorker(
       workerEnvironment(
         config,
-        { site, taskQueue, databaseUrl, readyFile, checkpointPeriodMs: options.checkpointPeriodMs },
+        {
+          site,
+          taskQueue,
+          databaseUrl,
+          readyFile,
+          checkpointPeriodMs: options.checkpointPeriodMs,
+          vmsBridgeUrl: simulator.url,
+        },
         env.workerEnv,
       ),
       readyFile,
       join(runDir, 'worker.log'),
+      env.workerNodeArgs,
     );
     stopWorker = () => worker.stop();
     const serverPid = findTemporalServerPid(Number(config.temporal.address.split(':')[1] ?? '7233'));
@@ -306,7 +324,7 @@ export const runOnce = async (
     log(`every Slave in the detector's roster after ${Date.now() - startsBegan} ms`);
     await sleep(warmUpMs);
 
-    const steadyMark = cpuMark(worker.pid, serverPid, database);
+    const steadyMark = cpuMark(worker.pid, simulator.pid, serverPid, database);
     const steadyFromMs = Date.now();
     const sentBeforeSteady = agents.counts.sent;
     await sleep(options.steadyMs);
@@ -320,7 +338,7 @@ export const runOnce = async (
         `PostgreSQL ${steadyCpu.postgresCores.toFixed(2)}, ${Math.round(rssSteadyMb)} MB`,
     );
 
-    const failoverMark = cpuMark(worker.pid, serverPid, database);
+    const failoverMark = cpuMark(worker.pid, simulator.pid, serverPid, database);
     await agents.fail(failed);
     // They crashed: the VMS no longer reaches them and they record nothing.
     await mapLimited(failed, BULK_CONCURRENCY, (id) => vms.setServerDown(id, true));
@@ -425,6 +443,8 @@ export const runOnce = async (
     await agents.stopAll();
     await worker.stop();
     stopWorker = undefined;
+    await simulator.stop();
+    stopSimulator = undefined;
     const siteChecks = await siteCorrectness(
       db,
       {
@@ -479,6 +499,7 @@ export const runOnce = async (
       );
       await stopWorker();
     }
+    await stopSimulator?.();
     await db.end();
     if (!options.keepDatabase) await dropRunDatabase(config.databaseUrl, database);
   }
