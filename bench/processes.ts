@@ -321,7 +321,7 @@ export interface CpuWindow {
    * simulated VMS and of the bench's own checks. A backend that ended within the window is not counted.
    */
   postgresCores: number;
-  /** The PostgreSQL backends of the local Temporal server (temporalPersistencePids); undefined if it has none. */
+  /** The PostgreSQL backends of the local Temporal server (backendsServing); undefined if it has none. */
   temporalPersistenceCores: number | undefined;
   /** The bench process itself: the heartbeat agents, mostly. */
   benchCores: number;

@@ -51,15 +51,20 @@ export type Summary = ReturnType<typeof summaryLine>;
  * CPU milliseconds one failover cost each part, on average: what the failover window used above the steady
  * state's rate, over the failed Slaves. What K failovers at once need of the machine is K times this.
  */
-const perFailoverMs = (result: RunResult, cores: (cpu: CpuWindow) => number | undefined): number => {
+const perFailoverMs = (result: RunResult, cores: (cpu: CpuWindow) => number): number => {
   const window = result.failoverCpu;
-  const above = (cores(window) ?? 0) - (cores(result.steadyCpu) ?? 0);
+  const above = cores(window) - cores(result.steadyCpu);
   return (above * window.seconds * 1000) / Math.max(1, result.failures);
 };
 
+/** The local Temporal server with its persistence (0 when it is not on this machine). */
+function temporalCores(cpu: CpuWindow): number {
+  return (cpu.serverCores ?? 0) + (cpu.temporalPersistenceCores ?? 0);
+}
+
 /** Worker, PostgreSQL and the local Temporal server with its persistence: the orchestrator's CPU. */
 function orchestratorCores(cpu: CpuWindow): number {
-  return cpu.workerCores + cpu.postgresCores + (cpu.serverCores ?? 0) + (cpu.temporalPersistenceCores ?? 0);
+  return cpu.workerCores + cpu.postgresCores + temporalCores(cpu);
 }
 
 export const correctnessFailures = (result: RunResult): string[] =>
@@ -114,7 +119,7 @@ export const report = (result: RunResult): string => {
     `CPU per failover (ms, window above the steady rate, over ${result.failures}): ` +
       `worker ${round(perFailoverMs(result, (window) => window.workerCores))}, ` +
       `PostgreSQL ${round(perFailoverMs(result, (window) => window.postgresCores))}, ` +
-      `Temporal server ${round(perFailoverMs(result, (window) => (window.serverCores ?? 0) + (window.temporalPersistenceCores ?? 0)))}, ` +
+      `Temporal server ${round(perFailoverMs(result, temporalCores))}, ` +
       `all three ${round(perFailoverMs(result, orchestratorCores))}; ` +
       `VMS simulator ${round(perFailoverMs(result, (window) => window.vmsCores))}`,
     `worker RSS: ${round(result.workerRssIdleMb)} MB idle, ${round(result.workerRssMb)} MB monitoring ` +
