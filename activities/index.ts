@@ -94,14 +94,18 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
 
   /** Why a standby cannot take over now: the VMS reports it down, or its agent went silent. */
   const unfitness = async (serverId: string): Promise<string | undefined> => {
-    try {
-      if (!(await vms.isServerUp(serverId))) return 'the VMS reports it down';
-    } catch (error) {
-      if (error instanceof VmsRejected) return `the VMS refused to tell its state: ${error.message}`;
-      throw error;
-    }
-    const lastSeen = await standbys.staleAgentLastSeen(db, serverId);
-    return lastSeen && `its agent was last heard at ${lastSeen.toISOString()}`;
+    // Both are asked at once: the take-over waits for the slower only.
+    const [vmsUnfitness, lastSeen] = await Promise.all([
+      vms.isServerUp(serverId).then(
+        (up) => (up ? undefined : 'the VMS reports it down'),
+        (error: unknown) => {
+          if (error instanceof VmsRejected) return `the VMS refused to tell its state: ${error.message}`;
+          throw error;
+        },
+      ),
+      standbys.staleAgentLastSeen(db, serverId),
+    ]);
+    return vmsUnfitness ?? (lastSeen && `its agent was last heard at ${lastSeen.toISOString()}`);
   };
 
   /**
@@ -110,10 +114,8 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
    */
   const claimMatchedStandby = async (failoverId: string): Promise<ClaimResult> => {
     for (;;) {
-      const claim = await failovers.claimMatchedStandby(db, failoverId);
-      if (!claim.claimed || (await failovers.findFailover(db, failoverId))?.status !== 'standby-claimed') {
-        return claim;
-      }
+      const { toPromote, ...claim } = await failovers.claimMatchedStandby(db, failoverId);
+      if (!claim.claimed || !toPromote) return claim;
       const unfit = await unfitness(claim.serverId);
       if (unfit === undefined) return claim;
       log.warn('Matched standby unfit: taken out of service', {

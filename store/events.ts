@@ -74,6 +74,30 @@ export const appendEvent = async (db: Queryable, event: FailoverEvent): Promise<
   );
 };
 
+/**
+ * Appends an event about a failover's current claim of a standby, keyed by the claim's number (one more than
+ * the standbys the failover released, as {@link claimSubject} in failovers.ts counts them): the count and the
+ * insert are one statement.
+ */
+export const appendClaimEvent = async (
+  db: Queryable,
+  event: EventOf & { failoverId: string; claimedServerId: string },
+): Promise<void> => {
+  await db.query(
+    `INSERT INTO failover_events (server_id, failover_id, event, details, idempotency_key)
+     SELECT $1, $2, $3, $4, $5 || (count(*) + 1) FROM failover_events
+      WHERE failover_id = $2 AND event = 'standby-released'
+     ON CONFLICT (idempotency_key) DO NOTHING`,
+    [
+      event.serverId,
+      event.failoverId,
+      event.event,
+      event.details ?? {},
+      idempotencyKey({ ...event, subject: `${event.claimedServerId}#` }),
+    ],
+  );
+};
+
 export interface FailoverEventRecord {
   id: string;
   serverId: string;

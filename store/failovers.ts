@@ -21,7 +21,7 @@ import { sameDriveLetters } from '../domain/site';
 import type { Queryable } from '../infra/database';
 import { withTransaction } from '../infra/database';
 import { raiseAlert } from './alerts';
-import { appendEvent } from './events';
+import { appendClaimEvent, appendEvent } from './events';
 import { livenessRecord } from './monitoring';
 import { cameraIdsOf, getServer, lockServer } from './servers';
 import type { ServerRecord } from './servers';
@@ -108,32 +108,36 @@ export const beginFailover = (db: Pool, input: FailoverStart): Promise<FailoverP
     const slave = await lockServer(tx, input.slaveId);
     if (slave.role !== 'slave')
       throw new DomainError(ErrorType.NotASlave, `"${input.slaveId}" is not a Slave server`);
-    const existing = await findFailover(tx, input.failoverId);
-    if (!existing) {
+    // This failover, if it began already, and any failover of the Slave still moving it.
+    const { rows: open } = await tx.query<{ id: string }>(
+      `SELECT id FROM failovers
+        WHERE id = $2 OR (slave_id = $1 AND status NOT IN ('recording-restored', 'completed'))
+        ORDER BY id = $2 DESC`,
+      [input.slaveId, input.failoverId],
+    );
+    if (open[0]?.id !== input.failoverId) {
       if (input.claim !== undefined && slave.status === 'active')
         await confirmSilence(tx, { ...input, claim: input.claim }, slave.materialDriveLetters);
       // An older failover that has restored recording may still reinstall plugins: it does not hold the
       // Slave, which may have been restored, promoted again and broken since.
-      const moving = await tx.query<{ id: string }>(
-        "SELECT id FROM failovers WHERE slave_id = $1 AND status NOT IN ('recording-restored', 'completed')",
-        [input.slaveId],
-      );
-      if (moving.rows[0]) {
+      const moving = open[0];
+      if (moving) {
         throw new DomainError(
           ErrorType.FailoverInProgress,
-          `"${input.slaveId}" is already failing over (${moving.rows[0].id})`,
+          `"${input.slaveId}" is already failing over (${moving.id})`,
         );
       }
       if (slave.status !== 'active') {
         throw new DomainError(ErrorType.ServerNotActive, `"${input.slaveId}" is already in Broken recorders`);
       }
       await tx.query(
-        `INSERT INTO failovers (id, slave_id, reason, deadline_at, status) VALUES ($1, $2, $3, to_timestamp($4 / 1000.0), 'started')`,
+        `WITH opened AS (
+           INSERT INTO failovers (id, slave_id, reason, deadline_at, status)
+           VALUES ($1, $2, $3, to_timestamp($4 / 1000.0), 'started')
+         )
+         UPDATE servers SET status = 'broken', updated_at = now() WHERE id = $2`,
         [input.failoverId, input.slaveId, input.reason, input.deadlineMs],
       );
-      await tx.query("UPDATE servers SET status = 'broken', updated_at = now() WHERE id = $1", [
-        input.slaveId,
-      ]);
       const takenOver = await handOverPluginReinstalls(tx, input.slaveId, input.failoverId);
       await appendEvent(tx, {
         serverId: input.slaveId,
@@ -196,13 +200,15 @@ const handOverPluginReinstalls = async (
 };
 
 /** The plugins the failover reinstalls: the broken Slave's own, and those it took over from earlier failovers. */
+const PLUGINS_TO_REINSTALL = `
+  SELECT name FROM plugins WHERE server_id = $2
+   UNION SELECT plugin FROM plugin_reinstalls WHERE handed_over_to = $1`;
+
 const pluginsToReinstall = async (db: Queryable, slaveId: string, failoverId: string): Promise<string[]> => {
-  const { rows } = await db.query<{ name: string }>(
-    `SELECT name FROM plugins WHERE server_id = $1
-      UNION SELECT plugin FROM plugin_reinstalls WHERE handed_over_to = $2
-      ORDER BY name`,
-    [slaveId, failoverId],
-  );
+  const { rows } = await db.query<{ name: string }>(`${PLUGINS_TO_REINSTALL} ORDER BY name`, [
+    failoverId,
+    slaveId,
+  ]);
   return rows.map((row) => row.name);
 };
 
@@ -261,13 +267,22 @@ const matchedStandbyOutOfService = async (db: Queryable, slaveId: string): Promi
 };
 
 /**
+ * A claim, and whether the claimed standby is still to be promoted: a step run again after the promotion finds
+ * the claim as it was, and the standby already took the Slave's place.
+ */
+export type StandbyClaim = ClaimResult & { toPromote: boolean };
+
+/**
  * Claims the oldest available standby whose drive letters match the Slave's. Row locks with SKIP LOCKED
  * make concurrent claims pick different servers; the unique replaces_server_id makes a double claim fail.
  */
-export const claimMatchedStandby = (db: Pool, failoverId: string): Promise<ClaimResult> =>
+export const claimMatchedStandby = (db: Pool, failoverId: string): Promise<StandbyClaim> =>
   withTransaction(db, async (tx) => {
     const failover = await lockFailover(tx, failoverId);
-    if (failover.failoverServerId !== null) return { claimed: true, serverId: failover.failoverServerId };
+    if (failover.failoverServerId !== null) {
+      const toPromote = failover.status === 'standby-claimed';
+      return { claimed: true, serverId: failover.failoverServerId, toPromote };
+    }
     const { rows } = await tx.query<{ id: string }>(
       `WITH slave_drives AS (
          SELECT coalesce(array_agg(letter ORDER BY letter), '{}') AS letters FROM drives WHERE server_id = $1
@@ -280,11 +295,16 @@ export const claimMatchedStandby = (db: Pool, failoverId: string): Promise<Claim
           ORDER BY s.created_at, s.id
           LIMIT 1
           FOR UPDATE OF s SKIP LOCKED
+       ), claimed AS (
+         UPDATE servers SET replaces_server_id = $1, updated_at = now()
+           FROM candidate WHERE servers.id = candidate.id
+         RETURNING servers.id
+       ), recorded AS (
+         UPDATE failovers SET status = 'standby-claimed', failover_server_id = claimed.id
+           FROM claimed WHERE failovers.id = $2
        )
-       UPDATE servers SET replaces_server_id = $1, updated_at = now()
-         FROM candidate WHERE servers.id = candidate.id
-       RETURNING servers.id`,
-      [failover.slaveId],
+       SELECT id FROM claimed`,
+      [failover.slaveId, failoverId],
     );
     const failoverServerId = rows[0]?.id;
     if (failoverServerId === undefined) {
@@ -309,36 +329,18 @@ export const claimMatchedStandby = (db: Pool, failoverId: string): Promise<Claim
           });
         }
       }
-      return { claimed: false, firstWait };
+      return { claimed: false, firstWait, toPromote: false };
     }
-    await tx.query("UPDATE failovers SET status = 'standby-claimed', failover_server_id = $2 WHERE id = $1", [
-      failoverId,
-      failoverServerId,
-    ]);
-    await appendEvent(tx, {
+    // A failover claims again after a standby failed it (the same one, back in service, too): one event per claim.
+    await appendClaimEvent(tx, {
       serverId: failover.slaveId,
       failoverId,
       event: 'standby-claimed',
       details: { failoverServerId },
-      // A failover claims again after a standby failed it (the same one, back in service, too): one event per claim.
-      subject: await claimSubject(tx, failoverId, failoverServerId),
+      claimedServerId: failoverServerId,
     });
-    return { claimed: true, serverId: failoverServerId };
+    return { claimed: true, serverId: failoverServerId, toPromote: true };
   });
-
-const claimedFailover = async (
-  db: Pool,
-  failoverId: string,
-): Promise<FailoverRecord & { failoverServerId: string }> => {
-  const failover = await findFailover(db, failoverId);
-  if (!failover || failover.failoverServerId === null) {
-    throw new DomainError(
-      ErrorType.InvalidInput,
-      `failover "${failoverId}" has not claimed a standby server`,
-    );
-  }
-  return { ...failover, failoverServerId: failover.failoverServerId };
-};
 
 /**
  * Records the claimed standby as the active Slave in the broken one's place, with its failover settings. Until
@@ -346,24 +348,33 @@ const claimedFailover = async (
  */
 export const recordPromotion = (db: Pool, failoverId: string, serverUpTimeoutMs: number): Promise<void> =>
   withTransaction(db, async (tx) => {
-    const failover = await lockFailover(tx, failoverId);
-    if (failover.status !== 'standby-claimed') return;
-    await tx.query(
-      `UPDATE servers promoted
-          SET role = 'slave', status = 'active', updated_at = now(),
-              protected = broken.protected, failover_timeout_ms = broken.failover_timeout_ms,
-              silence_from = now() + make_interval(secs => $3 / 1000.0)
-         FROM servers broken
-        WHERE promoted.id = $1 AND broken.id = $2`,
-      [failover.failoverServerId, failover.slaveId, serverUpTimeoutMs],
+    const { rows } = await tx.query<{ slave_id: string; failover_server_id: string }>(
+      `WITH promotion AS (
+         UPDATE failovers SET status = 'promoted' WHERE id = $1 AND status = 'standby-claimed'
+         RETURNING slave_id, failover_server_id
+       ), promoted AS (
+         UPDATE servers promoted
+            SET role = 'slave', status = 'active', updated_at = now(),
+                protected = broken.protected, failover_timeout_ms = broken.failover_timeout_ms,
+                silence_from = now() + make_interval(secs => $2 / 1000.0)
+           FROM promotion JOIN servers broken ON broken.id = promotion.slave_id
+          WHERE promoted.id = promotion.failover_server_id
+       )
+       SELECT slave_id, failover_server_id FROM promotion`,
+      [failoverId, serverUpTimeoutMs],
     );
-    await tx.query("UPDATE failovers SET status = 'promoted' WHERE id = $1", [failoverId]);
-    await appendEvent(tx, {
-      serverId: failover.slaveId,
+    const promotion = rows[0];
+    if (promotion === undefined) {
+      // Promoted already, or not this failover's step: nothing changed.
+      await lockFailover(tx, failoverId);
+      return;
+    }
+    await appendClaimEvent(tx, {
+      serverId: promotion.slave_id,
       failoverId,
       event: 'standby-promoted',
-      details: { failoverServerId: failover.failoverServerId },
-      subject: await claimSubject(tx, failoverId, failover.failoverServerId ?? ''),
+      details: { failoverServerId: promotion.failover_server_id },
+      claimedServerId: promotion.failover_server_id,
     });
   });
 
@@ -372,8 +383,21 @@ export const ipCamerasToMove = async (
   db: Pool,
   failoverId: string,
 ): Promise<{ failoverServerId: string; cameraIds: string[] }> => {
-  const { slaveId, failoverServerId } = await claimedFailover(db, failoverId);
-  return { failoverServerId, cameraIds: await cameraIdsOf(db, slaveId, 'ip') };
+  const { rows } = await db.query<{ failover_server_id: string | null; camera_ids: string[] }>(
+    `SELECT f.failover_server_id,
+            ARRAY(SELECT c.id FROM cameras c WHERE c.server_id = f.slave_id AND c.kind = 'ip' ORDER BY c.id)
+              AS camera_ids
+       FROM failovers f WHERE f.id = $1`,
+    [failoverId],
+  );
+  const failoverServerId = rows[0]?.failover_server_id;
+  if (failoverServerId === null || failoverServerId === undefined) {
+    throw new DomainError(
+      ErrorType.InvalidInput,
+      `failover "${failoverId}" has not claimed a standby server`,
+    );
+  }
+  return { failoverServerId, cameraIds: rows[0]?.camera_ids ?? [] };
 };
 
 /**
@@ -415,9 +439,9 @@ export const commitCameraMove = (db: Pool, failoverId: string, cameraIds: string
     );
     await tx.query(
       `INSERT INTO plugin_reinstalls (failover_id, plugin, server_id, status)
-       SELECT $1, unnest($2::text[]), $3, 'pending'
+       SELECT $1, plugin, $3, 'pending' FROM (${PLUGINS_TO_REINSTALL}) AS plugins (plugin)
        ON CONFLICT DO NOTHING`,
-      [failoverId, await pluginsToReinstall(tx, failover.slaveId, failoverId), failover.failoverServerId],
+      [failoverId, failover.slaveId, failover.failoverServerId],
     );
     await appendEvent(tx, {
       serverId: failover.slaveId,

@@ -87,8 +87,9 @@ export const getServer = async (db: Queryable, serverId: string): Promise<Server
 
 /** The server, its row locked until the transaction ends: changes to one server happen one at a time. */
 export const lockServer = async (tx: PoolClient, serverId: string): Promise<ServerRecord> => {
-  await tx.query('SELECT 1 FROM servers WHERE id = $1 FOR UPDATE', [serverId]);
-  return getServer(tx, serverId);
+  const { rows } = await tx.query<ServerRow>(`${SELECT_SERVERS} WHERE s.id = $1 FOR UPDATE OF s`, [serverId]);
+  if (!rows[0]) throw new DomainError(ErrorType.UnknownServer, `unknown server "${serverId}"`);
+  return toServerRecord(rows[0]);
 };
 
 export const listServers = async (db: Queryable): Promise<ServerRecord[]> => {

@@ -4,7 +4,16 @@
  * The failover workflow then goes on from there (protection of the promoted server, plugin reinstalls).
  */
 import { parseSite } from '../domain/site-file';
-import { findFailover } from '../store/failovers';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createActivities } from '../activities';
+import {
+  beginFailover,
+  claimMatchedStandby,
+  findFailover,
+  ipCamerasToMove,
+  recordPromotion,
+} from '../store/failovers';
+import { findServer } from '../store/servers';
 import { site, slave, standby } from './support/site';
 import { failoverOf, monitorHandle } from './support/wait';
 import { useTestWorld } from './support/world';
@@ -49,4 +58,88 @@ test('recording is restored before the failover workflow starts, and every step 
     { operation: 'install-plugin', subject: 'fo-01/ANPR+' },
   ]);
   expect(await vms.calls()).toHaveLength(4);
+});
+
+test('each take-over step run again changes nothing: claim, promotion and camera move are recorded once', async () => {
+  const { db, vms, fleet, config, seed } = world.current;
+  const description = site(slave({ id: 'rec-01', ipCameras: 2 }), standby('fo-01'), standby('fo-02'));
+  await seed(description);
+  await vms.putSite(parseSite(description));
+  const activities = createActivities({
+    db,
+    vms,
+    monitors: fleet,
+    tuning: config.failover,
+    site: config.site,
+    alerts: config.alerts,
+  });
+  const run = new MockActivityEnvironment();
+  const failoverId = 'take-over-steps-rec-01';
+  const start = {
+    failoverId,
+    slaveId: 'rec-01',
+    reason: 'heartbeat-timeout' as const,
+    deadlineMs: Date.now(),
+  };
+
+  await run.run(activities.beginFailover, start);
+  const claimed = { claimed: true, serverId: 'fo-01' };
+  expect(await run.run(activities.claimMatchedStandby, failoverId)).toEqual(claimed);
+  expect(await run.run(activities.claimMatchedStandby, failoverId)).toEqual(claimed);
+  const promotion = { failoverId, slaveId: 'rec-01', serverId: 'fo-01' };
+  await run.run(activities.promoteStandby, promotion);
+  await run.run(activities.promoteStandby, promotion);
+  // Once promoted, a claim run again keeps the server in the Slave's place, whatever the VMS says of it now.
+  await vms.setServerState('fo-01', 'down');
+  expect(await run.run(activities.claimMatchedStandby, failoverId)).toEqual(claimed);
+  await vms.setServerState('fo-01', 'up');
+  await run.run(activities.fenceBrokenSlave, failoverId);
+  const moved = { ipCameraIds: ['rec-01-ip-1', 'rec-01-ip-2'], analogCameraIds: [] };
+  expect(await run.run(activities.rebindIpCameras, failoverId)).toEqual(moved);
+  expect(await run.run(activities.rebindIpCameras, failoverId)).toEqual(moved);
+
+  expect(await findServer(db, 'fo-01')).toMatchObject({
+    role: 'slave',
+    status: 'active',
+    outOfService: null,
+  });
+  expect(await findServer(db, 'fo-02')).toMatchObject({ role: 'failover', replacesServerId: null });
+  expect(await findFailover(db, failoverId)).toMatchObject({
+    status: 'recording-restored',
+    ipCamerasMoved: 2,
+  });
+  const { rows } = await db.query<{ event: string; idempotency_key: string }>(
+    'SELECT event, idempotency_key FROM failover_events WHERE failover_id = $1 ORDER BY id',
+    [failoverId],
+  );
+  expect(rows).toEqual([
+    { event: 'moved-to-broken-recorders', idempotency_key: `${failoverId}:moved-to-broken-recorders` },
+    { event: 'standby-claimed', idempotency_key: `${failoverId}:standby-claimed:fo-01#1` },
+    { event: 'standby-promoted', idempotency_key: `${failoverId}:standby-promoted:fo-01#1` },
+    { event: 'slave-fenced', idempotency_key: `${failoverId}:slave-fenced` },
+    { event: 'cameras-rebound', idempotency_key: `${failoverId}:cameras-rebound` },
+  ]);
+  await expect(recordPromotion(db, 'no-such-failover', 60_000)).rejects.toMatchObject({
+    type: 'InvalidInput',
+  });
+});
+
+test('the cameras to move are asked only of a failover that claimed a standby', async () => {
+  const { db, seed } = world.current;
+  await seed(site(slave({ id: 'rec-01', ipCameras: 1 })));
+  const failoverId = 'take-over-unclaimed-rec-01';
+  await beginFailover(db, {
+    failoverId,
+    slaveId: 'rec-01',
+    reason: 'heartbeat-timeout',
+    deadlineMs: Date.now(),
+  });
+
+  expect(await claimMatchedStandby(db, failoverId)).toEqual({
+    claimed: false,
+    firstWait: true,
+    toPromote: false,
+  });
+  await expect(ipCamerasToMove(db, failoverId)).rejects.toMatchObject({ type: 'InvalidInput' });
+  await expect(ipCamerasToMove(db, 'no-such-failover')).rejects.toMatchObject({ type: 'InvalidInput' });
 });
