@@ -5,7 +5,7 @@
  */
 import { Argument, InvalidArgumentError, Option } from 'commander';
 import type { Command } from 'commander';
-import { ensureDatabase } from '../../infra/database';
+import { createWarmPool, ensureDatabase } from '../../infra/database';
 import { VmsRejected, VmsUnavailable } from '../../vms/control-plane';
 import { VmsSimulator } from '../../vms/simulator';
 import { FAULTABLE_CALLS } from '../../vms/simulator-site';
@@ -23,6 +23,11 @@ import { readSiteFile } from '../site-source';
 /** Where `vms simulator serve` listens by default, and where the other commands look when no URL is set. */
 const DEFAULT_SIMULATOR_PORT = 7280;
 const DEFAULT_SIMULATOR_URL = `http://127.0.0.1:${DEFAULT_SIMULATOR_PORT}`;
+/**
+ * PostgreSQL connections the service keeps open, idle or not, as a VMS server does: a burst of calls after a
+ * quiet spell (a failover after hours of heartbeats) should not wait for new backends.
+ */
+const SERVE_CONNECTIONS = 10;
 
 interface ClientOptions {
   url?: string;
@@ -41,7 +46,9 @@ const serve = async (session: Session, options: { port: number; host: string; to
   const { config, logger } = session;
   const token = options.token ?? config.vmsBridge.token;
   await ensureDatabase(config.databaseUrl, logger);
-  const simulator = new VmsSimulator(await session.db());
+  await session.db();
+  const db = await createWarmPool(config.databaseUrl, logger, SERVE_CONNECTIONS);
+  const simulator = new VmsSimulator(db);
   await simulator.install(logger);
   const server = createSimulatorServer({ simulator, logger, ...(token !== undefined && { token }) });
   let port: number;
@@ -65,6 +72,7 @@ const serve = async (session: Session, options: { port: number; host: string; to
   const signal = await stopping;
   logger.info({ signal }, 'VMS simulator stopping');
   await stopServer(server);
+  await db.end();
   logger.info('VMS simulator stopped');
 };
 
