@@ -7,33 +7,19 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import type { Pool } from 'pg';
-import { createActivities } from '../activities';
 import { parseSite } from '../domain/site-file';
 import { createPool } from '../infra/database';
 import { closedPort } from './support/cli';
 import { site, slave } from './support/site';
+import { activitiesOf } from './support/activities';
 import { useTestWorld } from './support/world';
 
 const world = useTestWorld();
 
-/** The activities as the worker builds them, over `db`. */
-const activitiesOver = (db: Pool) => {
-  const { vms, fleet, config } = world.current;
-  return createActivities({
-    db,
-    vms,
-    monitors: fleet,
-    tuning: config.failover,
-    site: config.site,
-    alerts: config.alerts,
-  });
-};
-
 test('a refused request fails its activity with a non-retryable failure of the same type', async () => {
-  const { db, seed } = world.current;
+  const { seed } = world.current;
   await seed(site(slave({ id: 'rec-01' })));
-  const activities = activitiesOver(db);
+  const activities = activitiesOf(world.current);
   const environment = new MockActivityEnvironment();
 
   const restoring = environment.run(activities.restoreAsStandby, { serverId: 'rec-01' });
@@ -54,11 +40,11 @@ test('a refused request fails its activity with a non-retryable failure of the s
 });
 
 test("a call the VMS refuses fails its activity for good, as VmsRejected with the VMS's code", async () => {
-  const { db, seed, vms } = world.current;
+  const { seed, vms } = world.current;
   const description = site(slave({ id: 'rec-01' }));
   await seed(description);
   await vms.putSite(parseSite(description));
-  const activities = activitiesOver(db);
+  const activities = activitiesOf(world.current);
 
   // The VMS holds the site and knows no rec-99: a 404 unknown-server, which no retry can change.
   const waiting = new MockActivityEnvironment().run(activities.waitUntilServerUp, 'rec-99');
@@ -75,7 +61,7 @@ test('an unreachable PostgreSQL is not a refusal: the activity fails as it is, t
   const { logger } = world.current;
   const unreachable = createPool(`postgres://postgres@127.0.0.1:${await closedPort()}/vms`, logger);
   try {
-    const activities = activitiesOver(unreachable);
+    const activities = activitiesOf(world.current, unreachable);
     const loading = new MockActivityEnvironment().run(activities.loadMonitoredSlave, 'rec-01');
     await expect(loading).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     await expect(loading).rejects.not.toBeInstanceOf(ApplicationFailure);

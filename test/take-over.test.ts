@@ -5,7 +5,6 @@
  */
 import { parseSite } from '../domain/site-file';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createActivities } from '../activities';
 import {
   beginFailover,
   claimMatchedStandby,
@@ -14,6 +13,7 @@ import {
   recordPromotion,
 } from '../store/failovers';
 import { findServer } from '../store/servers';
+import { activitiesOf } from './support/activities';
 import { site, slave, standby } from './support/site';
 import { failoverOf, monitorHandle } from './support/wait';
 import { useTestWorld } from './support/world';
@@ -61,18 +61,11 @@ test('recording is restored before the failover workflow starts, and every step 
 });
 
 test('each take-over step run again changes nothing: claim, promotion and camera move are recorded once', async () => {
-  const { db, vms, fleet, config, seed } = world.current;
+  const { db, vms, seed } = world.current;
   const description = site(slave({ id: 'rec-01', ipCameras: 2 }), standby('fo-01'), standby('fo-02'));
   await seed(description);
   await vms.putSite(parseSite(description));
-  const activities = createActivities({
-    db,
-    vms,
-    monitors: fleet,
-    tuning: config.failover,
-    site: config.site,
-    alerts: config.alerts,
-  });
+  const activities = activitiesOf(world.current);
   const run = new MockActivityEnvironment();
   const failoverId = 'take-over-steps-rec-01';
   const start = {
