@@ -192,7 +192,7 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
   const fenceBrokenSlave = async (failoverId: string): Promise<SlaveFence> => {
     const target = await fencing.fenceTarget(db, failoverId);
     if (fencing.isFenceSettled(target.fence)) return target.fence;
-    const fence = await fencing.recordFence(db, { failoverId, ...(await fenceInVms(target)) });
+    const fence = await fencing.recordFence(db, { ...target, ...(await fenceInVms(target)) });
     if (fence === 'fenced') log.info('Broken Slave fenced', { failoverId, slaveId: target.slaveId });
     else log.warn('Broken Slave not fenced', { failoverId, slaveId: target.slaveId, fence });
     return fence;

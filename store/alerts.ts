@@ -61,6 +61,15 @@ export const raiseAlert = async (
   return rowCount === 1;
 };
 
+/**
+ * {@link raiseAlert} for a statement that changes something and raises its alert at once: raises one alert per
+ * row of `source` (a CTE of that statement, with columns alert_id, kind, server_id, message and details).
+ */
+export const raiseAlertFrom = (source: string): string => `
+  INSERT INTO alerts (id, kind, server_id, message, details)
+  SELECT alert_id, kind, server_id, message, details FROM ${source}
+  ON CONFLICT (id) DO NOTHING`;
+
 export const listAlerts = async (db: Queryable, options: { all?: boolean } = {}): Promise<Alert[]> => {
   const { rows } = await db.query<AlertRow>(
     `SELECT id, kind, server_id, message, details, raised_at, acknowledged_at, acknowledged_by

@@ -75,28 +75,17 @@ export const appendEvent = async (db: Queryable, event: FailoverEvent): Promise<
 };
 
 /**
- * Appends an event about a failover's current claim of a standby, keyed by the claim's number (one more than
- * the standbys the failover released, as {@link claimSubject} in failovers.ts counts them): the count and the
- * insert are one statement.
+ * SQL for a statement that changes a failover and records its event at once: appends one event per row of
+ * `source` (a CTE of that statement, with columns server_id, failover_id and details), keyed as
+ * {@link appendEvent} keys an event of a failover, so that the statement run again records nothing more.
+ * `subject` is an SQL expression over the row, for a failover that has one such event per subject.
  */
-export const appendClaimEvent = async (
-  db: Queryable,
-  event: EventOf & { failoverId: string; claimedServerId: string },
-): Promise<void> => {
-  await db.query(
-    `INSERT INTO failover_events (server_id, failover_id, event, details, idempotency_key)
-     SELECT $1, $2, $3, $4, $5 || (count(*) + 1) FROM failover_events
-      WHERE failover_id = $2 AND event = 'standby-released'
-     ON CONFLICT (idempotency_key) DO NOTHING`,
-    [
-      event.serverId,
-      event.failoverId,
-      event.event,
-      event.details ?? {},
-      idempotencyKey({ ...event, subject: `${event.claimedServerId}#` }),
-    ],
-  );
-};
+export const appendEventFrom = (source: string, event: FailoverEventName, subject?: string): string => `
+  INSERT INTO failover_events (server_id, failover_id, event, details, idempotency_key)
+  SELECT server_id, failover_id, '${event}', details,
+         failover_id || ':${event}'${subject === undefined ? '' : ` || ':' || ${subject}`}
+    FROM ${source}
+  ON CONFLICT (idempotency_key) DO NOTHING`;
 
 export interface FailoverEventRecord {
   id: string;

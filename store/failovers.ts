@@ -21,7 +21,7 @@ import { sameDriveLetters } from '../domain/site';
 import type { Queryable } from '../infra/database';
 import { withTransaction } from '../infra/database';
 import { raiseAlert } from './alerts';
-import { appendClaimEvent, appendEvent } from './events';
+import { appendEvent, appendEventFrom } from './events';
 import { livenessRecord } from './monitoring';
 import { cameraIdsOf, getServer, lockServer } from './servers';
 import type { ServerRecord } from './servers';
@@ -108,6 +108,12 @@ export const beginFailover = (db: Pool, input: FailoverStart): Promise<FailoverP
     const slave = await lockServer(tx, input.slaveId);
     if (slave.role !== 'slave')
       throw new DomainError(ErrorType.NotASlave, `"${input.slaveId}" is not a Slave server`);
+    const plan = (plugins: string[]): FailoverPlan => ({
+      failoverId: input.failoverId,
+      slaveId: input.slaveId,
+      driveLetters: slave.driveLetters,
+      plugins,
+    });
     // This failover, if it began already, and any failover of the Slave still moving it.
     const { rows: open } = await tx.query<{ id: string }>(
       `SELECT id FROM failovers
@@ -130,82 +136,66 @@ export const beginFailover = (db: Pool, input: FailoverStart): Promise<FailoverP
       if (slave.status !== 'active') {
         throw new DomainError(ErrorType.ServerNotActive, `"${input.slaveId}" is already in Broken recorders`);
       }
-      await tx.query(
+      // Opened, the Slave in Broken recorders, earlier reinstalls on it taken over, and the event: one statement,
+      // which answers the plugins to reinstall.
+      const { rows } = await tx.query<{ name: string }>(
         `WITH opened AS (
            INSERT INTO failovers (id, slave_id, reason, deadline_at, status)
            VALUES ($1, $2, $3, to_timestamp($4 / 1000.0), 'started')
-         )
-         UPDATE servers SET status = 'broken', updated_at = now() WHERE id = $2`,
-        [input.failoverId, input.slaveId, input.reason, input.deadlineMs],
+         ), broken AS (
+           UPDATE servers SET status = 'broken', updated_at = now() WHERE id = $2
+         ), ${HAND_OVER_PLUGIN_REINSTALLS},
+         moved AS (
+           SELECT $1::text AS failover_id, $2::text AS server_id,
+                  jsonb_build_object('reason', $3::text, 'deadline', $5::text)
+                  || CASE WHEN EXISTS (SELECT 1 FROM handed)
+                       THEN jsonb_build_object('pluginsTakenOver',
+                              (SELECT jsonb_agg(DISTINCT plugin COLLATE "C" ORDER BY plugin COLLATE "C") FROM handed))
+                       ELSE '{}' END AS details
+         ), moved_event AS (${appendEventFrom('moved', 'moved-to-broken-recorders')})
+         SELECT name FROM plugins WHERE server_id = $2 UNION SELECT plugin FROM handed ORDER BY name`,
+        [
+          input.failoverId,
+          input.slaveId,
+          input.reason,
+          input.deadlineMs,
+          new Date(input.deadlineMs).toISOString(),
+        ],
       );
-      const takenOver = await handOverPluginReinstalls(tx, input.slaveId, input.failoverId);
-      await appendEvent(tx, {
-        serverId: input.slaveId,
-        failoverId: input.failoverId,
-        event: 'moved-to-broken-recorders',
-        details: {
-          reason: input.reason,
-          deadline: new Date(input.deadlineMs).toISOString(),
-          ...(takenOver.length > 0 && { pluginsTakenOver: takenOver }),
-        },
-      });
+      return plan(rows.map((row) => row.name));
     }
-    return {
-      failoverId: input.failoverId,
-      slaveId: input.slaveId,
-      driveLetters: slave.driveLetters,
-      plugins: await pluginsToReinstall(tx, input.slaveId, input.failoverId),
-    };
+    return plan(await pluginsToReinstall(tx, input.slaveId, input.failoverId));
   });
 
 /**
- * The broken Slave was the promoted server of earlier failovers: their reinstalls still pending on it (their
- * installs would go to a broken server) or left for manual action there become the new failover's, and are
- * marked handed over to it, with an event each. The earlier failover's reinstall activity finds its row so
- * and ends. Returns the plugins taken over.
+ * SQL (CTEs of the statement that opens failover $1 of Slave $2): the broken Slave was the promoted server of
+ * earlier failovers; their reinstalls still pending on it (their installs would go to a broken server) or left
+ * for manual action there become the new failover's, and are marked handed over to it, with an event each.
+ * The earlier failover's reinstall activity finds its row so and ends. `handed` has a row per plugin taken over.
  */
-const handOverPluginReinstalls = async (
-  tx: PoolClient,
-  slaveId: string,
-  failoverId: string,
-): Promise<string[]> => {
-  const { rows } = await tx.query<{
-    failover_id: string;
-    plugin: string;
-    was: PluginReinstallStatus;
-    slave_id: string;
-  }>(
-    `WITH unfinished AS (
-       SELECT r.failover_id, r.plugin, r.status, f.slave_id
-         FROM plugin_reinstalls r JOIN failovers f ON f.id = r.failover_id
-        WHERE f.failover_server_id = $1 AND r.status IN ('pending', 'needs-manual-action')
-        FOR UPDATE OF r
-     )
-     UPDATE plugin_reinstalls r SET status = 'handed-over', handed_over_to = $2, updated_at = now()
-       FROM unfinished u
-      WHERE r.failover_id = u.failover_id AND r.plugin = u.plugin
-     RETURNING u.failover_id, u.plugin, u.status AS was, u.slave_id`,
-    [slaveId, failoverId],
-  );
-  for (const row of rows) {
-    await appendEvent(tx, {
-      serverId: row.slave_id,
-      failoverId: row.failover_id,
-      event: 'plugin-handed-over',
-      details: { plugin: row.plugin, serverId: slaveId, was: row.was, toFailoverId: failoverId },
-      subject: row.plugin,
-    });
-  }
-  return [...new Set(rows.map((row) => row.plugin))].sort();
-};
+const HAND_OVER_PLUGIN_REINSTALLS = `
+  unfinished AS (
+    SELECT r.failover_id, r.plugin, r.status, f.slave_id
+      FROM plugin_reinstalls r JOIN failovers f ON f.id = r.failover_id
+     WHERE f.failover_server_id = $2 AND r.status IN ('pending', 'needs-manual-action')
+     FOR UPDATE OF r
+  ), handed AS (
+    UPDATE plugin_reinstalls r SET status = 'handed-over', handed_over_to = $1, updated_at = now()
+      FROM unfinished u
+     WHERE r.failover_id = u.failover_id AND r.plugin = u.plugin
+    RETURNING u.failover_id, u.plugin, u.slave_id AS server_id,
+              jsonb_build_object('plugin', u.plugin, 'serverId', $2::text, 'was', u.status,
+                                 'toFailoverId', $1::text) AS details
+  ), handed_events AS (${appendEventFrom('handed', 'plugin-handed-over', 'handed.plugin')})`;
 
 /** The plugins the failover reinstalls: the broken Slave's own, and those it took over from earlier failovers. */
-const PLUGINS_TO_REINSTALL = `
-  SELECT name FROM plugins WHERE server_id = $2
-   UNION SELECT plugin FROM plugin_reinstalls WHERE handed_over_to = $1`;
+/** The plugins to reinstall, as SQL over the failover and its Slave (SQL expressions). */
+const pluginsToReinstallOf = (failoverId: string, slaveId: string): string => `
+  SELECT name FROM plugins WHERE server_id = ${slaveId}
+   UNION SELECT plugin FROM plugin_reinstalls WHERE handed_over_to = ${failoverId}`;
 
 const pluginsToReinstall = async (db: Queryable, slaveId: string, failoverId: string): Promise<string[]> => {
-  const { rows } = await db.query<{ name: string }>(`${PLUGINS_TO_REINSTALL} ORDER BY name`, [
+  const { rows } = await db.query<{ name: string }>(`${pluginsToReinstallOf('$1', '$2')} ORDER BY name`, [
     failoverId,
     slaveId,
   ]);
@@ -251,6 +241,11 @@ export const claimSubject = async (db: Queryable, failoverId: string, serverId: 
   return `${serverId}#${(rows[0]?.released ?? 0) + 1}`;
 };
 
+/** {@link claimSubject} as an SQL expression over `source`, a CTE with columns failover_id and failover_server_id. */
+const claimSubjectOf = (source: string): string =>
+  `${source}.failover_server_id || '#' || (SELECT count(*) + 1 FROM failover_events released
+     WHERE released.failover_id = ${source}.failover_id AND released.event = 'standby-released')`;
+
 /**
  * Whether a standby with the Slave's drive letters is out of service: the Slave waits because standbys
  * failed, which needs a person (waiting for want of any standby is what the site was built with).
@@ -272,111 +267,132 @@ const matchedStandbyOutOfService = async (db: Queryable, slaveId: string): Promi
  */
 export type StandbyClaim = ClaimResult & { toPromote: boolean };
 
+interface ClaimAttempt {
+  slave_id: string;
+  /** The failover's status before the attempt. */
+  status: FailoverStatus;
+  /** The standby it holds: claimed before, or by this attempt. */
+  failover_server_id: string | null;
+  claimed_now: boolean;
+}
+
 /**
- * Claims the oldest available standby whose drive letters match the Slave's. Row locks with SKIP LOCKED
- * make concurrent claims pick different servers; the unique replaces_server_id makes a double claim fail.
+ * One statement: locks the failover and, unless it holds a standby already, claims the oldest available one
+ * whose drive letters match the Slave's and records the claim with its event. Row locks with SKIP LOCKED make
+ * concurrent claims pick different servers; the unique replaces_server_id makes a double claim fail.
  */
-export const claimMatchedStandby = (db: Pool, failoverId: string): Promise<StandbyClaim> =>
+const attemptClaim = async (db: Queryable, failoverId: string): Promise<ClaimAttempt> => {
+  const { rows } = await db.query<ClaimAttempt>(
+    `WITH failover AS (
+       SELECT id, slave_id, status, failover_server_id FROM failovers WHERE id = $1 FOR UPDATE
+     ), slave_drives AS (
+       SELECT coalesce(array_agg(d.letter ORDER BY d.letter), '{}') AS letters
+         FROM drives d JOIN failover f ON d.server_id = f.slave_id
+     ), candidate AS (
+       SELECT s.id FROM servers s
+        WHERE EXISTS (SELECT 1 FROM failover WHERE failover_server_id IS NULL)
+          AND s.role = 'failover' AND s.status = 'standby' AND s.replaces_server_id IS NULL
+          AND s.out_of_service_since IS NULL
+          AND coalesce((SELECT array_agg(d.letter ORDER BY d.letter) FROM drives d WHERE d.server_id = s.id), '{}')
+              = (SELECT letters FROM slave_drives)
+        ORDER BY s.created_at, s.id
+        LIMIT 1
+        FOR UPDATE OF s SKIP LOCKED
+     ), claimed AS (
+       UPDATE servers SET replaces_server_id = failover.slave_id, updated_at = now()
+         FROM candidate, failover WHERE servers.id = candidate.id
+       RETURNING servers.id
+     ), recorded AS (
+       UPDATE failovers SET status = 'standby-claimed', failover_server_id = claimed.id
+         FROM claimed WHERE failovers.id = $1
+       RETURNING failovers.id AS failover_id, failovers.slave_id AS server_id, failovers.failover_server_id,
+                 jsonb_build_object('failoverServerId', failovers.failover_server_id) AS details
+     ), event AS (${appendEventFrom('recorded', 'standby-claimed', claimSubjectOf('recorded'))})
+     SELECT f.slave_id, f.status, coalesce((SELECT id FROM claimed), f.failover_server_id) AS failover_server_id,
+            EXISTS (SELECT 1 FROM claimed) AS claimed_now
+       FROM failover f`,
+    [failoverId],
+  );
+  if (!rows[0]) throw new DomainError(ErrorType.InvalidInput, `unknown failover "${failoverId}"`);
+  return rows[0];
+};
+
+/** The claim an attempt holds, if any. */
+const heldClaim = (attempt: ClaimAttempt): StandbyClaim | undefined =>
+  attempt.failover_server_id === null
+    ? undefined
+    : {
+        claimed: true,
+        serverId: attempt.failover_server_id,
+        toPromote: attempt.claimed_now || attempt.status === 'standby-claimed',
+      };
+
+/**
+ * Claims the oldest available standby whose drive letters match the Slave's (a failover that holds one
+ * already gets it again). With none free, the failover is recorded as waiting, once, in a transaction that
+ * tries the claim again under the failover's lock: a standby restored meanwhile is not missed.
+ */
+export const claimMatchedStandby = async (db: Pool, failoverId: string): Promise<StandbyClaim> =>
+  heldClaim(await attemptClaim(db, failoverId)) ??
   withTransaction(db, async (tx) => {
-    const failover = await lockFailover(tx, failoverId);
-    if (failover.failoverServerId !== null) {
-      const toPromote = failover.status === 'standby-claimed';
-      return { claimed: true, serverId: failover.failoverServerId, toPromote };
-    }
-    const { rows } = await tx.query<{ id: string }>(
-      `WITH slave_drives AS (
-         SELECT coalesce(array_agg(letter ORDER BY letter), '{}') AS letters FROM drives WHERE server_id = $1
-       ), candidate AS (
-         SELECT s.id FROM servers s
-          WHERE s.role = 'failover' AND s.status = 'standby' AND s.replaces_server_id IS NULL
-            AND s.out_of_service_since IS NULL
-            AND coalesce((SELECT array_agg(d.letter ORDER BY d.letter) FROM drives d WHERE d.server_id = s.id), '{}')
-                = (SELECT letters FROM slave_drives)
-          ORDER BY s.created_at, s.id
-          LIMIT 1
-          FOR UPDATE OF s SKIP LOCKED
-       ), claimed AS (
-         UPDATE servers SET replaces_server_id = $1, updated_at = now()
-           FROM candidate WHERE servers.id = candidate.id
-         RETURNING servers.id
-       ), recorded AS (
-         UPDATE failovers SET status = 'standby-claimed', failover_server_id = claimed.id
-           FROM claimed WHERE failovers.id = $2
-       )
-       SELECT id FROM claimed`,
-      [failover.slaveId, failoverId],
-    );
-    const failoverServerId = rows[0]?.id;
-    if (failoverServerId === undefined) {
-      const firstWait = failover.status !== 'waiting-for-standby';
-      if (firstWait) {
-        await tx.query("UPDATE failovers SET status = 'waiting-for-standby' WHERE id = $1", [failoverId]);
-        await appendEvent(tx, {
-          serverId: failover.slaveId,
-          failoverId,
-          event: 'waiting-for-standby',
-          details: { reason: 'no available failover server with the same drive letters' },
+    const attempt = await attemptClaim(tx, failoverId);
+    const held = heldClaim(attempt);
+    if (held !== undefined) return held;
+    const slaveId = attempt.slave_id;
+    const firstWait = attempt.status !== 'waiting-for-standby';
+    if (firstWait) {
+      await tx.query("UPDATE failovers SET status = 'waiting-for-standby' WHERE id = $1", [failoverId]);
+      await appendEvent(tx, {
+        serverId: slaveId,
+        failoverId,
+        event: 'waiting-for-standby',
+        details: { reason: 'no available failover server with the same drive letters' },
+      });
+      if (await matchedStandbyOutOfService(tx, slaveId)) {
+        await raiseAlert(tx, {
+          id: `${failoverId}:no-matched-standby`,
+          kind: 'no-matched-standby',
+          serverId: slaveId,
+          message:
+            `${slaveId} is in Broken recorders and every failover server with its drive letters is out ` +
+            'of service: its IP cameras record nowhere until one is put back in service, restored or added',
+          details: { failoverId },
         });
-        if (await matchedStandbyOutOfService(tx, failover.slaveId)) {
-          await raiseAlert(tx, {
-            id: `${failoverId}:no-matched-standby`,
-            kind: 'no-matched-standby',
-            serverId: failover.slaveId,
-            message:
-              `${failover.slaveId} is in Broken recorders and every failover server with its drive letters is out ` +
-              'of service: its IP cameras record nowhere until one is put back in service, restored or added',
-            details: { failoverId },
-          });
-        }
       }
-      return { claimed: false, firstWait, toPromote: false };
     }
-    // A failover claims again after a standby failed it (the same one, back in service, too): one event per claim.
-    await appendClaimEvent(tx, {
-      serverId: failover.slaveId,
-      failoverId,
-      event: 'standby-claimed',
-      details: { failoverServerId },
-      claimedServerId: failoverServerId,
-    });
-    return { claimed: true, serverId: failoverServerId, toPromote: true };
+    return { claimed: false, firstWait, toPromote: false };
   });
 
 /**
  * Records the claimed standby as the active Slave in the broken one's place, with its failover settings. Until
  * it is heard or answers, its silence counts from when it may take to come up (`serverUpTimeoutMs`).
  */
-export const recordPromotion = (db: Pool, failoverId: string, serverUpTimeoutMs: number): Promise<void> =>
-  withTransaction(db, async (tx) => {
-    const { rows } = await tx.query<{ slave_id: string; failover_server_id: string }>(
-      `WITH promotion AS (
-         UPDATE failovers SET status = 'promoted' WHERE id = $1 AND status = 'standby-claimed'
-         RETURNING slave_id, failover_server_id
-       ), promoted AS (
-         UPDATE servers promoted
-            SET role = 'slave', status = 'active', updated_at = now(),
-                protected = broken.protected, failover_timeout_ms = broken.failover_timeout_ms,
-                silence_from = now() + make_interval(secs => $2 / 1000.0)
-           FROM promotion JOIN servers broken ON broken.id = promotion.slave_id
-          WHERE promoted.id = promotion.failover_server_id
-       )
-       SELECT slave_id, failover_server_id FROM promotion`,
-      [failoverId, serverUpTimeoutMs],
-    );
-    const promotion = rows[0];
-    if (promotion === undefined) {
-      // Promoted already, or not this failover's step: nothing changed.
-      await lockFailover(tx, failoverId);
-      return;
-    }
-    await appendClaimEvent(tx, {
-      serverId: promotion.slave_id,
-      failoverId,
-      event: 'standby-promoted',
-      details: { failoverServerId: promotion.failover_server_id },
-      claimedServerId: promotion.failover_server_id,
-    });
-  });
+export const recordPromotion = async (
+  db: Pool,
+  failoverId: string,
+  serverUpTimeoutMs: number,
+): Promise<void> => {
+  const { rowCount } = await db.query(
+    `WITH promotion AS (
+       UPDATE failovers SET status = 'promoted' WHERE id = $1 AND status = 'standby-claimed'
+       RETURNING id AS failover_id, slave_id AS server_id, failover_server_id,
+                 jsonb_build_object('failoverServerId', failover_server_id) AS details
+     ), promoted AS (
+       UPDATE servers promoted
+          SET role = 'slave', status = 'active', updated_at = now(),
+              protected = broken.protected, failover_timeout_ms = broken.failover_timeout_ms,
+              silence_from = now() + make_interval(secs => $2 / 1000.0)
+         FROM promotion JOIN servers broken ON broken.id = promotion.server_id
+        WHERE promoted.id = promotion.failover_server_id
+     ), recorded AS (${appendEventFrom('promotion', 'standby-promoted', claimSubjectOf('promotion'))})
+     SELECT 1 FROM promotion`,
+    [failoverId, serverUpTimeoutMs],
+  );
+  // Promoted already, or not this failover's step: nothing changed.
+  if (rowCount === 0 && (await findFailover(db, failoverId)) === undefined) {
+    throw new DomainError(ErrorType.InvalidInput, `unknown failover "${failoverId}"`);
+  }
+};
 
 /** The IP cameras still bound to the broken Slave, and the promoted server they move to. */
 export const ipCamerasToMove = async (
@@ -404,8 +420,8 @@ export const ipCamerasToMove = async (
  * What the failover's camera move committed, as its event recorded it in the same transaction: a step run
  * again after it finds no camera left on the Slave, and the cameras may have moved on since.
  */
-const committedCameraMove = async (tx: PoolClient, failoverId: string): Promise<CameraMove> => {
-  const { rows } = await tx.query<{ ip_camera_ids: string[]; analog_camera_ids: string[] }>(
+const committedCameraMove = async (db: Queryable, failoverId: string): Promise<CameraMove> => {
+  const { rows } = await db.query<{ ip_camera_ids: string[]; analog_camera_ids: string[] }>(
     `SELECT ARRAY(SELECT jsonb_array_elements_text(details->'ipCameraIds')) AS ip_camera_ids,
             ARRAY(SELECT jsonb_array_elements_text(details->'analogCamerasLeft')) AS analog_camera_ids
        FROM failover_events WHERE failover_id = $1 AND event = 'cameras-rebound'`,
@@ -422,39 +438,54 @@ const committedCameraMove = async (tx: PoolClient, failoverId: string): Promise<
  * Binds the broken Slave's IP cameras to the promoted server and schedules the plugin reinstalls. Analog
  * cameras are wired to the broken server and stay. A second run returns the first run's result.
  */
-export const commitCameraMove = (db: Pool, failoverId: string, cameraIds: string[]): Promise<CameraMove> =>
-  withTransaction(db, async (tx) => {
-    const failover = await lockFailover(tx, failoverId);
-    if (failover.camerasCommittedAt !== null) return committedCameraMove(tx, failoverId);
-    const analogCameraIds = await cameraIdsOf(tx, failover.slaveId, 'analog');
-    const moved = await tx.query<{ id: string }>(
-      `UPDATE cameras SET server_id = $2 WHERE id = ANY($3) AND server_id = $1 AND kind = 'ip' RETURNING id`,
-      [failover.slaveId, failover.failoverServerId, cameraIds],
-    );
-    const ipCameraIds = moved.rows.map((row) => row.id).sort();
-    await tx.query(
-      `UPDATE failovers SET status = 'recording-restored', cameras_committed_at = now(),
-              ip_cameras_moved = $2, analog_cameras_left = $3 WHERE id = $1`,
-      [failoverId, ipCameraIds.length, analogCameraIds.length],
-    );
-    await tx.query(
-      `INSERT INTO plugin_reinstalls (failover_id, plugin, server_id, status)
-       SELECT $1, plugin, $3, 'pending' FROM (${PLUGINS_TO_REINSTALL}) AS plugins (plugin)
-       ON CONFLICT DO NOTHING`,
-      [failoverId, failover.slaveId, failover.failoverServerId],
-    );
-    await appendEvent(tx, {
-      serverId: failover.slaveId,
-      failoverId,
-      event: 'cameras-rebound',
-      details: {
-        failoverServerId: failover.failoverServerId,
-        ipCameraIds,
-        analogCamerasLeft: analogCameraIds,
-      },
-    });
-    return { ipCameraIds, analogCameraIds };
-  });
+export const commitCameraMove = async (
+  db: Pool,
+  failoverId: string,
+  cameraIds: string[],
+): Promise<CameraMove> => {
+  const { rows } = await db.query<{ ip_camera_ids: string[]; analog_camera_ids: string[] }>(
+    `WITH failover AS (
+       SELECT id, slave_id, failover_server_id FROM failovers
+        WHERE id = $1 AND cameras_committed_at IS NULL AND failover_server_id IS NOT NULL
+        FOR UPDATE
+     ), moved AS (
+       UPDATE cameras SET server_id = failover.failover_server_id FROM failover
+        WHERE cameras.id = ANY($2) AND cameras.server_id = failover.slave_id AND cameras.kind = 'ip'
+       RETURNING cameras.id
+     ), move AS (
+       SELECT failover.id AS failover_id, failover.slave_id AS server_id, failover.failover_server_id,
+              ARRAY(SELECT id FROM moved ORDER BY id COLLATE "C") AS ip_camera_ids,
+              ARRAY(SELECT c.id FROM cameras c WHERE c.server_id = failover.slave_id AND c.kind = 'analog'
+                     ORDER BY c.id) AS analog_camera_ids
+         FROM failover
+     ), restored AS (
+       UPDATE failovers SET status = 'recording-restored', cameras_committed_at = now(),
+              ip_cameras_moved = cardinality(move.ip_camera_ids),
+              analog_cameras_left = cardinality(move.analog_camera_ids)
+         FROM move WHERE failovers.id = move.failover_id
+     ), reinstalls AS (
+       INSERT INTO plugin_reinstalls (failover_id, plugin, server_id, status)
+       SELECT move.failover_id, plugins.name, move.failover_server_id, 'pending'
+         FROM move, (${pluginsToReinstallOf('$1', '(SELECT slave_id FROM failover)')}) AS plugins (name)
+       ON CONFLICT DO NOTHING
+     ), event AS (
+       SELECT failover_id, server_id,
+              jsonb_build_object('failoverServerId', failover_server_id, 'ipCameraIds', to_jsonb(ip_camera_ids),
+                                 'analogCamerasLeft', to_jsonb(analog_camera_ids)) AS details
+         FROM move
+     ), recorded AS (${appendEventFrom('event', 'cameras-rebound')})
+     SELECT ip_camera_ids, analog_camera_ids FROM move`,
+    [failoverId, cameraIds],
+  );
+  const move = rows[0];
+  if (move !== undefined) return { ipCameraIds: move.ip_camera_ids, analogCameraIds: move.analog_camera_ids };
+  // Committed already (a second run returns the first run's result), or nothing to commit.
+  const failover = await findFailover(db, failoverId);
+  if (failover === undefined)
+    throw new DomainError(ErrorType.InvalidInput, `unknown failover "${failoverId}"`);
+  if (failover.camerasCommittedAt !== null) return committedCameraMove(db, failoverId);
+  throw new DomainError(ErrorType.InvalidInput, `failover "${failoverId}" has not claimed a standby server`);
+};
 
 /**
  * Where a plugin reinstall of a failover stands. Handed over: the promoted server broke before the plugin

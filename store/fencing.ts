@@ -2,12 +2,10 @@
  * Fencing of broken Slaves: whether each failover stopped its Slave recording in the VMS before the cameras
  * moved, and which fences are still to repeat (the VMS could not reach the Slave then).
  */
-import type { Pool } from 'pg';
 import { DomainError, ErrorType } from '../domain/errors';
 import type { Queryable } from '../infra/database';
-import { withTransaction } from '../infra/database';
-import { raiseAlert } from './alerts';
-import { appendEvent } from './events';
+import { raiseAlertFrom } from './alerts';
+import { appendEventFrom } from './events';
 
 /**
  * 'fenced': it records nothing; 'not-recording': the VMS does not hold it as a recorder, nothing to stop;
@@ -47,41 +45,39 @@ export const pendingFenceOf = async (db: Queryable, serverId: string): Promise<F
 };
 
 /**
- * Records what a fence came to. A fence that succeeded stays recorded whatever a later attempt says; one that
- * did not raises an alert (once per failover): the Slave may still record its cameras next to the promoted
- * server until it is fenced, demoted or switched off.
+ * Records what a fence came to, in one statement. A fence that succeeded stays recorded whatever a later
+ * attempt says; one that did not raises an alert (once per failover): the Slave may still record its cameras
+ * next to the promoted server until it is fenced, demoted or switched off.
  */
-export const recordFence = (
-  db: Pool,
-  input: { failoverId: string; fence: SlaveFence; error?: string },
-): Promise<SlaveFence> =>
-  withTransaction(db, async (tx) => {
-    const { rows } = await tx.query<{ slave_id: string }>(
-      `UPDATE failovers SET slave_fence = $2, slave_fenced_at = CASE WHEN $2 = 'fenced' THEN now() END
+export const recordFence = async (
+  db: Queryable,
+  input: { failoverId: string; slaveId: string; fence: SlaveFence; error?: string },
+): Promise<SlaveFence> => {
+  const { failoverId, slaveId, fence } = input;
+  const settled = isFenceSettled(fence);
+  const details = settled ? { fence } : { fence, error: input.error ?? null };
+  const message =
+    fence === 'unreachable'
+      ? `${slaveId} could not be fenced: the VMS cannot reach it. It may record its cameras next to ` +
+        'the promoted server; the fence is repeated when it is heard again.'
+      : `${slaveId} could not be fenced: the VMS refused (${input.error ?? 'no reason given'}).`;
+  // A fence that did not settle raises its alert in the same statement.
+  const raisingAlert = settled
+    ? ''
+    : `, alert AS (
+         SELECT failover_id || ':fencing-failed' AS alert_id, 'fencing-failed' AS kind, server_id,
+                $4::text AS message, jsonb_build_object('failoverId', failover_id) || details AS details
+           FROM fence
+       ), raised AS (${raiseAlertFrom('alert')})`;
+  const { rowCount } = await db.query(
+    `WITH fence AS (
+       UPDATE failovers SET slave_fence = $2, slave_fenced_at = CASE WHEN $2 = 'fenced' THEN now() END
         WHERE id = $1 AND slave_fence IS DISTINCT FROM 'fenced' AND slave_fence IS DISTINCT FROM 'not-recording'
-        RETURNING slave_id`,
-      [input.failoverId, input.fence],
-    );
-    const row = rows[0];
-    if (row === undefined) return (await fenceTarget(tx, input.failoverId)).fence ?? input.fence;
-    const { failoverId } = input;
-    if (isFenceSettled(input.fence)) {
-      const details = { fence: input.fence };
-      await appendEvent(tx, { serverId: row.slave_id, failoverId, event: 'slave-fenced', details });
-      return input.fence;
-    }
-    const details = { fence: input.fence, error: input.error ?? null };
-    await appendEvent(tx, { serverId: row.slave_id, failoverId, event: 'slave-not-fenced', details });
-    await raiseAlert(tx, {
-      id: `${failoverId}:fencing-failed`,
-      kind: 'fencing-failed',
-      serverId: row.slave_id,
-      message:
-        input.fence === 'unreachable'
-          ? `${row.slave_id} could not be fenced: the VMS cannot reach it. It may record its cameras next to ` +
-            'the promoted server; the fence is repeated when it is heard again.'
-          : `${row.slave_id} could not be fenced: the VMS refused (${input.error ?? 'no reason given'}).`,
-      details: { failoverId, ...details },
-    });
-    return input.fence;
-  });
+       RETURNING id AS failover_id, slave_id AS server_id, $3::jsonb AS details
+     ), recorded AS (${appendEventFrom('fence', settled ? 'slave-fenced' : 'slave-not-fenced')})${raisingAlert}
+     SELECT 1 FROM fence`,
+    [failoverId, fence, details, ...(settled ? [] : [message])],
+  );
+  if (rowCount === 0) return (await fenceTarget(db, failoverId)).fence ?? fence;
+  return fence;
+};

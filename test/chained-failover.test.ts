@@ -23,6 +23,15 @@ const reinstallsOf = async (db: Pool, failoverId: string) =>
     )
   ).rows;
 
+/** What the events of one kind of a failover recorded. */
+const eventDetails = async (db: Pool, failoverId: string, event: string) =>
+  (
+    await db.query<{ details: unknown }>(
+      'SELECT details FROM failover_events WHERE failover_id = $1 AND event = $2 ORDER BY id',
+      [failoverId, event],
+    )
+  ).rows.map((row) => row.details);
+
 /** The failover the monitor of `serverId` started, once it has. */
 const failoverIdOf = async (w: TestContext, serverId: string): Promise<string> =>
   (await monitorReaches(w, serverId, (state) => state.phase === 'failed-over')).broken?.failoverId as string;
@@ -94,6 +103,12 @@ describe('while the earlier failover still retries a plugin', () => {
     expect(await camerasOf(w.db, 'fo-02')).toEqual(['rec-01-ip-1', 'rec-01-ip-2']);
     expect(await eventsOf(w.db, 'rec-01')).toContain('plugin-handed-over');
     expect(await eventsOf(w.db, 'rec-01')).not.toContain('plugin-needs-manual-action');
+    expect(await eventDetails(w.db, first.failoverId, 'plugin-handed-over')).toEqual([
+      { plugin: 'ANPR+', serverId: 'fo-01', was: 'pending', toFailoverId: second.failoverId },
+    ]);
+    expect(await eventDetails(w.db, second.failoverId, 'moved-to-broken-recorders')).toEqual([
+      { reason: 'heartbeat-timeout', deadline: expect.any(String), pluginsTakenOver: ['ANPR+'] },
+    ]);
     expect(await failoverRows(w.db)).toMatchObject([{ status: 'completed' }, { status: 'completed' }]);
   });
 
