@@ -2,7 +2,9 @@
  * Stops a step of the failover inside its PostgreSQL transaction, for crash tests of the steps that touch
  * only PostgreSQL (move to Broken recorders, claim a standby). A trigger installed in the test's own
  * database makes the insert of a given failover event wait on an advisory lock that the test holds: the
- * step's other writes are done but not committed when the worker is killed.
+ * step's other writes are done but not committed when the worker is killed (a step that is one statement
+ * commits whole once the hold lets it go, its worker dead or not: PostgreSQL finds its client gone only when it
+ * answers).
  */
 import type { Pool, PoolClient } from 'pg';
 import { eventually } from './wait';
