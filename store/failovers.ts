@@ -152,7 +152,7 @@ export const beginFailover = (db: Pool, input: FailoverStart): Promise<FailoverP
                        THEN jsonb_build_object('pluginsTakenOver',
                               (SELECT jsonb_agg(DISTINCT plugin COLLATE "C" ORDER BY plugin COLLATE "C") FROM handed))
                        ELSE '{}' END AS details
-         ), moved_event AS (${appendEventFrom('moved', 'moved-to-broken-recorders')})
+         ), moved_event AS (${MOVED_TO_BROKEN_RECORDERS_EVENT})
          SELECT name FROM plugins WHERE server_id = $2 UNION SELECT plugin FROM handed ORDER BY name`,
         [
           input.failoverId,
@@ -188,14 +188,19 @@ const HAND_OVER_PLUGIN_REINSTALLS = `
                                  'toFailoverId', $1::text) AS details
   ), handed_events AS (${appendEventFrom('handed', 'plugin-handed-over', 'handed.plugin')})`;
 
+const MOVED_TO_BROKEN_RECORDERS_EVENT = appendEventFrom('moved', 'moved-to-broken-recorders');
+
 /** The plugins the failover reinstalls: the broken Slave's own, and those it took over from earlier failovers. */
 /** The plugins to reinstall, as SQL over the failover and its Slave (SQL expressions). */
 const pluginsToReinstallOf = (failoverId: string, slaveId: string): string => `
   SELECT name FROM plugins WHERE server_id = ${slaveId}
    UNION SELECT plugin FROM plugin_reinstalls WHERE handed_over_to = ${failoverId}`;
+const PLUGINS_TO_REINSTALL = pluginsToReinstallOf('$1', '$2');
+/** In the statement that commits a camera move: of the failover it locked. */
+const PLUGINS_TO_REINSTALL_OF_LOCKED_FAILOVER = pluginsToReinstallOf('$1', '(SELECT slave_id FROM failover)');
 
 const pluginsToReinstall = async (db: Queryable, slaveId: string, failoverId: string): Promise<string[]> => {
-  const { rows } = await db.query<{ name: string }>(`${pluginsToReinstallOf('$1', '$2')} ORDER BY name`, [
+  const { rows } = await db.query<{ name: string }>(`${PLUGINS_TO_REINSTALL} ORDER BY name`, [
     failoverId,
     slaveId,
   ]);
@@ -245,6 +250,8 @@ export const claimSubject = async (db: Queryable, failoverId: string, serverId: 
 const claimSubjectOf = (source: string): string =>
   `${source}.failover_server_id || '#' || (SELECT count(*) + 1 FROM failover_events released
      WHERE released.failover_id = ${source}.failover_id AND released.event = 'standby-released')`;
+const STANDBY_CLAIMED_EVENT = appendEventFrom('recorded', 'standby-claimed', claimSubjectOf('recorded'));
+const STANDBY_PROMOTED_EVENT = appendEventFrom('promotion', 'standby-promoted', claimSubjectOf('promotion'));
 
 /**
  * Whether a standby with the Slave's drive letters is out of service: the Slave waits because standbys
@@ -307,7 +314,7 @@ const attemptClaim = async (db: Queryable, failoverId: string): Promise<ClaimAtt
          FROM claimed WHERE failovers.id = $1
        RETURNING failovers.id AS failover_id, failovers.slave_id AS server_id, failovers.failover_server_id,
                  jsonb_build_object('failoverServerId', failovers.failover_server_id) AS details
-     ), event AS (${appendEventFrom('recorded', 'standby-claimed', claimSubjectOf('recorded'))})
+     ), event AS (${STANDBY_CLAIMED_EVENT})
      SELECT f.slave_id, f.status, coalesce((SELECT id FROM claimed), f.failover_server_id) AS failover_server_id,
             EXISTS (SELECT 1 FROM claimed) AS claimed_now
        FROM failover f`,
@@ -384,7 +391,7 @@ export const recordPromotion = async (
               silence_from = now() + make_interval(secs => $2 / 1000.0)
          FROM promotion JOIN servers broken ON broken.id = promotion.server_id
         WHERE promoted.id = promotion.failover_server_id
-     ), recorded AS (${appendEventFrom('promotion', 'standby-promoted', claimSubjectOf('promotion'))})
+     ), recorded AS (${STANDBY_PROMOTED_EVENT})
      SELECT 1 FROM promotion`,
     [failoverId, serverUpTimeoutMs],
   );
@@ -434,6 +441,8 @@ const committedCameraMove = async (db: Queryable, failoverId: string): Promise<C
   return { ipCameraIds: row.ip_camera_ids, analogCameraIds: row.analog_camera_ids };
 };
 
+const CAMERAS_REBOUND_EVENT = appendEventFrom('event', 'cameras-rebound');
+
 /**
  * Binds the broken Slave's IP cameras to the promoted server and schedules the plugin reinstalls. Analog
  * cameras are wired to the broken server and stay. A second run returns the first run's result.
@@ -466,14 +475,14 @@ export const commitCameraMove = async (
      ), reinstalls AS (
        INSERT INTO plugin_reinstalls (failover_id, plugin, server_id, status)
        SELECT move.failover_id, plugins.name, move.failover_server_id, 'pending'
-         FROM move, (${pluginsToReinstallOf('$1', '(SELECT slave_id FROM failover)')}) AS plugins (name)
+         FROM move, (${PLUGINS_TO_REINSTALL_OF_LOCKED_FAILOVER}) AS plugins (name)
        ON CONFLICT DO NOTHING
      ), event AS (
        SELECT failover_id, server_id,
               jsonb_build_object('failoverServerId', failover_server_id, 'ipCameraIds', to_jsonb(ip_camera_ids),
                                  'analogCamerasLeft', to_jsonb(analog_camera_ids)) AS details
          FROM move
-     ), recorded AS (${appendEventFrom('event', 'cameras-rebound')})
+     ), recorded AS (${CAMERAS_REBOUND_EVENT})
      SELECT ip_camera_ids, analog_camera_ids FROM move`,
     [failoverId, cameraIds],
   );

@@ -44,6 +44,25 @@ export const pendingFenceOf = async (db: Queryable, serverId: string): Promise<F
   return row && { failoverId: row.id, slaveId: serverId, fence: 'unreachable' };
 };
 
+const RECORD_FENCE = `
+  fence AS (
+    UPDATE failovers SET slave_fence = $2, slave_fenced_at = CASE WHEN $2 = 'fenced' THEN now() END
+     WHERE id = $1 AND slave_fence IS DISTINCT FROM 'fenced' AND slave_fence IS DISTINCT FROM 'not-recording'
+    RETURNING id AS failover_id, slave_id AS server_id, $3::jsonb AS details
+  )`;
+const RECORD_SETTLED_FENCE = `
+  WITH ${RECORD_FENCE}, recorded AS (${appendEventFrom('fence', 'slave-fenced')})
+  SELECT 1 FROM fence`;
+/** A fence that did not settle raises its alert in the same statement. */
+const RECORD_UNSETTLED_FENCE = `
+  WITH ${RECORD_FENCE}, recorded AS (${appendEventFrom('fence', 'slave-not-fenced')}),
+  alert AS (
+    SELECT failover_id || ':fencing-failed' AS alert_id, 'fencing-failed' AS kind, server_id,
+           $4::text AS message, jsonb_build_object('failoverId', failover_id) || details AS details
+      FROM fence
+  ), raised AS (${raiseAlertFrom('alert')})
+  SELECT 1 FROM fence`;
+
 /**
  * Records what a fence came to, in one statement. A fence that succeeded stays recorded whatever a later
  * attempt says; one that did not raises an alert (once per failover): the Slave may still record its cameras
@@ -61,23 +80,12 @@ export const recordFence = async (
       ? `${slaveId} could not be fenced: the VMS cannot reach it. It may record its cameras next to ` +
         'the promoted server; the fence is repeated when it is heard again.'
       : `${slaveId} could not be fenced: the VMS refused (${input.error ?? 'no reason given'}).`;
-  // A fence that did not settle raises its alert in the same statement.
-  const raisingAlert = settled
-    ? ''
-    : `, alert AS (
-         SELECT failover_id || ':fencing-failed' AS alert_id, 'fencing-failed' AS kind, server_id,
-                $4::text AS message, jsonb_build_object('failoverId', failover_id) || details AS details
-           FROM fence
-       ), raised AS (${raiseAlertFrom('alert')})`;
-  const { rowCount } = await db.query(
-    `WITH fence AS (
-       UPDATE failovers SET slave_fence = $2, slave_fenced_at = CASE WHEN $2 = 'fenced' THEN now() END
-        WHERE id = $1 AND slave_fence IS DISTINCT FROM 'fenced' AND slave_fence IS DISTINCT FROM 'not-recording'
-       RETURNING id AS failover_id, slave_id AS server_id, $3::jsonb AS details
-     ), recorded AS (${appendEventFrom('fence', settled ? 'slave-fenced' : 'slave-not-fenced')})${raisingAlert}
-     SELECT 1 FROM fence`,
-    [failoverId, fence, details, ...(settled ? [] : [message])],
-  );
+  const { rowCount } = await db.query(settled ? RECORD_SETTLED_FENCE : RECORD_UNSETTLED_FENCE, [
+    failoverId,
+    fence,
+    details,
+    ...(settled ? [] : [message]),
+  ]);
   if (rowCount === 0) return (await fenceTarget(db, failoverId)).fence ?? fence;
   return fence;
 };
