@@ -3,13 +3,14 @@
 # or does nothing when TEMPORAL_ADDRESS points at another cluster.
 #   --fresh  stops the server this script started on TEMPORAL_DEV_PORT, then starts it on a new SQLite file
 #   --stop   stops the server this script started on TEMPORAL_DEV_PORT
+#   --discard  stops it and removes its SQLite file (a test run's server of its own; its log stays)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$PROJECT_ROOT"
 
 mode="${1:-start}"
 case "$mode" in
-  start | --fresh | --stop) ;;
-  *) die "unknown option $mode (expected --fresh or --stop)" ;;
+  start | --fresh | --stop | --discard) ;;
+  *) die "unknown option $mode (expected --fresh, --stop or --discard)" ;;
 esac
 
 DEV_PORT="${TEMPORAL_DEV_PORT:-7233}"
@@ -43,9 +44,10 @@ if [ "$mode" = --stop ]; then
   stop_server
   exit 0
 fi
-if [ "$mode" = --fresh ]; then
+if [ "$mode" = --fresh ] || [ "$mode" = --discard ]; then
   stop_server
   rm -f "$db_file" "$db_file-wal" "$db_file-shm"
+  if [ "$mode" = --discard ]; then exit 0; fi
 fi
 
 if [ -n "${TEMPORAL_ADDRESS:-}" ] && [ "$TEMPORAL_ADDRESS" != "127.0.0.1:$DEV_PORT" ] && [ "$TEMPORAL_ADDRESS" != "localhost:$DEV_PORT" ]; then

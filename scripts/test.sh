@@ -4,7 +4,29 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$PROJECT_ROOT"
 started_at=$(now)
-bash scripts/setup.sh
+
+# Unless TEMPORAL_ADDRESS names a cluster, the run gets a Temporal dev server of its own, on free ports and a
+# new SQLite file, removed at the end: the tests never share a server with `npm start`, a bench or another
+# test run (one that stops its server would fail every spec of this one), and never read a server slowed by
+# hours of earlier histories.
+if [ -n "${TEMPORAL_ADDRESS:-}" ]; then
+  bash scripts/setup.sh
+else
+  # A gRPC port whose Web UI (+1000) and metrics (+2) ports are free too.
+  port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+  for _ in $(seq 1 50); do
+    port=$((17000 + RANDOM % 1000))
+    if port_free "$port" && port_free "$((port + 1000))" && port_free "$((port + 2))"; then break; fi
+  done
+  test_server() {
+    TEMPORAL_DEV_PORT="$port" TEMPORAL_UI_PORT="$((port + 1000))" TEMPORAL_DEV_METRICS_PORT="$((port + 2))" \
+      bash scripts/temporal-dev-server.sh "$1"
+  }
+  trap 'test_server --discard' EXIT
+  bash scripts/setup.sh --no-dev-server
+  test_server --fresh
+  export TEMPORAL_ADDRESS="127.0.0.1:$port" TEMPORAL_UI_URL="http://127.0.0.1:$((port + 1000))"
+fi
 bash scripts/install-chromium.sh
 setup_done=$(now)
 

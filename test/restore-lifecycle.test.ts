@@ -13,7 +13,7 @@ import { failoverRows, serverRow } from './support/db';
 import { keepHeartbeating } from './support/heartbeat-loop';
 import { breakAllDisks, heartbeat } from './support/heartbeats';
 import { site, slave, standby } from './support/site';
-import { eventually, failoverOf, monitorHandle, monitorReaches } from './support/wait';
+import { eventually, failoverOf, monitorHandle, monitorReaches, runResult } from './support/wait';
 import { useTestWorld } from './support/world';
 import type { TestContext } from './support/world';
 
@@ -118,7 +118,7 @@ test('a restored server promoted while the monitor of its broken days lingers ge
       timeoutMs: 10_000,
     });
     expect(fresh).toMatchObject({ broken: null, lateHeartbeats: 0 });
-    expect(await w.client.workflow.getHandle(lingering.workflowId, lingering.runId).result()).toMatchObject({
+    expect(await runResult(w.client, lingering)).toMatchObject({
       outcome: 'stopped',
       reason: 'restored',
     });

@@ -11,13 +11,13 @@ import { chromium } from 'playwright-core';
 import type { BrowserContext, Page } from 'playwright-core';
 import { VmsFailoverTarget, VmsFolder, VmsServerId } from '../domain/search-attributes';
 import { projectRoot } from '../infra/paths';
-import { temporalNamespace } from './support/environment';
+import { temporalNamespace, temporalWebUi } from './support/environment';
 import { keepHeartbeating } from './support/heartbeat-loop';
 import { site, slave, standby } from './support/site';
 import { eventually, failoverOf } from './support/wait';
 import { useTestWorld } from './support/world';
 
-const WEB_UI = 'http://127.0.0.1:8233';
+const WEB_UI = temporalWebUi();
 const CHROMIUM = '/usr/bin/chromium';
 // Written on every run; docs/ keeps a copy chosen by hand, so a test run leaves the work tree clean.
 const SCREENSHOTS = join(projectRoot(), '.data', 'test', 'screenshots');

@@ -26,5 +26,7 @@ export const testServerUrl = (database: string): string => {
 
 export const temporalAddress = (): string => process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
 export const temporalNamespace = (): string => process.env.TEMPORAL_NAMESPACE ?? 'default';
+/** The Web UI of that server: `npm test` sets it for the dev server it starts for the run. */
+export const temporalWebUi = (): string => process.env.TEMPORAL_UI_URL ?? 'http://127.0.0.1:8233';
 /** The cluster the tests use, read by the services' own loader: TEMPORAL_TLS_* apply to the tests too. */
 export const temporalConfig = (): TemporalConfig => loadConfig().temporal;

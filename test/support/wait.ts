@@ -82,17 +82,41 @@ export const failoverResult = async (
     { timeoutMs },
   );
   // A failover waiting for a standby nobody provides would otherwise hold the test until jest kills it.
+  return (await within(
+    failover.result(),
+    giveUpAt - Date.now(),
+    `failover ${failoverId} did not finish within ${timeoutMs} ms`,
+  )) as FailoverResult;
+};
+
+/** The promise's value, or an error saying `failure` once `ms` have passed (never a silent wait for jest). */
+const within = async <T>(promise: Promise<T>, ms: number, failure: string): Promise<T> => {
   let timer: NodeJS.Timeout | undefined;
   const timeLimit = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`failover ${failoverId} did not finish within ${timeoutMs} ms`)),
-      Math.max(0, giveUpAt - Date.now()),
-    );
+    timer = setTimeout(() => reject(new Error(failure)), Math.max(0, ms));
   });
   try {
-    return (await Promise.race([failover.result(), timeLimit])) as FailoverResult;
+    return await Promise.race([promise, timeLimit]);
   } finally {
     clearTimeout(timer);
+  }
+};
+
+/**
+ * The result of one run of a workflow, not of the runs it continued as: a run expected to end tells, within
+ * `timeoutMs`, how it ended, or the test fails with the status it was left in.
+ */
+export const runResult = async (
+  client: Client,
+  run: { workflowId: string; runId: string },
+  { timeoutMs = 30_000 } = {},
+): Promise<unknown> => {
+  const handle = client.workflow.getHandle(run.workflowId, run.runId, { followRuns: false });
+  try {
+    return await within(handle.result(), timeoutMs, `timed out after ${timeoutMs} ms`);
+  } catch (error) {
+    const { status } = await handle.describe();
+    throw new Error(`run ${run.runId} of ${run.workflowId} (${status.name}): ${String(error)}`);
   }
 };
 
