@@ -97,11 +97,17 @@ export class LivenessService {
     this.session.addListener(listener);
   }
 
-  /** Starts listening for heartbeats and competing for the detector's lead; returns the gateway's address. */
+  /**
+   * Starts listening for heartbeats and competing for the detector's lead; returns the gateway's address once
+   * the gateway has read the agents' credentials. Until then it can tell no agent apart and refuses every
+   * heartbeat (503), so whoever waits for this (the service's readiness) must not count it as serving.
+   */
   async start(): Promise<AddressInfo> {
     this.session.start();
     this.writer.start();
-    return this.gateway.listen();
+    const address = await this.gateway.listen();
+    await this.credentials.reload();
+    return address;
   }
 
   /** Stops once, however often it is asked (a signal, then the service's own shutdown). */

@@ -83,6 +83,52 @@ test('the service becomes ready, serves metrics and health, and exits 0 on SIGTE
   expect(worker.unstructuredLines()).toEqual([]);
 });
 
+/** Whether a backend of the test's database waits for a lock on `table` (a query blocked behind a test's lock). */
+const waitsForLockOn = async (db: Pool, table: string): Promise<boolean> => {
+  const { rows } = await db.query<{ waiting: boolean }>(
+    `SELECT EXISTS (
+       SELECT 1 FROM pg_locks WHERE NOT granted AND relation = to_regclass($1) AND database = (
+         SELECT oid FROM pg_database WHERE datname = current_database()
+       )
+     ) AS waiting`,
+    [table],
+  );
+  return rows[0]?.waiting === true;
+};
+
+test('the service is ready only once its gateway knows the agents: a heartbeat sent as it turns ready is taken', async () => {
+  const { db } = world.current;
+  await world.current.seed(site(slave({ id: 'rec-01', timeout: '1h' }), standby('fo-01')));
+  let worker: ServiceProcess | undefined;
+  const agents = new TestAgents(db, () => [worker?.gateway() ?? 'http://127.0.0.1:1']);
+  await agents.tokenOf('rec-01');
+  const healthPort = await freePort();
+  // The credentials cannot be read while this lock is held: the service's first read of them waits.
+  const lock = await db.connect();
+  try {
+    await lock.query('BEGIN');
+    await lock.query('LOCK TABLE agent_credentials IN ACCESS EXCLUSIVE MODE');
+    worker = startService({ ...serviceEnv(), HEALTH_PORT: String(healthPort) });
+    await eventually('the service to read the agent credentials', () =>
+      waitsForLockOn(db, 'agent_credentials'),
+    );
+    await hasLogged(worker, 'Heartbeat gateway listening');
+
+    expect((await httpGet(`http://127.0.0.1:${healthPort}/readyz`)).status).toBe(503);
+    expect(existsSync(worker.readyFile)).toBe(false);
+    await lock.query('COMMIT');
+  } finally {
+    await lock.query('ROLLBACK').catch(() => undefined);
+    lock.release();
+  }
+  await worker.ready();
+  try {
+    await expect(agents.heartbeat('rec-01')).resolves.toBeUndefined();
+  } finally {
+    agents.close();
+  }
+});
+
 test('on SIGTERM an in-flight activity finishes before the process exits', async () => {
   const { db, fleet, seed } = world.current;
   await seed(site(slave({ id: 'rec-01', timeout: '1s', plugins: ['ANPR+'] }), standby('fo-01')));

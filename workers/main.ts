@@ -127,6 +127,8 @@ async function run(config: AppConfig, logger: Logger): Promise<void> {
   });
   liveness.listen(alerts);
   const gateway = await liveness.start().catch((error: unknown) => {
+    // Listening, it failed to read the credentials: PostgreSQL's fault, not the port's.
+    if (liveness.gateway.address() !== undefined) throw error;
     throw new ConfigError(
       `GATEWAY_PORT=${config.liveness.gateway.port} cannot serve heartbeats: ${(error as Error).message}`,
     );
