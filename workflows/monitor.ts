@@ -60,6 +60,14 @@ export const LIVENESS_MONITOR_PATCH = 'monitor-of-the-liveness-layer';
 export const CONTINUE_AS_NEW_ON_ANY_SIGNAL_PATCH = 'monitor-continue-as-new-on-any-signal';
 
 /**
+ * The run's patches are asked before its registration (a local activity), in its first workflow task. Asked
+ * after it, a patch could be recorded in the second task when the registration's result came back after the
+ * first task had completed, and a replay, which resolves the registration within the first task, then failed
+ * on that patch's marker and left the monitor stuck (docs/guarantees.md). Runs started before ask as they did.
+ */
+const PATCHES_BEFORE_REGISTRATION_PATCH = 'monitor-patches-before-registration';
+
+/**
  * A broken Slave heard again is fenced at every such report while its fence is pending, not only at the first:
  * heard late by its agent while the VMS could not reach it, it is fenced once the VMS reaches it (the
  * detector's next report). Runs started before fence at the first report only.
@@ -419,6 +427,9 @@ async function livenessMonitor(input: MonitorInput): Promise<MonitorResult> {
     workflowInfo().continueAsNewSuggested ||
     workflowInfo().historyLength >= HISTORY_EVENTS_PER_RUN;
 
+  let wakesToContinueAsNew = patched(PATCHES_BEFORE_REGISTRATION_PATCH)
+    ? patched(CONTINUE_AS_NEW_ON_ANY_SIGNAL_PATCH)
+    : undefined;
   if (input.registered !== true) {
     // PostgreSQL is the system of record: confirm the Slave may be monitored, take its current settings, and
     // enter it in the detector's roster (its silence counts from now).
@@ -434,7 +445,7 @@ async function livenessMonitor(input: MonitorInput): Promise<MonitorResult> {
     busy = false;
   }
 
-  const wakesToContinueAsNew = patched(CONTINUE_AS_NEW_ON_ANY_SIGNAL_PATCH);
+  wakesToContinueAsNew ??= patched(CONTINUE_AS_NEW_ON_ANY_SIGNAL_PATCH);
   for (;;) {
     setCurrentDetails(describe(state));
     if (stopReason !== undefined) {
