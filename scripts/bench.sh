@@ -28,10 +28,7 @@ if [ -n "${TEMPORAL_ADDRESS:-}" ]; then
   bash scripts/setup.sh
 else
   port="${BENCH_TEMPORAL_PORT:-7243}"
-  bench_server() {
-    TEMPORAL_DEV_PORT="$port" TEMPORAL_UI_PORT="$((port + 1000))" TEMPORAL_DEV_METRICS_PORT="$((port + 2))" \
-      bash scripts/temporal-dev-server.sh "$1" 9>&-
-  }
+  bench_server() { dev_server_on "$port" "$1" 9>&-; }
   trap 'bench_server --stop' EXIT
   # The default dev server is not needed for the bench: it runs on its own.
   bash scripts/setup.sh --no-dev-server

@@ -14,17 +14,18 @@ if [ -n "${TEMPORAL_ADDRESS:-}" ]; then
 else
   # A gRPC port whose Web UI (+1000) and metrics (+2) ports are free too.
   port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+  port=""
   for _ in $(seq 1 50); do
-    port=$((17000 + RANDOM % 1000))
-    if port_free "$port" && port_free "$((port + 1000))" && port_free "$((port + 2))"; then break; fi
+    candidate=$((17000 + RANDOM % 1000))
+    if port_free "$candidate" && port_free "$((candidate + 1000))" && port_free "$((candidate + 2))"; then
+      port="$candidate"
+      break
+    fi
   done
-  test_server() {
-    TEMPORAL_DEV_PORT="$port" TEMPORAL_UI_PORT="$((port + 1000))" TEMPORAL_DEV_METRICS_PORT="$((port + 2))" \
-      bash scripts/temporal-dev-server.sh "$1"
-  }
-  trap 'test_server --discard' EXIT
+  [ -n "$port" ] || die "no free ports for the test run's Temporal dev server between 17000 and 18999"
+  trap 'dev_server_on "$port" --discard' EXIT
   bash scripts/setup.sh --no-dev-server
-  test_server --fresh
+  dev_server_on "$port" --fresh
   export TEMPORAL_ADDRESS="127.0.0.1:$port" TEMPORAL_UI_URL="http://127.0.0.1:$((port + 1000))"
 fi
 bash scripts/install-chromium.sh
