@@ -40,6 +40,18 @@ const FENCE_BROKEN_SLAVE_PATCH = 'fence-broken-slave';
  */
 const STANDBY_FALLBACK_PATCH = 'standby-fallback';
 
+/**
+ * Every patch is asked in the first workflow task, and the wait for a standby continues as new after a count
+ * of its checks, not when the server suggests it: the result of a local activity can come back in a later
+ * workflow task than the one a replay resolves it in (docs/guarantees.md), so code after one must not read
+ * the task's patches or history. Under it, the fence and the standby fallback are always on. Failovers
+ * started before ask as they did.
+ */
+const PATCHES_FIRST_PATCH = 'failover-asks-patches-first';
+
+/** Checks for a standby a run makes before it continues as new: its history stays short. */
+const STANDBY_CHECKS_PER_RUN = 500;
+
 /** The type of an activity's ApplicationFailure (a local activity's failure comes without its wrapper). */
 const failureType = (error: unknown): string | undefined => {
   const cause = error instanceof ActivityFailure ? error.cause : error;
@@ -53,6 +65,12 @@ const failureMessage = (error: unknown): string => {
 
 export async function failoverWorkflow(input: FailoverInput): Promise<FailoverResult> {
   const failoverId = workflowInfo().workflowId;
+  const patchesFirst = patched(PATCHES_FIRST_PATCH);
+  const fences = (): boolean => patchesFirst || patched(FENCE_BROKEN_SLAVE_PATCH);
+  const fallsBackToTheNextStandby = (): boolean => patchesFirst || patched(STANDBY_FALLBACK_PATCH);
+  let standbyChecksThisRun = 0;
+  const shouldContinueAsNew = (): boolean =>
+    patchesFirst ? standbyChecksThisRun >= STANDBY_CHECKS_PER_RUN : workflowInfo().continueAsNewSuggested;
   const { slaveId, tuning } = input;
   const state: FailoverState = {
     failoverId,
@@ -103,7 +121,7 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverRe
         `No available failover server has drive letters ${plan.driveLetters.join(', ')}. ` +
           'The failover goes on as soon as one is restored or added.',
       );
-      if (workflowInfo().continueAsNewSuggested) {
+      if (shouldContinueAsNew()) {
         // The next run waits on; the warning above was given once.
         const waiting = { ...claim, firstWait: false };
         return continueAsNew<typeof failoverWorkflow>(
@@ -113,16 +131,17 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverRe
       standbyMayBeAvailable = false;
       await condition(() => standbyMayBeAvailable, tuning.standbyRecheckMs);
       state.standbyChecks += 1;
+      standbyChecksThisRun += 1;
       claim = await claimStandby.claimMatchedStandby(failoverId);
     }
     state.failoverServerId = claim.serverId;
     upsertSearchAttributes([{ key: VmsFailoverTarget, value: claim.serverId }]);
     if (cameras !== null) break;
     try {
-      cameras = await promoteAndRebind(failoverId, slaveId, claim.serverId, enter);
+      cameras = await promoteAndRebind(failoverId, slaveId, claim.serverId, enter, fences);
       break;
     } catch (error) {
-      if (failureType(error) !== ErrorType.StandbyFailed || !patched(STANDBY_FALLBACK_PATCH)) throw error;
+      if (failureType(error) !== ErrorType.StandbyFailed || !fallsBackToTheNextStandby()) throw error;
       const reason = failureMessage(error);
       log.warn('Standby failed: released, out of service; claiming the next', {
         slaveId,
@@ -159,7 +178,7 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverRe
   );
   const reinstalled = await reinstallPlugins(failoverId, failoverServerId, plan.plugins, tuning);
 
-  if (patched(FENCE_BROKEN_SLAVE_PATCH)) {
+  if (fences()) {
     // A no-op once fenced; a Slave the VMS could not reach then may be reachable now.
     await localStep(`Fence ${slaveId} if it was not reached before`).fenceBrokenSlave(failoverId);
   }
@@ -213,6 +232,7 @@ async function promoteAndRebind(
   slaveId: string,
   failoverServerId: string,
   enter: (step: FailoverStep, details: string) => void,
+  fences: () => boolean,
 ): Promise<CameraMove> {
   enter('promoting the standby', `${failoverServerId} takes the place of ${slaveId}.`);
   await localStep(`Promote ${failoverServerId} to recorder in place of ${slaveId}`).promoteStandby({
@@ -220,7 +240,7 @@ async function promoteAndRebind(
     slaveId,
     serverId: failoverServerId,
   });
-  if (patched(FENCE_BROKEN_SLAVE_PATCH)) {
+  if (fences()) {
     await localStep(`Fence ${slaveId}: stop it recording before its cameras move`).fenceBrokenSlave(
       failoverId,
     );

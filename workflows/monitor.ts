@@ -68,6 +68,17 @@ export const CONTINUE_AS_NEW_ON_ANY_SIGNAL_PATCH = 'monitor-continue-as-new-on-a
 const PATCHES_BEFORE_REGISTRATION_PATCH = 'monitor-patches-before-registration';
 
 /**
+ * Nothing the run decides depends on the workflow task it runs in, only on what it was sent and when that
+ * arrived. The result of a local activity can come back in a later workflow task than the one a replay
+ * resolves it in (under load, docs/guarantees.md), so code that runs after one must not read the task's clock,
+ * history length or patches: reports carry the time their signal arrived, the backstop the time its timer
+ * fired, a maintenance window the time its update arrived; the run continues as new after a count of what it
+ * took in; its timer is settled before new input is looked at; every patch is asked in its first task. Runs
+ * started before decide as they did.
+ */
+const DECIDES_AT_ARRIVAL_PATCH = 'monitor-decides-at-arrival-times';
+
+/**
  * A broken Slave heard again is fenced at every such report while its fence is pending, not only at the first:
  * heard late by its agent while the VMS could not reach it, it is fenced once the VMS reaches it (the
  * detector's next report). Runs started before fence at the first report only.
@@ -154,6 +165,8 @@ class Backstop {
   private scope: CancellationScope | undefined;
   private armedForMs: number | undefined;
   fired = false;
+  /** The workflow time of the task its timer fired in. */
+  firedAtMs = 0;
 
   arm(dueMs: number): void {
     if (this.armedForMs !== undefined && this.armedForMs <= dueMs) return;
@@ -166,7 +179,9 @@ class Backstop {
       .run(() => sleep(Math.max(1, dueMs - Date.now())))
       .then(
         () => {
-          if (this.scope === scope) this.fired = true;
+          if (this.scope !== scope) return;
+          this.fired = true;
+          this.firedAtMs = Date.now();
         },
         () => undefined,
       );
@@ -200,7 +215,13 @@ async function livenessMonitor(input: MonitorInput): Promise<MonitorResult> {
   const state: MonitorState = input.carried
     ? { ...input.carried, runs: input.carried.runs + 1 }
     : initialState(input, Date.now());
-  const reports: LivenessReport[] = [];
+  // Every patch is asked here, in the first workflow task, before the first local activity can resolve.
+  const atArrival = patched(DECIDES_AT_ARRIVAL_PATCH);
+  let wakesToContinueAsNew =
+    atArrival ||
+    (patched(PATCHES_BEFORE_REGISTRATION_PATCH) ? patched(CONTINUE_AS_NEW_ON_ANY_SIGNAL_PATCH) : undefined);
+  /** Each report with the workflow time its signal arrived. */
+  const reports: { report: LivenessReport; receivedAtMs: number }[] = [];
   const backstop = new Backstop();
   let stopReason: StopReason | undefined;
   let signalsThisRun = 0;
@@ -222,7 +243,7 @@ async function livenessMonitor(input: MonitorInput): Promise<MonitorResult> {
   setHandler(livenessSignal, (payload: unknown) => {
     signalsThisRun += 1;
     try {
-      reports.push(checkLivenessReport(payload));
+      reports.push({ report: checkLivenessReport(payload), receivedAtMs: Date.now() });
     } catch (error) {
       state.ignoredSignals += 1;
       log.warn('Malformed liveness report ignored', { serverId, error: (error as Error).message });
@@ -246,14 +267,16 @@ async function livenessMonitor(input: MonitorInput): Promise<MonitorResult> {
 
   setHandler(
     updateSettingsUpdate,
-    (settings) =>
-      exclusive(async () => {
+    (settings) => {
+      if (atArrival) signalsThisRun += 1;
+      return exclusive(async () => {
         if (state.phase !== 'monitoring') throw notMonitoring(state, 'its settings cannot change now');
         await localStep('Save the new failover settings').saveSettings({ serverId, settings });
         state.settings = settings;
         if (!settings.protected) stopReason ??= 'unprotected';
         return state;
-      }),
+      });
+    },
     {
       validator: (settings: unknown) => {
         invalidInput(() => checkSettings(settings));
@@ -264,14 +287,18 @@ async function livenessMonitor(input: MonitorInput): Promise<MonitorResult> {
 
   setHandler(
     maintenanceUpdate,
-    (request) =>
-      exclusive(async () => {
+    (request) => {
+      if (atArrival) signalsThisRun += 1;
+      const receivedAtMs = Date.now();
+      return exclusive(async () => {
         if (state.phase !== 'monitoring') throw notMonitoring(state, 'no maintenance window can start');
-        const untilMs = request.durationMs === 0 ? null : Date.now() + request.durationMs;
+        const startsAtMs = atArrival ? receivedAtMs : Date.now();
+        const untilMs = request.durationMs === 0 ? null : startsAtMs + request.durationMs;
         await localStep('Save the maintenance window').saveMaintenance({ serverId, untilMs });
         state.maintenanceUntilMs = untilMs;
         return state;
-      }),
+      });
+    },
     {
       validator: (request: { durationMs: number } | null) => {
         invalidInput(() => checkMaintenanceMs(request?.durationMs));
@@ -357,9 +384,9 @@ async function livenessMonitor(input: MonitorInput): Promise<MonitorResult> {
     state.phase = 'failed-over';
   };
 
-  const onReport = async (report: LivenessReport): Promise<void> => {
+  const onReport = async ({ report, receivedAtMs }: (typeof reports)[number]): Promise<void> => {
     state.reportsReceived += 1;
-    const nowMs = Date.now();
+    const nowMs = atArrival ? receivedAtMs : Date.now();
     const decision = decideOnReport(state, report, nowMs);
     state.term = report.term;
     state.lastReportAtMs = nowMs;
@@ -393,7 +420,7 @@ async function livenessMonitor(input: MonitorInput): Promise<MonitorResult> {
             failoverWorkflowId: state.broken.failoverId,
             sentAtMs: decision.lastSeenMs,
           });
-        } else if (patched(FENCE_ON_EVERY_LATE_REPORT_PATCH)) {
+        } else if (atArrival || patched(FENCE_ON_EVERY_LATE_REPORT_PATCH)) {
           await localStep('Heard again: fence it if the VMS could not before').fenceIfPending(serverId);
         }
         return;
@@ -403,12 +430,14 @@ async function livenessMonitor(input: MonitorInput): Promise<MonitorResult> {
   /** No report for too long: the detector may be gone, or may have lost this Slave. Ask PostgreSQL. */
   const onBackstop = async (): Promise<void> => {
     const dueMs = backstopDueMs(state, checkpointPeriodMs);
+    const firedAtMs = atArrival ? backstop.firedAtMs : Date.now();
     backstop.consume();
-    if (Date.now() < dueMs || state.phase !== 'monitoring') return;
+    if (atArrival) signalsThisRun += 1;
+    if (firedAtMs < dueMs || state.phase !== 'monitoring') return;
     const verdict = await localStep('No report lately: check whether the Slave is heard').checkSilence(
       serverId,
     );
-    state.lastReportAtMs = Date.now();
+    state.lastReportAtMs = atArrival ? firedAtMs : Date.now();
     if (verdict.verdict === 'heard') {
       state.lastHeartbeatAtMs = verdict.lastSeenMs;
       return;
@@ -424,12 +453,12 @@ async function livenessMonitor(input: MonitorInput): Promise<MonitorResult> {
 
   const shouldContinueAsNew = (): boolean =>
     signalsThisRun >= signalsPerRun ||
-    workflowInfo().continueAsNewSuggested ||
-    workflowInfo().historyLength >= HISTORY_EVENTS_PER_RUN;
-
-  let wakesToContinueAsNew = patched(PATCHES_BEFORE_REGISTRATION_PATCH)
-    ? patched(CONTINUE_AS_NEW_ON_ANY_SIGNAL_PATCH)
-    : undefined;
+    (!atArrival &&
+      (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= HISTORY_EVENTS_PER_RUN));
+  const settleBackstop = (): void => {
+    if (state.phase === 'monitoring') backstop.arm(backstopDueMs(state, checkpointPeriodMs));
+    else backstop.disarm();
+  };
   if (input.registered !== true) {
     // PostgreSQL is the system of record: confirm the Slave may be monitored, take its current settings, and
     // enter it in the detector's roster (its silence counts from now).
@@ -447,6 +476,15 @@ async function livenessMonitor(input: MonitorInput): Promise<MonitorResult> {
 
   wakesToContinueAsNew ??= patched(CONTINUE_AS_NEW_ON_ANY_SIGNAL_PATCH);
   for (;;) {
+    // What the last action started is finished before new input is looked at: a replay that resolved that
+    // action a workflow task earlier, before the input had arrived, then makes the same commands in order.
+    if (atArrival) {
+      settleBackstop();
+      if (!allHandlersFinished()) {
+        await condition(allHandlersFinished);
+        continue;
+      }
+    }
     setCurrentDetails(describe(state));
     if (stopReason !== undefined) {
       await condition(allHandlersFinished);
@@ -469,8 +507,7 @@ async function livenessMonitor(input: MonitorInput): Promise<MonitorResult> {
       await condition(allHandlersFinished);
       return continueAsNew<typeof livenessMonitor>({ ...input, registered: true, carried: state });
     }
-    if (state.phase === 'monitoring') backstop.arm(backstopDueMs(state, checkpointPeriodMs));
-    else backstop.disarm();
+    if (!atArrival) settleBackstop();
     await condition(
       () =>
         reports.length > 0 ||
