@@ -19,6 +19,11 @@ export interface FailoverTuning {
    * rebind to it) before the standby is released, taken out of service, and the next one claimed.
    */
   standbyBudgetMs: number;
+  /**
+   * Checks for a standby one run of a waiting failover makes before it continues as new (its history stays
+   * short). Absent in the inputs of failovers started before it: 500.
+   */
+  standbyChecksPerRun?: number;
 }
 
 /** The monitored Slave as PostgreSQL described it when the monitor was started. */

@@ -444,6 +444,7 @@ export const loadConfig = (env: Env = process.env): AppConfig => {
       // With retries backing off up to 10 s, a failed standby is given up 10 to 13 s after its first failure:
       // the next one records within 30 s.
       standbyBudgetMs: durationMs(env, 'FAILOVER_STANDBY_BUDGET', '10s'),
+      standbyChecksPerRun: integer(env, 'FAILOVER_STANDBY_CHECKS_PER_RUN', 500, 2, 9_000),
     },
     monitor: { signalsPerRun: integer(env, 'MONITOR_SIGNALS_PER_RUN', 500, 10, 9_000) },
     liveness: loadLiveness(env),

@@ -49,8 +49,8 @@ const STANDBY_FALLBACK_PATCH = 'standby-fallback';
  */
 const PATCHES_FIRST_PATCH = 'failover-asks-patches-first';
 
-/** Checks for a standby a run makes before it continues as new: its history stays short. */
-const STANDBY_CHECKS_PER_RUN = 500;
+/** Checks for a standby a run makes before it continues as new, unless its tuning says: its history stays short. */
+const DEFAULT_STANDBY_CHECKS_PER_RUN = 500;
 
 /** The type of an activity's ApplicationFailure (a local activity's failure comes without its wrapper). */
 const failureType = (error: unknown): string | undefined => {
@@ -70,7 +70,9 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverRe
   const fallsBackToTheNextStandby = (): boolean => patchesFirst || patched(STANDBY_FALLBACK_PATCH);
   let standbyChecksThisRun = 0;
   const shouldContinueAsNew = (): boolean =>
-    patchesFirst ? standbyChecksThisRun >= STANDBY_CHECKS_PER_RUN : workflowInfo().continueAsNewSuggested;
+    patchesFirst
+      ? standbyChecksThisRun >= (tuning.standbyChecksPerRun ?? DEFAULT_STANDBY_CHECKS_PER_RUN)
+      : workflowInfo().continueAsNewSuggested;
   const { slaveId, tuning } = input;
   const state: FailoverState = {
     failoverId,

@@ -63,6 +63,9 @@ export const cliEnv = (world: TestContext, overrides: Record<string, string> = {
     PLUGIN_RETRY_MAX_ATTEMPTS: String(failover.pluginRetryMaxAttempts),
     PROMOTED_SERVER_UP_TIMEOUT: `${failover.serverUpTimeoutMs}ms`,
     FAILOVER_STANDBY_RECHECK: `${failover.standbyRecheckMs}ms`,
+    ...(failover.standbyChecksPerRun !== undefined && {
+      FAILOVER_STANDBY_CHECKS_PER_RUN: String(failover.standbyChecksPerRun),
+    }),
     ...overrides,
   };
 };

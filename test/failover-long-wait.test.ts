@@ -1,0 +1,48 @@
+/**
+ * A failover that waits long for a matched standby keeps its history short: its workflow continues as new
+ * after a count of its checks (FAILOVER_STANDBY_CHECKS_PER_RUN), and the run that follows goes on waiting and
+ * takes the standby that appears.
+ */
+import { failoverStateQuery } from '../workflows/definitions';
+import { failoverRows } from './support/db';
+import { site, slave, standby } from './support/site';
+import { eventually, failoverOf } from './support/wait';
+import { useTestWorld } from './support/world';
+
+const CHECKS_PER_RUN = 3;
+const world = useTestWorld({
+  FAILOVER_STANDBY_RECHECK: '100ms',
+  FAILOVER_STANDBY_CHECKS_PER_RUN: String(CHECKS_PER_RUN),
+});
+
+test('a failover waiting for a standby continues as new after its checks, and goes on when one appears', async () => {
+  const { fleet, db, client, seed, withWorker } = world.current;
+  await seed(site(slave({ id: 'rec-01', timeout: '1s' })));
+
+  await withWorker(async () => {
+    await fleet.startMonitor('rec-01');
+    const waiting = await eventually('the failover of rec-01 to wait for a standby', async () =>
+      (await failoverRows(db)).find((row) => row.status === 'waiting-for-standby'),
+    );
+    const failover = client.workflow.getHandle(waiting.id);
+    const firstRunId = (await failover.describe()).runId;
+    // Two runs later it is still waiting, on a history of a few checks.
+    const thirdRun = await eventually('the waiting failover to be on its third run', async () => {
+      const runs = [];
+      for await (const run of client.workflow.list({ query: `WorkflowId = '${waiting.id}'` })) runs.push(run);
+      return runs.length >= 3 ? runs : undefined;
+    });
+    expect(thirdRun.filter((run) => run.status.name === 'CONTINUED_AS_NEW').length).toBeGreaterThanOrEqual(2);
+    const firstRun = await client.workflow.getHandle(waiting.id, firstRunId).fetchHistory();
+    const checks = (firstRun.events ?? []).filter((event) => event.timerStartedEventAttributes).length;
+    expect(checks).toBe(CHECKS_PER_RUN);
+    const state = await failover.query(failoverStateQuery);
+    expect(state.step).toBe('waiting for a matched standby');
+
+    await seed(site(standby('fo-01')));
+    expect(await fleet.notifyStandbyAvailable()).toEqual([waiting.id]);
+    const result = await failoverOf(world.current, 'rec-01', { stopPromotedMonitor: true });
+    expect(result.failoverServerId).toBe('fo-01');
+  });
+  expect((await failoverRows(db)).map((row) => row.status)).toEqual(['completed']);
+});
