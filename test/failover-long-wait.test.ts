@@ -24,8 +24,11 @@ test('a failover waiting for a standby continues as new after its checks, and go
     const waiting = await eventually('the failover of rec-01 to wait for a standby', async () =>
       (await failoverRows(db)).find((row) => row.status === 'waiting-for-standby'),
     );
+    // The take-over records the failover before its workflow starts.
     const failover = client.workflow.getHandle(waiting.id);
-    const firstRunId = (await failover.describe()).runId;
+    const { runId: firstRunId } = await eventually('the failover workflow to start', () =>
+      failover.describe().catch(() => undefined),
+    );
     // Two runs later it is still waiting, on a history of a few checks.
     const thirdRun = await eventually('the waiting failover to be on its third run', async () => {
       const runs = [];

@@ -100,7 +100,8 @@ test('an alert raised while the webhook is down is delivered once, signed, when 
       const accepted = receiver?.received.filter((request) => request.answered === 204) ?? [];
       return Promise.resolve(accepted.length > 0 ? accepted : undefined);
     },
-    { timeoutMs: 60_000 },
+    // A delivery attempt the kill cut short is tried again after its start-to-close timeout (1 minute).
+    { timeoutMs: 150_000 },
   );
   expect(taken).toHaveLength(1);
   const [delivery] = taken ?? [];
@@ -142,4 +143,4 @@ test('an alert raised while the webhook is down is delivered once, signed, when 
   const countAtDelivery = receiver.received.length;
   await new Promise((resolve) => setTimeout(resolve, 3_000));
   expect(receiver.received).toHaveLength(countAtDelivery);
-});
+}, 240_000);
