@@ -65,6 +65,7 @@ const failureMessage = (error: unknown): string => {
 
 export async function failoverWorkflow(input: FailoverInput): Promise<FailoverResult> {
   const failoverId = workflowInfo().workflowId;
+  const { slaveId, tuning } = input;
   const patchesFirst = patched(PATCHES_FIRST_PATCH);
   const fences = (): boolean => patchesFirst || patched(FENCE_BROKEN_SLAVE_PATCH);
   const fallsBackToTheNextStandby = (): boolean => patchesFirst || patched(STANDBY_FALLBACK_PATCH);
@@ -73,7 +74,6 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverRe
     patchesFirst
       ? standbyChecksThisRun >= (tuning.standbyChecksPerRun ?? DEFAULT_STANDBY_CHECKS_PER_RUN)
       : workflowInfo().continueAsNewSuggested;
-  const { slaveId, tuning } = input;
   const state: FailoverState = {
     failoverId,
     slaveId,
