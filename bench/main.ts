@@ -41,6 +41,9 @@ const workerTuningEnv = (config: AppConfig): Record<string, string> => ({
   ...(config.worker.workflowTaskSlots !== undefined && {
     WORKER_WORKFLOW_TASK_SLOTS: String(config.worker.workflowTaskSlots),
   }),
+  ...(config.worker.workflowThreads !== undefined && {
+    WORKER_WORKFLOW_THREADS: String(config.worker.workflowThreads),
+  }),
 });
 
 /** The latest run of each size with this heartbeat interval and timeout, for the chart. */

@@ -104,6 +104,8 @@ export interface AppConfig {
     workflowTaskPollers?: number;
     /** Workflow tasks executed at once (the SDK's default is 40). */
     workflowTaskSlots?: number;
+    /** Threads that run workflow code (the SDK's default is 1). */
+    workflowThreads?: number;
   };
 }
 
@@ -419,6 +421,7 @@ export const loadConfig = (env: Env = process.env): AppConfig => {
   const maxCachedWorkflows = optionalInteger(env, 'WORKER_MAX_CACHED_WORKFLOWS', 0, 1_000_000);
   const workflowTaskSlots = optionalInteger(env, 'WORKER_WORKFLOW_TASK_SLOTS', 2, 10_000);
   const workflowTaskPollers = optionalInteger(env, 'WORKER_WORKFLOW_TASK_POLLERS', 2, 1_000);
+  const workflowThreads = optionalInteger(env, 'WORKER_WORKFLOW_THREADS', 1, 16);
   if (
     workflowTaskPollers !== undefined &&
     workflowTaskPollers > (workflowTaskSlots ?? SDK_WORKFLOW_TASK_SLOTS)
@@ -466,6 +469,7 @@ export const loadConfig = (env: Env = process.env): AppConfig => {
       ...(maxCachedWorkflows !== undefined && { maxCachedWorkflows }),
       ...(workflowTaskPollers !== undefined && { workflowTaskPollers }),
       ...(workflowTaskSlots !== undefined && { workflowTaskSlots }),
+      ...(workflowThreads !== undefined && { workflowThreads }),
     },
   };
 };

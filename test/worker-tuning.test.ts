@@ -15,17 +15,24 @@ test('by default the worker keeps 10 PostgreSQL connections and the SDK chooses 
   expect(worker.databaseConnections).toBe(10);
   expect(worker.workflowTaskSlots).toBeUndefined();
   expect(worker.workflowTaskPollers).toBeUndefined();
+  expect(worker.workflowThreads).toBeUndefined();
 });
 
-test('workflow task slots and pollers are taken from the environment', () => {
+test('workflow task slots, pollers and threads are taken from the environment', () => {
   const { worker } = loadConfig({
     ...BASE_ENV,
     WORKER_DATABASE_CONNECTIONS: '4',
     WORKER_WORKFLOW_TASK_SLOTS: '80',
     WORKER_WORKFLOW_TASK_POLLERS: '40',
+    WORKER_WORKFLOW_THREADS: '2',
   });
 
-  expect(worker).toMatchObject({ databaseConnections: 4, workflowTaskSlots: 80, workflowTaskPollers: 40 });
+  expect(worker).toMatchObject({
+    databaseConnections: 4,
+    workflowTaskSlots: 80,
+    workflowTaskPollers: 40,
+    workflowThreads: 2,
+  });
 });
 
 test.each([
@@ -37,6 +44,7 @@ test.each([
     { WORKER_WORKFLOW_TASK_SLOTS: '1' },
     'WORKER_WORKFLOW_TASK_SLOTS="1" must be a whole number from 2 to 10000',
   ],
+  [{ WORKER_WORKFLOW_THREADS: '0' }, 'WORKER_WORKFLOW_THREADS="0" must be a whole number from 1 to 16'],
   [
     { WORKER_DATABASE_CONNECTIONS: '0' },
     'WORKER_DATABASE_CONNECTIONS="0" must be a whole number from 1 to 500',

@@ -48,6 +48,9 @@ export const createVmsWorker = async (deps: VmsWorkerDeps): Promise<Worker> => {
     ...(deps.config.worker.workflowTaskSlots !== undefined && {
       maxConcurrentWorkflowTaskExecutions: deps.config.worker.workflowTaskSlots,
     }),
+    ...(deps.config.worker.workflowThreads !== undefined && {
+      workflowThreadPoolSize: deps.config.worker.workflowThreads,
+    }),
     // In-flight activities get this long to finish on SIGTERM before they are cancelled and retried elsewhere.
     shutdownGraceTime: '20s',
     ...deps.options,
