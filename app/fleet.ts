@@ -223,6 +223,20 @@ export class Fleet {
     }
   }
 
+  /**
+   * The attempt of the monitor's pending workflow task, when it has one: above 1, its earlier attempts failed
+   * (the worker log says why) and the monitor acts on nothing until one completes.
+   */
+  async monitorTaskAttempt(serverId: string): Promise<number | undefined> {
+    try {
+      const { raw } = await this.monitorHandle(serverId).describe();
+      return raw.pendingWorkflowTask?.attempt ?? undefined;
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return undefined;
+      throw error;
+    }
+  }
+
   async isMonitorRunning(serverId: string): Promise<boolean> {
     try {
       const description = await this.monitorHandle(serverId).describe();

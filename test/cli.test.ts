@@ -5,6 +5,8 @@
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { monitorWorkflowId } from '../domain/names';
 import { projectRoot } from '../infra/paths';
 import { findFailover } from '../store/failovers';
 import { readLeases } from '../store/leases';
@@ -277,6 +279,49 @@ describe('vms status', () => {
     const text = await vms('status');
     expect(text).toMatchObject({ code: 0, stderr: '' });
     expect(text.stdout).toContain('worker not answering');
+  });
+
+  test('tells a monitor whose workflow task keeps failing from a worker not answering', async () => {
+    const { seed, withWorker, client, fleet, taskQueue } = world.current;
+    await seed(site(slave({ id: 'rec-01', timeout: '1h' })));
+    const { code } = await bundleWorkflowCode({
+      workflowsPath: require.resolve('./support/stuck-monitor'),
+      logger: undefined,
+    });
+    await client.workflow.start('slaveMonitorWorkflow', {
+      workflowId: monitorWorkflowId(world.current.site, 'rec-01'),
+      taskQueue,
+      args: [],
+    });
+
+    const [json, text] = await withWorker(
+      async () => {
+        await eventually('a failed workflow task of the monitor', async () => {
+          const attempt = await fleet.monitorTaskAttempt('rec-01');
+          return attempt !== undefined && attempt > 1;
+        });
+        return [await vms('status', '--json'), await vms('status')];
+      },
+      { workflowBundle: { code } },
+    );
+
+    expect(json).toMatchObject({ code: 0, stderr: '' });
+    const status = JSON.parse(json.stdout) as { workerAnswering: boolean; servers: object[] };
+    expect(status.workerAnswering).toBe(true);
+    expect(status.servers).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          id: 'rec-01',
+          monitor: 'monitor stuck',
+          monitorTaskAttempt: expect.any(Number) as unknown,
+        }),
+      ]),
+    );
+    expect(text).toMatchObject({ code: 0, stderr: '' });
+    expect(text.stdout).toMatch(/rec-01\s+Slave\s+active.*monitor stuck/);
+    expect(text.stdout).toContain("monitor stuck: the workflow task of rec-01's monitor failed");
+    expect(text.stdout).not.toContain('worker not answering');
+    await client.workflow.getHandle(monitorWorkflowId(world.current.site, 'rec-01')).terminate();
   });
 });
 

@@ -2,7 +2,8 @@
  * `vms status`: the server list as the VMS shows it, by folder, with the last heartbeat each gateway heard and
  * what the monitors know; then the liveness detector, a mass-failure hold and the alerts not acknowledged.
  * Monitor state comes from a query, which needs a worker: queries are bounded, so the command answers even
- * with no worker.
+ * with no worker. A monitor that does not answer is described: a workflow task failing again and again is told
+ * apart from a worker that is not there.
  */
 import { ServiceError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
@@ -15,6 +16,7 @@ import type { Alert } from '../../store/alerts';
 import type { DetectorTerm } from '../../store/detector-term';
 import type { Hold } from '../../store/holds';
 import { isMonitorable } from '../../domain/rules';
+import { mapLimited } from '../../infra/limit';
 import type { Folder } from '../../domain/site';
 import type { ServerRecord } from '../../store/servers';
 import type { MonitorState } from '../../workflows/definitions';
@@ -24,9 +26,18 @@ import { withSession } from '../session';
 
 /** How long the monitors get to answer their state query before the worker is deemed not running. */
 const QUERY_DEADLINE_MS = 5_000;
+/** How long the monitors that did not answer get to be described. */
+const DESCRIBE_DEADLINE_MS = 5_000;
+const DESCRIBE_CONCURRENCY = 16;
 
 export type MonitorStatus =
-  'monitoring' | 'failover held' | 'failing over' | 'failed over' | 'not monitored' | 'worker not answering';
+  | 'monitoring'
+  | 'failover held'
+  | 'failing over'
+  | 'failed over'
+  | 'not monitored'
+  | 'worker not answering'
+  | 'monitor stuck';
 
 export interface ServerStatus {
   id: string;
@@ -40,6 +51,8 @@ export interface ServerStatus {
   replaces: string | null;
   cameras: { ip: number; analog: number };
   monitor: MonitorStatus;
+  /** A stuck monitor: the attempt of its workflow task, whose earlier attempts failed. */
+  monitorTaskAttempt: number | null;
   lastHeartbeatAt: string | null;
   brokenDisks: string[];
   maintenanceUntil: string | null;
@@ -59,7 +72,7 @@ const PHASE_STATUS: Record<MonitorState['phase'], MonitorStatus> = {
   'failed-over': 'failed over',
 };
 
-type MonitorView = { status: MonitorStatus; state?: MonitorState };
+type MonitorView = { status: MonitorStatus; state?: MonitorState; taskAttempt?: number };
 
 const monitorView = async (fleet: Fleet, server: ServerRecord): Promise<MonitorView> => {
   if (server.role !== 'slave' || !(await fleet.isMonitorRunning(server.id)))
@@ -78,6 +91,40 @@ const monitorView = async (fleet: Fleet, server: ServerRecord): Promise<MonitorV
   }
 };
 
+/**
+ * A monitor that did not answer: its workflow task failed and is tried again (a defect of the workflow code,
+ * which the worker log names), or no worker took its query. A monitor stuck so acts on no report: its Slave
+ * would not fail over.
+ */
+const unansweredView = async (fleet: Fleet, serverId: string): Promise<MonitorView> => {
+  try {
+    const attempt = await fleet.monitorTaskAttempt(serverId);
+    return attempt !== undefined && attempt > 1
+      ? { status: 'monitor stuck', taskAttempt: attempt }
+      : { status: 'worker not answering' };
+  } catch (error) {
+    if (isDeadlineExceeded(error) || error instanceof ServiceError) return { status: 'worker not answering' };
+    throw error;
+  }
+};
+
+const describeUnanswered = async (
+  client: Client,
+  fleet: Fleet,
+  servers: ServerRecord[],
+  views: MonitorView[],
+): Promise<MonitorView[]> => {
+  if (!views.some((view) => view.status === 'worker not answering')) return views;
+  return client.withDeadline(Date.now() + DESCRIBE_DEADLINE_MS, () =>
+    mapLimited(
+      servers.map((server, index) => ({ server, view: views[index] ?? { status: 'not monitored' } })),
+      DESCRIBE_CONCURRENCY,
+      async ({ server, view }) =>
+        view.status === 'worker not answering' ? unansweredView(fleet, server.id) : view,
+    ),
+  );
+};
+
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 const collectStatus = async (site: SiteView, client: Client, fleet: Fleet): Promise<ServerStatus[]> => {
@@ -85,8 +132,13 @@ const collectStatus = async (site: SiteView, client: Client, fleet: Fleet): Prom
   const cameras = await site.cameras();
   const leases = new Map((await site.leases()).map((lease) => [lease.serverId, lease]));
   const nowMs = Date.now();
-  const views = await client.withDeadline(nowMs + QUERY_DEADLINE_MS, () =>
-    Promise.all(servers.map((server) => monitorView(fleet, server))),
+  const views = await describeUnanswered(
+    client,
+    fleet,
+    servers,
+    await client.withDeadline(nowMs + QUERY_DEADLINE_MS, () =>
+      Promise.all(servers.map((server) => monitorView(fleet, server))),
+    ),
   );
   return servers.map((server, index): ServerStatus => {
     const view = views[index] ?? { status: 'not monitored' };
@@ -107,6 +159,7 @@ const collectStatus = async (site: SiteView, client: Client, fleet: Fleet): Prom
         analog: own.filter((camera) => camera.kind === 'analog').length,
       },
       monitor: view.status,
+      monitorTaskAttempt: view.taskAttempt ?? null,
       lastHeartbeatAt: isoOrNull(lease?.lastSeenMs ?? null),
       brokenDisks: lease === undefined ? (view.state?.brokenDisks ?? []) : brokenLetters(lease.disks),
       maintenanceUntil: inMaintenance ? isoOrNull(server.maintenanceUntilMs) : null,
@@ -253,6 +306,12 @@ const printStatus = (site: string, servers: ServerStatus[], liveness: LivenessSt
     printLine();
     printLine(
       `worker not answering: monitor states are unknown (no answer within ${QUERY_DEADLINE_MS / 1000}s); check that a vms worker runs for this site`,
+    );
+  }
+  for (const server of servers.filter((candidate) => candidate.monitor === 'monitor stuck')) {
+    printLine();
+    printLine(
+      `monitor stuck: the workflow task of ${server.id}'s monitor failed and is tried again (attempt ${server.monitorTaskAttempt}); it acts on no report, so ${server.id} would not fail over. The worker log says why (workflow task failed).`,
     );
   }
 };
