@@ -281,11 +281,11 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
     fenceIfPending,
 
     async saveSettings(input: { serverId: string; settings: FailoverSettings }): Promise<void> {
-      await saveSettings(db, input.serverId, input.settings, activityRequestId());
+      await saveSettings(db, input.serverId, input.settings, activityRequestId(), { whileActive: true });
     },
 
     async saveMaintenance(input: { serverId: string; untilMs: number | null }): Promise<void> {
-      await saveMaintenance(db, input.serverId, input.untilMs, activityRequestId());
+      await saveMaintenance(db, input.serverId, input.untilMs, activityRequestId(), { whileActive: true });
     },
 
     beginFailover,

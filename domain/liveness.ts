@@ -163,6 +163,8 @@ export interface SilenceClaim {
 
 /** What PostgreSQL holds when the take-over confirms a claim. */
 export interface SilenceRecord {
+  /** Unprotected since the decision: no failover, whatever it saw. */
+  protected: boolean;
   currentTerm: number | null;
   /** The lease as written by the gateways (at most one write interval behind the detector). */
   leaseLastSeenMs: number | null;
@@ -192,6 +194,7 @@ export const refuteSilence = (
   claim: SilenceClaim,
   reason: BrokenReason,
 ): string | undefined => {
+  if (!record.protected) return 'it is not protected any more';
   // The lease is the evidence of broken disks, whichever term heard it: a take-over retried after its worker
   // was lost (a new term began meanwhile) still stands while the Slave's last heartbeat says so.
   if (reason === 'all-disks-broken') {

@@ -9,17 +9,27 @@
  * about 11 s (host gone: TCP keepalives), and its term number fences a leader that lost it: reports and
  * failovers carry the term, and PostgreSQL refuses a failover decided in an older one.
  *
+ * A deadline reported to a monitor also opens the Slave's failover in PostgreSQL at once (moved to Broken
+ * recorders, confirmed against the lease and the term as the monitor's take-over confirms it), under the id the
+ * monitor's take-over uses: the take-over finds it open and goes on, and what the Slave's failure is known by
+ * does not wait for the monitor's workflow task. Only once the report is delivered, so that a monitor always
+ * follows; never for a Slave whose disks were reported broken this term (its monitor may fail it over for that,
+ * under another id).
+ *
  * Outage grace: each term starts observing when it begins. A Slave's silence never counts from before that
  * moment, so after any outage of the orchestrator (worker, PostgreSQL, the whole Master) every Slave gets a
  * full timeout, and a Slave that died meanwhile fails over one timeout after observation resumed.
  */
 import type { Client, Pool } from 'pg';
+import { DomainError } from '../domain/errors';
 import type { LivenessReport, MassFailurePolicy } from '../domain/liveness';
+import { failoverWorkflowId } from '../domain/names';
 import type { DiskHealth } from '../domain/site';
 import { brokenLetters, isMassFailure, missedTwoHeartbeats, silenceDeadline } from '../domain/liveness';
 import type { Logger } from '../infra/logger';
 import { Semaphore } from '../infra/limit';
 import type { DetectorTerm } from '../store/detector-term';
+import { beginFailover } from '../store/failovers';
 import { beginTerm, recordVmsObservation, renewTerm } from '../store/detector-term';
 import type { VmsControlPlane } from '../vms/control-plane';
 import { findHold, findOpenHold, holdFailover } from '../store/holds';
@@ -37,6 +47,8 @@ export const DETECTOR_LOCK_ID = 7_263_914_003;
 export interface DetectorOptions {
   /** This process, as the gateway names it in the leases it writes. */
   instance: string;
+  /** The site, part of the failover ids its monitors use. */
+  site: string;
   /** How often a monitor hears that all is well when nothing changes. */
   checkpointPeriodMs: number;
   massFailure: MassFailurePolicy;
@@ -69,6 +81,8 @@ interface Watched {
   decidedAtMs: number | null;
   /** The broken disks last reported to the monitor (letters joined); undefined: none reported this term. */
   reportedDisks: string | undefined;
+  /** Broken disks were reported this term: the monitor may fail the Slave over for them, under its own id. */
+  disksReportedBroken: boolean;
   nextCheckpointAtMs: number;
   lastLateReportMs: number | null;
 }
@@ -83,6 +97,8 @@ export interface DetectorStatus {
   checkpointsSent: number;
   diskReportsSent: number;
   failoversHeld: number;
+  /** Failovers this detector opened as it reported their deadline. */
+  failoversOpened: number;
   reportFailures: number;
 }
 
@@ -124,6 +140,7 @@ export class Detector implements SessionListener {
     checkpointsSent: 0,
     diskReportsSent: 0,
     failoversHeld: 0,
+    failoversOpened: 0,
     reportFailures: 0,
   };
 
@@ -285,6 +302,7 @@ export class Detector implements SessionListener {
       decidedDeadlineMs: null,
       decidedAtMs: null,
       reportedDisks: undefined,
+      disksReportedBroken: false,
       // Spread over one period, so that checkpoints go out at an even rate.
       nextCheckpointAtMs: this.now() + Math.random() * this.options.checkpointPeriodMs,
       lastLateReportMs: null,
@@ -407,6 +425,7 @@ export class Detector implements SessionListener {
     const changed = watched.reportedDisks === undefined ? disks !== '' : disks !== watched.reportedDisks;
     if (!changed) return;
     watched.reportedDisks = disks;
+    if (disks !== '') watched.disksReportedBroken = true;
     this.counts.diskReportsSent += 1;
     const report: LivenessReport = {
       kind: 'disks',
@@ -446,15 +465,48 @@ export class Detector implements SessionListener {
         watched.state = 'held';
         void this.hold(watched, deadlineMs, { silent, protectedSlaves });
       } else {
-        watched.state = 'reported';
-        this.counts.deadlinesReported += 1;
-        const lease = this.leaseOf(watched.entry);
-        void this.deliver(
-          watched,
-          { kind: 'deadline', term: term.term, lastSeenMs: lease?.lastSeenMs ?? null, deadlineMs },
-          () => watched.state === 'reported' && watched.decidedDeadlineMs === deadlineMs,
-        );
+        void this.reportDeadline(watched, term, deadlineMs);
       }
+    }
+  }
+
+  /**
+   * Tells the monitor its Slave's deadline passed, then opens the failover the monitor's take-over will find
+   * (see the top of this file): the monitor is sure to act on a report it was delivered, so the failover
+   * never stays open with nobody to move it.
+   */
+  private async reportDeadline(watched: Watched, term: DetectorTerm, deadlineMs: number): Promise<void> {
+    watched.state = 'reported';
+    this.counts.deadlinesReported += 1;
+    const lastSeenMs = this.leaseOf(watched.entry)?.lastSeenMs ?? null;
+    const stillWanted = () => watched.state === 'reported' && watched.decidedDeadlineMs === deadlineMs;
+    const report = { kind: 'deadline', term: term.term, lastSeenMs, deadlineMs } as const;
+    if (!(await this.deliver(watched, report, stillWanted))) return;
+    if (watched.disksReportedBroken || !stillWanted() || this.term !== term) return;
+    const slaveId = watched.entry.serverId;
+    const failoverId = failoverWorkflowId(this.options.site, slaveId, deadlineMs);
+    try {
+      await beginFailover(
+        this.db,
+        {
+          failoverId,
+          slaveId,
+          reason: 'heartbeat-timeout',
+          deadlineMs,
+          claim: { term: term.term, lastSeenMs, deadlineMs },
+        },
+        'detector',
+      );
+      this.counts.failoversOpened += 1;
+      this.logger.info({ serverId: slaveId, failoverId }, 'Failover opened at the deadline');
+    } catch (error) {
+      // Refused (heard meanwhile, a newer term, failing over already) or not reached: the monitor's own
+      // take-over confirms the same decision and reaches the same answer.
+      const refused = error instanceof DomainError;
+      this.logger[refused ? 'info' : 'warn'](
+        { serverId: slaveId, failoverId, err: (error as Error).message },
+        'Failover not opened at the deadline: the monitor decides',
+      );
     }
   }
 
@@ -539,14 +591,8 @@ export class Detector implements SessionListener {
         continue;
       }
       const deadlineMs = watched.decidedDeadlineMs ?? this.deadline(watched);
-      watched.state = 'reported';
-      this.counts.deadlinesReported += 1;
-      const lease = this.leaseOf(watched.entry);
-      void this.deliver(
-        watched,
-        { kind: 'deadline', term: term.term, lastSeenMs: lease?.lastSeenMs ?? null, deadlineMs },
-        () => watched.state === 'reported' && watched.decidedDeadlineMs === deadlineMs,
-      );
+      watched.decidedDeadlineMs = deadlineMs;
+      void this.reportDeadline(watched, term, deadlineMs);
     }
   }
 
@@ -598,13 +644,14 @@ export class Detector implements SessionListener {
     );
   }
 
-  /** Sends a report until it is delivered, no longer wanted, or this term ends. */
-  private async deliver(watched: Watched, report: LivenessReport, wanted: () => boolean): Promise<void> {
+  /** Sends a report until it is delivered (true), no longer wanted, or this term ends. */
+  private async deliver(watched: Watched, report: LivenessReport, wanted: () => boolean): Promise<boolean> {
     const serverId = watched.entry.serverId;
     for (let delayMs = RETRY_MIN_MS; ; delayMs = nextDelay(delayMs)) {
-      if (this.term?.term !== report.term || this.watched.get(serverId) !== watched || !wanted()) return;
+      if (this.term?.term !== report.term || this.watched.get(serverId) !== watched || !wanted())
+        return false;
       const outcome = await this.reporter.report(serverId, report);
-      if (outcome === 'delivered') return;
+      if (outcome === 'delivered') return true;
       this.counts.reportFailures += 1;
       if (delayMs === RETRY_MIN_MS) {
         this.logger.warn(

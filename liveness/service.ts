@@ -28,6 +28,8 @@ export interface LivenessOptions {
 }
 
 export interface LivenessDeps {
+  /** The site whose Slaves are watched: the detector opens their failovers under the ids their monitors use. */
+  site: string;
   db: Pool;
   databaseUrl: string;
   reporter: Reporter;
@@ -79,6 +81,7 @@ export class LivenessService {
       deps.reporter,
       {
         instance: this.instance,
+        site: deps.site,
         checkpointPeriodMs: options.checkpointPeriodMs,
         massFailure: options.massFailure,
         leaseWriteIntervalMs: options.leaseWriteIntervalMs,

@@ -98,12 +98,20 @@ export const listFailovers = async (db: Queryable, serverId?: string): Promise<F
   return rows.map(toFailoverRecord);
 };
 
+/** Who opened a failover: its monitor's take-over, or the detector as the deadline passed. */
+export type FailoverOpener = 'monitor' | 'detector';
+
 /**
  * Opens the failover and moves the Slave to Broken recorders, once the detector's decision is confirmed
  * against what PostgreSQL holds now (domain/liveness.ts `refuteSilence`). A Slave promoted by earlier
- * failovers takes over the plugin reinstalls they left unfinished on it (`handOverPluginReinstalls`).
+ * failovers takes over the plugin reinstalls they left unfinished on it (`handOverPluginReinstalls`). Opened
+ * already under the same id (by the detector, or an earlier attempt), it answers the same plan.
  */
-export const beginFailover = (db: Pool, input: FailoverStart): Promise<FailoverPlan> =>
+export const beginFailover = (
+  db: Pool,
+  input: FailoverStart,
+  openedBy: FailoverOpener = 'monitor',
+): Promise<FailoverPlan> =>
   withTransaction(db, async (tx) => {
     const slave = await lockServer(tx, input.slaveId);
     if (slave.role !== 'slave')
@@ -123,7 +131,7 @@ export const beginFailover = (db: Pool, input: FailoverStart): Promise<FailoverP
     );
     if (open[0]?.id !== input.failoverId) {
       if (input.claim !== undefined && slave.status === 'active')
-        await confirmSilence(tx, { ...input, claim: input.claim }, slave.materialDriveLetters);
+        await confirmSilence(tx, { ...input, claim: input.claim }, slave);
       // An older failover that has restored recording may still reinstall plugins: it does not hold the
       // Slave, which may have been restored, promoted again and broken since.
       const moving = open[0];
@@ -147,7 +155,7 @@ export const beginFailover = (db: Pool, input: FailoverStart): Promise<FailoverP
          ), ${HAND_OVER_PLUGIN_REINSTALLS},
          moved AS (
            SELECT $1::text AS failover_id, $2::text AS server_id,
-                  jsonb_build_object('reason', $3::text, 'deadline', $5::text)
+                  jsonb_build_object('reason', $3::text, 'deadline', $5::text, 'openedBy', $6::text)
                   || CASE WHEN EXISTS (SELECT 1 FROM handed)
                        THEN jsonb_build_object('pluginsTakenOver',
                               (SELECT jsonb_agg(DISTINCT plugin COLLATE "C" ORDER BY plugin COLLATE "C") FROM handed))
@@ -160,6 +168,7 @@ export const beginFailover = (db: Pool, input: FailoverStart): Promise<FailoverP
           input.reason,
           input.deadlineMs,
           new Date(input.deadlineMs).toISOString(),
+          openedBy,
         ],
       );
       return plan(rows.map((row) => row.name));
@@ -210,17 +219,18 @@ const pluginsToReinstall = async (db: Queryable, slaveId: string, failoverId: st
 const confirmSilence = async (
   tx: PoolClient,
   { slaveId, reason, claim }: FailoverStart & { claim: SilenceClaim },
-  materialDriveLetters: string[],
+  slave: Pick<ServerRecord, 'materialDriveLetters' | 'settings'>,
 ): Promise<void> => {
   const record = await livenessRecord(tx, slaveId);
   const refutation =
     record &&
     refuteSilence(
       {
+        protected: slave.settings.protected,
         currentTerm: record.term?.term ?? null,
         leaseLastSeenMs: record.lease?.lastSeenMs ?? null,
         leaseDisks: record.lease?.disks ?? [],
-        materialDriveLetters,
+        materialDriveLetters: slave.materialDriveLetters,
         timeoutMs: record.timeoutMs,
         maintenanceUntilMs: record.maintenanceUntilMs,
         silenceFromMs: record.silenceFromMs,

@@ -4,20 +4,37 @@
  * step that records it runs.
  */
 import type { Pool } from 'pg';
+import { DomainError, ErrorType } from '../domain/errors';
 import { checkProtectable } from '../domain/rules';
 import type { DiskHealth, FailoverSettings } from '../domain/site';
 import { withTransaction } from '../infra/database';
 import { appendEvent } from './events';
-import { getServer, lockServer } from './servers';
+import { lockServer } from './servers';
+
+/**
+ * A change asked through a Slave's monitor, which holds it in service: refused once the Slave is in Broken
+ * recorders (the detector opens its failover as the deadline passes, before the monitor hears of it).
+ */
+export interface MonitorRequest {
+  whileActive?: boolean;
+}
+
+const refuseUnlessActive = (server: { id: string; status: string }, what: string): void => {
+  if (server.status !== 'active') {
+    throw new DomainError(ErrorType.ServerNotActive, `"${server.id}" is in Broken recorders: ${what}`);
+  }
+};
 
 export const saveSettings = (
   db: Pool,
   serverId: string,
   settings: FailoverSettings,
   requestId: string,
+  { whileActive = false }: MonitorRequest = {},
 ): Promise<void> =>
   withTransaction(db, async (tx) => {
     const server = await lockServer(tx, serverId);
+    if (whileActive) refuseUnlessActive(server, 'its settings cannot change now');
     checkProtectable(server, settings);
     if (server.settings.protected === settings.protected && server.settings.timeoutMs === settings.timeoutMs)
       return;
@@ -33,9 +50,11 @@ export const saveMaintenance = (
   serverId: string,
   untilMs: number | null,
   requestId: string,
+  { whileActive = false }: MonitorRequest = {},
 ): Promise<void> =>
   withTransaction(db, async (tx) => {
-    await getServer(tx, serverId);
+    const server = await lockServer(tx, serverId);
+    if (whileActive) refuseUnlessActive(server, 'no maintenance window can start');
     await tx.query(
       'UPDATE servers SET maintenance_until = to_timestamp($2 / 1000.0), updated_at = now() WHERE id = $1',
       [serverId, untilMs],

@@ -186,6 +186,7 @@ describe('a failed-over Slave heard again (decideOnReport)', () => {
 
 describe('refuteSilence (a heartbeat-timeout claim confirmed against PostgreSQL)', () => {
   const record = {
+    protected: true,
     currentTerm: 2,
     leaseLastSeenMs: null,
     leaseDisks: [],
@@ -210,6 +211,12 @@ describe('refuteSilence (a heartbeat-timeout claim confirmed against PostgreSQL)
     expect(
       refuteSilence(longer, { term: 2, lastSeenMs: 11_000, deadlineMs: 14_000 }, 'heartbeat-timeout'),
     ).toMatch(/deadline has moved/);
+  });
+
+  test('falls for a Slave unprotected since, whatever the reason', () => {
+    const unprotected = { ...record, protected: false, leaseDisks: [{ letter: 'D', healthy: false }] };
+    expect(refuteSilence(unprotected, neverHeard, 'heartbeat-timeout')).toBe('it is not protected any more');
+    expect(refuteSilence(unprotected, neverHeard, 'all-disks-broken')).toBe('it is not protected any more');
   });
 
   test('a term that began after the last heartbeat starts the silence afresh', () => {

@@ -4,14 +4,16 @@
  * client are checked, counted when bad, and never stop it.
  */
 import { execFileSync } from 'node:child_process';
+import { failoverWorkflowId } from '../domain/names';
 import { findFailover } from '../store/failovers';
 import { readLeases } from '../store/leases';
-import { eventsOf, failoverRows } from './support/db';
+import { findServer } from '../store/servers';
+import { eventsOf, failoverRows, serverRow } from './support/db';
 import { breakAllDisks, healthy, heartbeat } from './support/heartbeats';
 import { site, slave, standby } from './support/site';
 import { temporalCli } from './support/temporal-dev-server';
 import { temporalAddress, temporalNamespace } from './support/environment';
-import { failoverOf, monitorHandle, monitorReaches } from './support/wait';
+import { eventually, failoverOf, failoverResult, monitorHandle, monitorReaches } from './support/wait';
 import { useTestWorld } from './support/world';
 
 const world = useTestWorld();
@@ -189,4 +191,107 @@ test('a stop sent before the monitor ran at all ends it: its first task holds th
   );
 
   expect(result).toMatchObject({ outcome: 'stopped', reason: 'operator', state: { ignoredSignals: 0 } });
+});
+
+describe('the detector opens the failover as the deadline passes', () => {
+  /**
+   * A monitored Slave, heard once more while no worker runs: only the liveness layer (gateway, detector) does.
+   * Answers the failover the detector opened at its deadline, and that deadline.
+   */
+  const silentWithoutWorker = async (): Promise<{ failoverId: string; deadlineMs: number }> => {
+    const { fleet, db, agents, seed, withWorker } = world.current;
+    await seed(site(slave({ id: 'rec-01', timeout: '2s' }), standby('fo-01')));
+    await withWorker(async () => {
+      await fleet.startMonitor('rec-01');
+      await monitorReaches(world.current, 'rec-01', (state) => state.phase === 'monitoring');
+    });
+    await heartbeat(agents, 'rec-01', healthy('D', 'E'));
+    const opened = await eventually(
+      'the failover the detector opens',
+      async () => (await failoverRows(db))[0],
+      {
+        timeoutMs: 15_000,
+      },
+    );
+    const lease = (await readLeases(db, ['rec-01']))[0];
+    const deadlineMs = (lease?.lastSeenMs ?? 0) + 2_000;
+    return { failoverId: opened.id, deadlineMs };
+  };
+
+  test('before any workflow task: the Slave is in Broken recorders at once, and its monitor goes on with that failover', async () => {
+    const { db, withWorker } = world.current;
+    const { failoverId, deadlineMs } = await silentWithoutWorker();
+
+    // Opened with no worker running, under the id the monitor's take-over uses, confirmed and nothing more.
+    expect(failoverId).toBe(failoverWorkflowId(world.current.site, 'rec-01', deadlineMs));
+    expect(await failoverRows(db)).toEqual([
+      expect.objectContaining({ slave_id: 'rec-01', status: 'started', failover_server_id: null }),
+    ]);
+    expect((await serverRow(db, 'rec-01'))?.status).toBe('broken');
+    const { rows: moved } = await db.query<{ details: { openedBy: string } }>(
+      "SELECT details FROM failover_events WHERE failover_id = $1 AND event = 'moved-to-broken-recorders'",
+      [failoverId],
+    );
+    expect(moved.map((event) => event.details.openedBy)).toEqual(['detector']);
+    const opened = await findFailover(db, failoverId);
+    expect((opened?.startedAt.getTime() ?? Infinity) - deadlineMs).toBeLessThan(1_000);
+
+    const { result, monitor } = await withWorker(async () => ({
+      result: await failoverOf(world.current, 'rec-01', { stopPromotedMonitor: true }),
+      monitor: await monitorReaches(world.current, 'rec-01', (state) => state.phase === 'failed-over'),
+    }));
+
+    expect(result).toMatchObject({ failoverId, failoverServerId: 'fo-01' });
+    expect(monitor.broken?.failoverId).toBe(failoverId);
+    expect(await failoverRows(db)).toEqual([
+      expect.objectContaining({ id: failoverId, status: 'completed', failover_server_id: 'fo-01' }),
+    ]);
+  });
+
+  test('a monitor stopped in that moment still takes the failover over before it ends', async () => {
+    const { db, fleet, withWorker, client } = world.current;
+    const { failoverId } = await silentWithoutWorker();
+    // The stop reaches the monitor after the deadline report, in the same workflow task.
+    await fleet.stopMonitor('rec-01');
+
+    const outcome = await withWorker(async () => {
+      const result = await failoverResult(client, failoverId);
+      await fleet.stopMonitor(result.failoverServerId);
+      return monitorHandle(world.current, 'rec-01').result();
+    });
+
+    expect(outcome).toMatchObject({
+      outcome: 'stopped',
+      reason: 'operator',
+      state: { phase: 'failed-over' },
+    });
+    expect(await failoverRows(db)).toEqual([
+      expect.objectContaining({ id: failoverId, status: 'completed', failover_server_id: 'fo-01' }),
+    ]);
+  });
+
+  test('a maintenance window asked in that moment is refused: the Slave is in Broken recorders already', async () => {
+    const { db, fleet, createWorker } = world.current;
+    const { failoverId } = await silentWithoutWorker();
+    // Asked before any worker runs: the monitor takes it with the deadline report, in one workflow task.
+    const maintenance = fleet.startMaintenance('rec-01', 3_600_000).then(
+      () => 'started',
+      (error: unknown) => (error as Error).message,
+    );
+    const worker = await createWorker();
+
+    const answer = await worker.runUntil(async () => {
+      const refusal = await maintenance;
+      await failoverResult(world.current.client, failoverId).then((result) =>
+        fleet.stopMonitor(result.failoverServerId),
+      );
+      return refusal;
+    });
+
+    expect(answer).toMatch(/rec-01" is in Broken recorders: no maintenance window can start/);
+    expect((await findServer(db, 'rec-01'))?.maintenanceUntilMs).toBeNull();
+    expect(await failoverRows(db)).toEqual([
+      expect.objectContaining({ id: failoverId, status: 'completed', failover_server_id: 'fo-01' }),
+    ]);
+  });
 });

@@ -35,6 +35,8 @@ test('histories are recorded for the monitor, failover and restore workflows', (
       'restore.json',
       'before-arrival-times-patches-first-monitor-failover-and-restore.json',
       'before-arrival-times-patches-first-monitor-fenced-at-a-later-report.json',
+      'before-reports-first-monitor-failover-and-restore.json',
+      'before-reports-first-monitor-fenced-at-a-later-report.json',
     ]),
   );
 });

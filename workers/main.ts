@@ -107,6 +107,7 @@ async function run(config: AppConfig, logger: Logger): Promise<void> {
   service.worker = worker;
   const liveness = new LivenessService(
     {
+      site: config.site,
       db,
       databaseUrl: config.databaseUrl,
       reporter: signalReporter(client, config.site),

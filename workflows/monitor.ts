@@ -79,6 +79,13 @@ const PATCHES_BEFORE_REGISTRATION_PATCH = 'monitor-patches-before-registration';
 const DECIDES_AT_ARRIVAL_PATCH = 'monitor-decides-at-arrival-times';
 
 /**
+ * Reports that arrived are acted on before a stop: the detector opens a Slave's failover once its deadline
+ * report is delivered, so a monitor stopped (or unprotected) in the same moment must still take that failover
+ * over before it ends. Runs started before stop first.
+ */
+const REPORTS_BEFORE_STOP_PATCH = 'monitor-acts-on-reports-before-stop';
+
+/**
  * A broken Slave heard again is fenced at every such report while its fence is pending, not only at the first:
  * heard late by its agent while the VMS could not reach it, it is fenced once the VMS reaches it (the
  * detector's next report). Runs started before fence at the first report only.
@@ -217,6 +224,7 @@ async function livenessMonitor(input: MonitorInput): Promise<MonitorResult> {
     : initialState(input, Date.now());
   // Every patch is asked here, in the first workflow task, before the first local activity can resolve.
   const atArrival = patched(DECIDES_AT_ARRIVAL_PATCH);
+  const reportsBeforeStop = patched(REPORTS_BEFORE_STOP_PATCH);
   let wakesToContinueAsNew =
     atArrival ||
     (patched(PATCHES_BEFORE_REGISTRATION_PATCH) ? patched(CONTINUE_AS_NEW_ON_ANY_SIGNAL_PATCH) : undefined);
@@ -451,6 +459,15 @@ async function livenessMonitor(input: MonitorInput): Promise<MonitorResult> {
     await failOver('heartbeat-timeout', verdict.claim);
   };
 
+  const stop = async (reason: StopReason): Promise<MonitorResult> => {
+    await condition(allHandlersFinished);
+    await localStep('Remove the Slave from the liveness roster').endMonitoring(serverId);
+    log.info('Monitor stopped', { serverId, reason });
+    return reason === 'unprotected'
+      ? { outcome: 'unprotected', state }
+      : { outcome: 'stopped', reason, state };
+  };
+
   const shouldContinueAsNew = (): boolean =>
     signalsThisRun >= signalsPerRun ||
     (!atArrival &&
@@ -486,19 +503,13 @@ async function livenessMonitor(input: MonitorInput): Promise<MonitorResult> {
       }
     }
     setCurrentDetails(describe(state));
-    if (stopReason !== undefined) {
-      await condition(allHandlersFinished);
-      await localStep('Remove the Slave from the liveness roster').endMonitoring(serverId);
-      log.info('Monitor stopped', { serverId, reason: stopReason });
-      return stopReason === 'unprotected'
-        ? { outcome: 'unprotected', state }
-        : { outcome: 'stopped', reason: stopReason, state };
-    }
+    if (!reportsBeforeStop && stopReason !== undefined) return stop(stopReason);
     const report = reports.shift();
     if (report !== undefined) {
       await exclusive(() => onReport(report));
       continue;
     }
+    if (stopReason !== undefined) return stop(stopReason);
     if (backstop.fired) {
       await exclusive(onBackstop);
       continue;

@@ -215,7 +215,11 @@ test('record a failed-over monitor that fences its Slave at a later report, once
     await eventually('rec-01 to be fenced', async () => (await w.vms.state()).servers.find((s) => s.serverId === 'rec-01' && s.fenced));
     await w.fleet.stopMonitor('rec-01');
     const events = save('monitor-fenced-at-a-later-report', monitorHandle(w, 'rec-01').workflowId);
-    // Fenced again at the later report: the run's one patch (asked first) covers it.
-    expect(patchIds(events)).toEqual(['monitor-of-the-liveness-layer', 'monitor-decides-at-arrival-times']);
+    // Fenced again at the later report: the run's patches (asked first) cover it.
+    expect(patchIds(events)).toEqual([
+      'monitor-of-the-liveness-layer',
+      'monitor-decides-at-arrival-times',
+      'monitor-acts-on-reports-before-stop',
+    ]);
   });
 }, 180_000);

@@ -94,11 +94,14 @@ test('five of six Slaves silent at once: held and shown, nobody fails over; rele
 
     const released = await runCli(cli, w, ['hold', 'release', hold.id]);
     expect(released).toMatchObject({ code: 0 });
+    // Each opened (the detector opens them as it reports), then past its claim: a standby, or waiting for one.
     const failovers = await eventually(
       'the five held Slaves to fail over',
       async () => {
         const rows = await failoverRows(w.db);
-        return rows.length === SILENT.length ? rows : undefined;
+        return rows.length === SILENT.length && rows.every((row) => row.status !== 'started')
+          ? rows
+          : undefined;
       },
       { timeoutMs: 30_000 },
     );

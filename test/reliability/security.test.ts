@@ -220,6 +220,7 @@ describe('the least-privilege role of the worker', () => {
     // Gateway, lease writer and detector as the worker service runs them: as the restricted role too.
     const liveness = new LivenessService(
       {
+        site: w.site,
         db: restricted,
         databaseUrl: roleUrl(),
         reporter: signalReporter(w.client, w.site),

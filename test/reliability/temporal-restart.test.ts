@@ -63,6 +63,7 @@ test.each(['SIGTERM', 'SIGKILL'] as const)(
     // The liveness layer of this worker reports to the server under test (the world's reports to the shared one).
     const liveness = new LivenessService(
       {
+        site: w.site,
         db: w.db,
         databaseUrl: w.databaseUrl,
         reporter: signalReporter(client, w.site),

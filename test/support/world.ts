@@ -106,6 +106,7 @@ export const useTestWorld = (env: Record<string, string> = {}): { current: TestC
     const fleet = createFleet({ config, client, db });
     const liveness = new LivenessService(
       {
+        site: config.site,
         db,
         databaseUrl,
         reporter: signalReporter(client, config.site),
