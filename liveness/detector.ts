@@ -29,8 +29,8 @@ import { brokenLetters, isMassFailure, missedTwoHeartbeats, silenceDeadline } fr
 import type { Logger } from '../infra/logger';
 import { Semaphore } from '../infra/limit';
 import type { DetectorTerm } from '../store/detector-term';
-import { beginFailover } from '../store/failovers';
 import { beginTerm, recordVmsObservation, renewTerm } from '../store/detector-term';
+import { beginFailover } from '../store/failovers';
 import type { VmsControlPlane } from '../vms/control-plane';
 import { findHold, findOpenHold, holdFailover } from '../store/holds';
 import { leasesWrittenByOthers, readLeases } from '../store/leases';

@@ -74,6 +74,12 @@ const PHASE_STATUS: Record<MonitorState['phase'], MonitorStatus> = {
 
 type MonitorView = { status: MonitorStatus; state?: MonitorState; taskAttempt?: number };
 
+/**
+ * No answer within the deadline, or a call that failed because the worker that held the workflow has just
+ * stopped: either way nobody can tell the monitor's state now.
+ */
+const isUnanswered = (error: unknown): boolean => isDeadlineExceeded(error) || error instanceof ServiceError;
+
 const monitorView = async (fleet: Fleet, server: ServerRecord): Promise<MonitorView> => {
   if (server.role !== 'slave' || !(await fleet.isMonitorRunning(server.id)))
     return { status: 'not monitored' };
@@ -84,9 +90,7 @@ const monitorView = async (fleet: Fleet, server: ServerRecord): Promise<MonitorV
     const held = state.phase === 'monitoring' && (state.heldBy ?? null) !== null;
     return { status: held ? 'failover held' : PHASE_STATUS[state.phase], state };
   } catch (error) {
-    // No worker within the deadline, or a query that failed because the worker that held the workflow has
-    // just stopped: either way nobody can tell the monitor's state now.
-    if (isDeadlineExceeded(error) || error instanceof ServiceError) return { status: 'worker not answering' };
+    if (isUnanswered(error)) return { status: 'worker not answering' };
     throw error;
   }
 };
@@ -103,7 +107,7 @@ const unansweredView = async (fleet: Fleet, serverId: string): Promise<MonitorVi
       ? { status: 'monitor stuck', taskAttempt: attempt }
       : { status: 'worker not answering' };
   } catch (error) {
-    if (isDeadlineExceeded(error) || error instanceof ServiceError) return { status: 'worker not answering' };
+    if (isUnanswered(error)) return { status: 'worker not answering' };
     throw error;
   }
 };
