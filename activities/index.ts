@@ -6,8 +6,6 @@ import { Context, log } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { ApplicationFailure } from '@temporalio/common';
 import type {
-  CameraMove,
-  ClaimResult,
   FailoverPlan,
   FailoverStart,
   FailoverTuning,
@@ -26,11 +24,11 @@ import * as failovers from '../store/failovers';
 import * as monitoring from '../store/monitoring';
 import { getServer } from '../store/servers';
 import { saveDiskHealth, saveMaintenance, saveSettings } from '../store/settings';
-import * as fencing from '../store/fencing';
 import * as standbys from '../store/standbys';
-import type { SlaveFence } from '../store/fencing';
 import type { VmsControlPlane } from '../vms/control-plane';
 import { VmsRejected, VmsUnavailable } from '../vms/control-plane';
+import type { StepLog, TakeOversHere } from '../app/take-over';
+import { createTakeOver } from '../app/take-over';
 import { withDomainFailures } from './domain-failures';
 import {
   ALERT_ID_HEADER,
@@ -57,10 +55,10 @@ export interface ActivityDeps {
   /** The site, named in every alert, and where alerts go. */
   site: string;
   alerts: AlertsConfig;
+  /** The take-overs the detector of this process runs (the worker service runs both). */
+  takeOversHere?: TakeOversHere;
 }
 
-/** What the VMS answers about a standby that cannot take a Slave's place (docs/vms-bridge.md). */
-const STANDBY_REFUSALS = new Set(['not-a-standby', 'not-a-recorder', 'server-fenced']);
 /** A fast take-over never heartbeats; a slow one (PostgreSQL or the VMS slow to answer) shows it is alive. */
 const TAKE_OVER_HEARTBEAT_MS = 2_000;
 
@@ -85,134 +83,34 @@ const handedOver = (
   return end;
 };
 
-export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: ActivityDeps) => {
-  const beginFailover = async (input: FailoverStart): Promise<FailoverPlan> => {
-    const plan = await failovers.beginFailover(db, input);
-    log.info('Slave moved to Broken recorders', { slaveId: input.slaveId, reason: input.reason });
-    return plan;
-  };
+/** The activity's logger, in the shape the failover steps log with. */
+const activityLog: StepLog = {
+  info: (message, fields) => {
+    log.info(message, fields);
+  },
+  warn: (message, fields) => {
+    log.warn(message, fields);
+  },
+};
 
-  /** Why a standby cannot take over now: the VMS reports it down, or its agent went silent. */
-  const unfitness = async (serverId: string): Promise<string | undefined> => {
-    // Both are asked at once: the take-over waits for the slower only.
-    const [vmsUnfitness, lastSeen] = await Promise.all([
-      vms.isServerUp(serverId).then(
-        (up) => (up ? undefined : 'the VMS reports it down'),
-        (error: unknown) => {
-          if (error instanceof VmsRejected) return `the VMS refused to tell its state: ${error.message}`;
-          throw error;
-        },
-      ),
-      standbys.staleAgentLastSeen(db, serverId),
-    ]);
-    return vmsUnfitness ?? (lastSeen && `its agent was last heard at ${lastSeen.toISOString()}`);
-  };
-
-  /**
-   * Claims the oldest matched standby in service that the VMS reports up (and whose agent, if it has one, is
-   * heard): one found unfit is released and out of service, and the next one is tried.
-   */
-  const claimMatchedStandby = async (failoverId: string): Promise<ClaimResult> => {
-    for (;;) {
-      const { toPromote, ...claim } = await failovers.claimMatchedStandby(db, failoverId);
-      if (!claim.claimed || !toPromote) return claim;
-      const unfit = await unfitness(claim.serverId);
-      if (unfit === undefined) return claim;
-      log.warn('Matched standby unfit: taken out of service', {
-        failoverId,
-        serverId: claim.serverId,
-        unfit,
-      });
-      await standbys.releaseFailedStandby(db, { failoverId, serverId: claim.serverId, reason: unfit });
-    }
-  };
-
-  /**
-   * A VMS call about the claimed standby. The VMS refusing it (not a standby, fenced) fails the standby at
-   * once; the VMS not reaching it fails it once that lasts longer than the standby budget. Either way the
-   * failover workflow releases it and claims the next. The VMS or its bridge not answering is not the
-   * standby's fault: retried without limit.
-   */
-  const onStandby = async <T>(failoverId: string, serverId: string, call: () => Promise<T>): Promise<T> => {
-    try {
-      return await call();
-    } catch (error) {
-      const unreachable = error instanceof VmsUnavailable && error.code === 'server-unreachable';
-      const refused = error instanceof VmsRejected && STANDBY_REFUSALS.has(error.code);
-      if (!unreachable && !refused) throw error;
-      const failingForMs = unreachable ? await standbys.standbyUnreachableForMs(db, failoverId) : 0;
-      if (unreachable && failingForMs < tuning.standbyBudgetMs) throw error;
-      throw new DomainError(
-        ErrorType.StandbyFailed,
-        unreachable
-          ? `the VMS has not reached standby ${serverId} for ${Math.round(failingForMs / 1000)} s`
-          : `the VMS refused standby ${serverId}: ${(error as VmsRejected).message}`,
-      );
-    }
-  };
-
-  /** `serverId` is the claimed standby, promoted in place of the Slave. */
-  const promoteStandby = async (input: {
-    failoverId: string;
-    slaveId: string;
-    serverId: string;
-  }): Promise<void> => {
-    await onStandby(input.failoverId, input.serverId, () =>
-      vms.promoteToRecorder({
-        requestId: input.failoverId,
-        serverId: input.serverId,
-        replacesServerId: input.slaveId,
-      }),
-    );
-    await failovers.recordPromotion(db, input.failoverId, tuning.serverUpTimeoutMs);
-  };
-
-  /** Asks the VMS to stop the Slave recording: what came of it, or a throw when the VMS itself did not answer. */
-  const fenceInVms = async (target: fencing.FenceTarget): Promise<{ fence: SlaveFence; error?: string }> => {
-    try {
-      await vms.fenceRecorder({ requestId: target.failoverId, serverId: target.slaveId });
-      return { fence: 'fenced' };
-    } catch (error) {
-      if (error instanceof VmsRejected) {
-        const fence = error.code === 'not-a-recorder' ? 'not-recording' : 'refused';
-        return { fence, error: error.message };
-      }
-      if (error instanceof VmsUnavailable && error.code === 'server-unreachable') {
-        return { fence: 'unreachable', error: error.message };
-      }
-      throw error;
-    }
-  };
-
-  /**
-   * Stops the broken Slave recording and streaming in the VMS before its cameras move, so that no camera is
-   * recorded by two servers. Best effort: a Slave the VMS cannot reach is recorded as such (with an alert),
-   * the failover goes on, and the fence is repeated when the Slave is heard again. Done once per failover.
-   */
-  const fenceBrokenSlave = async (failoverId: string): Promise<SlaveFence> => {
-    const target = await fencing.fenceTarget(db, failoverId);
-    if (fencing.isFenceSettled(target.fence)) return target.fence;
-    const fence = await fencing.recordFence(db, { ...target, ...(await fenceInVms(target)) });
-    if (fence === 'fenced') log.info('Broken Slave fenced', { failoverId, slaveId: target.slaveId });
-    else log.warn('Broken Slave not fenced', { failoverId, slaveId: target.slaveId, fence });
-    return fence;
-  };
-
-  /** A broken Slave heard again: a fence the VMS could not deliver before may reach it now. */
-  const fenceIfPending = async (serverId: string): Promise<void> => {
-    const pending = await fencing.pendingFenceOf(db, serverId);
-    if (pending !== undefined) await fenceBrokenSlave(pending.failoverId);
-  };
-
-  const rebindIpCameras = async (failoverId: string): Promise<CameraMove> => {
-    const { failoverServerId, cameraIds } = await failovers.ipCamerasToMove(db, failoverId);
-    if (cameraIds.length > 0) {
-      await onStandby(failoverId, failoverServerId, () =>
-        vms.rebindCameras({ requestId: failoverId, cameraIds, toServerId: failoverServerId }),
-      );
-    }
-    return failovers.commitCameraMove(db, failoverId, cameraIds);
-  };
+export const createActivities = ({
+  db,
+  vms,
+  monitors,
+  tuning,
+  site,
+  alerts,
+  takeOversHere,
+}: ActivityDeps) => {
+  const {
+    beginFailover,
+    claimMatchedStandby,
+    promoteStandby,
+    fenceBrokenSlave,
+    fenceIfPending,
+    rebindIpCameras,
+    takeOverFrom,
+  } = createTakeOver({ db, vms, tuning, log: activityLog });
 
   return withDomainFailures({
     /** Monitors started before the liveness layer read their Slave with this. */
@@ -311,29 +209,28 @@ export const createActivities = ({ db, vms, monitors, tuning, site, alerts }: Ac
      * the last attempt stopped. The failover workflow continues from its result.
      */
     async takeOverRecording(input: FailoverStart): Promise<TakeOver> {
-      const { failoverId, slaveId } = input;
-      // The activity fails as a whole; the operator needs to know which step failed, and why.
-      const step = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
-        try {
-          return await run();
-        } catch (error) {
-          log.warn('Take-over step failed', { failoverId, step: name, error });
-          throw error;
-        }
-      };
       const beat = setInterval(() => Context.current().heartbeat(), TAKE_OVER_HEARTBEAT_MS);
       try {
-        const plan = await step('beginFailover', () => beginFailover(input));
-        const claim = await step('claimMatchedStandby', () => claimMatchedStandby(failoverId));
-        // The failover workflow says that no standby matched, and waits for one.
-        if (!claim.claimed) return { plan, claim, cameras: null };
-        const failoverServerId = claim.serverId;
-        await step('promoteStandby', () =>
-          promoteStandby({ failoverId, slaveId, serverId: failoverServerId }),
-        );
-        await step('fenceBrokenSlave', () => fenceBrokenSlave(failoverId));
-        const cameras = await step('rebindIpCameras', () => rebindIpCameras(failoverId));
-        return { plan, claim, cameras };
+        // The detector of this process runs it: its result, once done, is this one's.
+        const doneHere = await takeOversHere?.runningFor(input.failoverId);
+        if (doneHere !== undefined) return doneHere;
+        let plan: FailoverPlan;
+        try {
+          plan = await beginFailover(input);
+        } catch (error) {
+          log.warn('Take-over step failed', { failoverId: input.failoverId, step: 'beginFailover', error });
+          throw error;
+        }
+        // Taken over already (by the detector, or an earlier attempt): what it committed, without the steps again.
+        const committed = await failovers.committedTakeOver(db, input.failoverId);
+        if (committed !== undefined) {
+          return {
+            plan,
+            claim: { claimed: true, serverId: committed.failoverServerId },
+            cameras: committed.cameras,
+          };
+        }
+        return await takeOverFrom(plan);
       } finally {
         clearInterval(beat);
       }

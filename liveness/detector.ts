@@ -11,10 +11,12 @@
  *
  * A deadline reported to a monitor also opens the Slave's failover in PostgreSQL at once (moved to Broken
  * recorders, confirmed against the lease and the term as the monitor's take-over confirms it), under the id the
- * monitor's take-over uses: the take-over finds it open and goes on, and what the Slave's failure is known by
- * does not wait for the monitor's workflow task. Only once the report is delivered, so that a monitor always
- * follows; never for a Slave whose disks were reported broken this term (its monitor may fail it over for that,
- * under another id).
+ * monitor's take-over uses, and runs the take-over's steps to the IP cameras committed on a promoted standby
+ * (app/take-over.ts), under the take-over's lock: recording is restored without waiting for the monitor's
+ * workflow task, whose take-over waits for this one and finds every step done. Only once the report is
+ * delivered, so that a monitor always follows and finishes the failover (plugins, the promoted server's own
+ * monitor); never for a Slave whose disks were reported broken this term (its monitor may fail it over for
+ * that, under another id). A step that fails is left to the monitor's take-over, which Temporal retries.
  *
  * Outage grace: each term starts observing when it begins. A Slave's silence never counts from before that
  * moment, so after any outage of the orchestrator (worker, PostgreSQL, the whole Master) every Slave gets a
@@ -30,7 +32,10 @@ import type { Logger } from '../infra/logger';
 import { Semaphore } from '../infra/limit';
 import type { DetectorTerm } from '../store/detector-term';
 import { beginTerm, recordVmsObservation, renewTerm } from '../store/detector-term';
-import { beginFailover } from '../store/failovers';
+import type { TakeOver } from '../domain/contracts';
+import { TakeOverLeft, TakeOversHere } from '../app/take-over';
+import type { TakeOverSteps } from '../app/take-over';
+import { tryLockTakeOver, unlockTakeOver } from '../store/take-over-lock';
 import type { VmsControlPlane } from '../vms/control-plane';
 import { findHold, findOpenHold, holdFailover } from '../store/holds';
 import { leasesWrittenByOthers, readLeases } from '../store/leases';
@@ -49,6 +54,10 @@ export interface DetectorOptions {
   instance: string;
   /** The site, part of the failover ids its monitors use. */
   site: string;
+  /** Opens a failover at its deadline and runs its take-over. */
+  takeOver: Pick<TakeOverSteps, 'openFailover' | 'takeOverFrom'>;
+  /** Where the monitor's take-over activity, run in this process, finds the detector's run. */
+  takeOversHere?: TakeOversHere;
   /** How often a monitor hears that all is well when nothing changes. */
   checkpointPeriodMs: number;
   massFailure: MassFailurePolicy;
@@ -99,6 +108,8 @@ export interface DetectorStatus {
   failoversHeld: number;
   /** Failovers this detector opened as it reported their deadline. */
   failoversOpened: number;
+  /** Of those, the ones whose recording it took over to the camera move. */
+  takeOversRun: number;
   reportFailures: number;
 }
 
@@ -121,6 +132,8 @@ const NOT_RUNNING_RETRY_MS = 10_000;
 export class Detector implements SessionListener {
   private term: DetectorTerm | undefined;
   private connection: Client | undefined;
+  private sessionTurn: Promise<unknown> = Promise.resolve();
+  private readonly takeOversHere: TakeOversHere;
   private trying = false;
   private readonly watched = new Map<string, Watched>();
   private readonly deadlines: TimerQueue<string>;
@@ -141,6 +154,7 @@ export class Detector implements SessionListener {
     diskReportsSent: 0,
     failoversHeld: 0,
     failoversOpened: 0,
+    takeOversRun: 0,
     reportFailures: 0,
   };
 
@@ -153,6 +167,7 @@ export class Detector implements SessionListener {
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
   ) {
+    this.takeOversHere = options.takeOversHere ?? new TakeOversHere();
     this.deadlines = new TimerQueue((due) => this.decide(due.map(({ key }) => key)), now);
     leases.onHeard((lease) => this.heard(lease));
     session.addListener(this);
@@ -181,8 +196,21 @@ export class Detector implements SessionListener {
     const connection = this.connection;
     const leading = this.term !== undefined;
     this.stepDown('stopping');
-    if (leading)
-      await connection?.query('SELECT pg_advisory_unlock($1)', [DETECTOR_LOCK_ID]).catch(() => undefined);
+    if (leading && connection !== undefined) {
+      await this.onSession(connection, (session) =>
+        session.query('SELECT pg_advisory_unlock($1)', [DETECTOR_LOCK_ID]),
+      ).catch(() => undefined);
+    }
+  }
+
+  /**
+   * The session runs the detector's queries one after the other, in the order asked: node-postgres
+   * deprecates queuing queries on one client, and a lock taken must be asked before its report is sent.
+   */
+  private onSession<T>(connection: Client, work: (session: Client) => Promise<T>): Promise<T> {
+    const turn = this.sessionTurn.then(() => work(connection));
+    this.sessionTurn = turn.catch(() => undefined);
+    return turn;
   }
 
   // The session: leadership is held on its connection.
@@ -211,16 +239,20 @@ export class Detector implements SessionListener {
     if (this.stopped || this.trying || this.term !== undefined || connection === undefined) return;
     this.trying = true;
     try {
-      const { rows } = await connection.query<{ locked: boolean }>(
-        'SELECT pg_try_advisory_lock($1) AS locked',
-        [DETECTOR_LOCK_ID],
+      const { rows } = await this.onSession(connection, (session) =>
+        session.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [DETECTOR_LOCK_ID]),
       );
       if (rows[0]?.locked !== true) return;
       try {
-        await this.lead(await beginTerm(connection, this.options.instance, this.now()), connection);
+        const term = await this.onSession(connection, (session) =>
+          beginTerm(session, this.options.instance, this.now()),
+        );
+        await this.lead(term, connection);
       } catch (error) {
         this.stepDown('could not start a term');
-        await connection.query('SELECT pg_advisory_unlock($1)', [DETECTOR_LOCK_ID]).catch(() => undefined);
+        await this.onSession(connection, (session) =>
+          session.query('SELECT pg_advisory_unlock($1)', [DETECTOR_LOCK_ID]),
+        ).catch(() => undefined);
         throw error;
       }
     } catch (error) {
@@ -285,7 +317,8 @@ export class Detector implements SessionListener {
     const connection = this.connection;
     if (term === undefined || connection === undefined) return;
     try {
-      if (!(await renewTerm(connection, term.term))) this.stepDown(`a newer term replaced term ${term.term}`);
+      if (!(await this.onSession(connection, (session) => renewTerm(session, term.term))))
+        this.stepDown(`a newer term replaced term ${term.term}`);
     } catch (error) {
       // The session notices a lost connection by itself; a failed query alone is not a lost lock.
       this.logger.warn({ err: (error as Error).message }, 'Detector term renewal failed');
@@ -472,8 +505,10 @@ export class Detector implements SessionListener {
 
   /**
    * Tells the monitor its Slave's deadline passed, then opens the failover the monitor's take-over will find
-   * (see the top of this file): the monitor is sure to act on a report it was delivered, so the failover
-   * never stays open with nobody to move it.
+   * and takes the recording over (see the top of this file). The take-over's lock is taken before the monitor
+   * is told, so the monitor's own take-over, which begins once it is told, waits for this one and then finds
+   * every step done. The monitor is sure to act on a report it was delivered, so the failover never stays open
+   * with nobody to finish it.
    */
   private async reportDeadline(watched: Watched, term: DetectorTerm, deadlineMs: number): Promise<void> {
     watched.state = 'reported';
@@ -481,32 +516,75 @@ export class Detector implements SessionListener {
     const lastSeenMs = this.leaseOf(watched.entry)?.lastSeenMs ?? null;
     const stillWanted = () => watched.state === 'reported' && watched.decidedDeadlineMs === deadlineMs;
     const report = { kind: 'deadline', term: term.term, lastSeenMs, deadlineMs } as const;
-    if (!(await this.deliver(watched, report, stillWanted))) return;
-    if (watched.disksReportedBroken || !stillWanted() || this.term !== term) return;
     const slaveId = watched.entry.serverId;
     const failoverId = failoverWorkflowId(this.options.site, slaveId, deadlineMs);
+    const session = this.connection;
+    const locked =
+      !watched.disksReportedBroken && session !== undefined && (await this.lockTakeOver(session, failoverId));
+    const reportAndTakeOver = async (): Promise<TakeOver | undefined> => {
+      try {
+        if (!(await this.deliver(watched, report, stillWanted))) return undefined;
+        if (watched.disksReportedBroken || !stillWanted() || this.term !== term) return undefined;
+        const { plan, openedNow } = await this.options.takeOver.openFailover(
+          {
+            failoverId,
+            slaveId,
+            reason: 'heartbeat-timeout',
+            deadlineMs,
+            claim: { term: term.term, lastSeenMs, deadlineMs },
+          },
+          'detector',
+        );
+        this.counts.failoversOpened += 1;
+        this.logger.info({ serverId: slaveId, failoverId }, 'Failover opened at the deadline');
+        // Opened by another run (the monitor's take-over, told first and quicker): that run goes on alone.
+        if (!openedNow || !locked) return undefined;
+        const owned = () => this.connection === session && this.term === term;
+        const takeOver = await this.options.takeOver.takeOverFrom(plan, owned);
+        this.counts.takeOversRun += 1;
+        this.logger.info(
+          {
+            serverId: slaveId,
+            failoverId,
+            failoverServerId: takeOver.claim.claimed ? takeOver.claim.serverId : null,
+          },
+          'Recording taken over at the deadline',
+        );
+        return takeOver;
+      } catch (error) {
+        // Refused (heard meanwhile, a newer term, failing over already), not reached or not finished: the
+        // monitor's own take-over confirms the same decision and goes on from the last step done.
+        const refused = error instanceof DomainError || error instanceof TakeOverLeft;
+        this.logger[refused ? 'info' : 'warn'](
+          { serverId: slaveId, failoverId, err: (error as Error).message },
+          'Take-over at the deadline not done: the monitor goes on',
+        );
+        return undefined;
+      }
+    };
+    if (!locked || session === undefined) {
+      await reportAndTakeOver();
+      return;
+    }
+    await this.takeOversHere.track(failoverId, async () => {
+      try {
+        return await reportAndTakeOver();
+      } finally {
+        if (this.connection === session) {
+          await this.onSession(session, (connection) => unlockTakeOver(connection, failoverId)).catch(
+            () => undefined,
+          );
+        }
+      }
+    });
+  }
+
+  private async lockTakeOver(session: Client, failoverId: string): Promise<boolean> {
     try {
-      await beginFailover(
-        this.db,
-        {
-          failoverId,
-          slaveId,
-          reason: 'heartbeat-timeout',
-          deadlineMs,
-          claim: { term: term.term, lastSeenMs, deadlineMs },
-        },
-        'detector',
-      );
-      this.counts.failoversOpened += 1;
-      this.logger.info({ serverId: slaveId, failoverId }, 'Failover opened at the deadline');
+      return await this.onSession(session, (connection) => tryLockTakeOver(connection, failoverId));
     } catch (error) {
-      // Refused (heard meanwhile, a newer term, failing over already) or not reached: the monitor's own
-      // take-over confirms the same decision and reaches the same answer.
-      const refused = error instanceof DomainError;
-      this.logger[refused ? 'info' : 'warn'](
-        { serverId: slaveId, failoverId, err: (error as Error).message },
-        'Failover not opened at the deadline: the monitor decides',
-      );
+      this.logger.warn({ failoverId, err: (error as Error).message }, 'Take-over lock not taken');
+      return false;
     }
   }
 
@@ -746,9 +824,11 @@ export class Detector implements SessionListener {
     }
     const connection = this.connection;
     if (connection === undefined) return;
-    await recordVmsObservation(connection, term.term, sinceMs).catch((error: unknown) => {
-      this.logger.warn({ err: (error as Error).message }, 'VMS observation not recorded');
-    });
+    await this.onSession(connection, (session) => recordVmsObservation(session, term.term, sinceMs)).catch(
+      (error: unknown) => {
+        this.logger.warn({ err: (error as Error).message }, 'VMS observation not recorded');
+      },
+    );
   }
 
   // Leases heard by other workers' gateways.

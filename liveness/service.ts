@@ -17,6 +17,9 @@ import { PgSession } from './pg-session';
 import type { SessionListener } from './pg-session';
 import type { Reporter } from './reporter';
 import type { VmsControlPlane } from '../vms/control-plane';
+import type { FailoverTuning } from '../domain/contracts';
+import type { TakeOversHere } from '../app/take-over';
+import { createTakeOver } from '../app/take-over';
 
 export interface LivenessOptions {
   gateway: GatewayOptions;
@@ -33,8 +36,15 @@ export interface LivenessDeps {
   db: Pool;
   databaseUrl: string;
   reporter: Reporter;
-  /** The VMS: servers without an agent are heard through its server status. */
-  vms?: Pick<VmsControlPlane, 'serverStatus'>;
+  /**
+   * The VMS: servers without an agent are heard through its server status, and the detector's take-overs
+   * promote, fence and rebind through it.
+   */
+  vms: VmsControlPlane;
+  /** The failover settings the take-over's steps follow. */
+  failover: Pick<FailoverTuning, 'serverUpTimeoutMs' | 'standbyBudgetMs'>;
+  /** Shared with the worker of the same process, whose take-over activities await the detector's runs. */
+  takeOversHere?: TakeOversHere;
   /** Names this process in the leases it writes and in the detector's term. */
   identity: string;
   logger: Logger;
@@ -86,9 +96,17 @@ export class LivenessService {
         massFailure: options.massFailure,
         leaseWriteIntervalMs: options.leaseWriteIntervalMs,
         writeLeasesNow: () => this.writer.writeNow(),
-        ...(deps.vms !== undefined && {
-          vms: { controlPlane: deps.vms, pollIntervalMs: options.vmsPollIntervalMs },
+        takeOver: createTakeOver({
+          db: deps.db,
+          vms: deps.vms,
+          tuning: deps.failover,
+          log: {
+            info: (message, fields) => logger.info(fields, message),
+            warn: (message, fields) => logger.warn(fields, message),
+          },
         }),
+        ...(deps.takeOversHere !== undefined && { takeOversHere: deps.takeOversHere }),
+        vms: { controlPlane: deps.vms, pollIntervalMs: options.vmsPollIntervalMs },
       },
       logger,
     );

@@ -107,11 +107,18 @@ export type FailoverOpener = 'monitor' | 'detector';
  * failovers takes over the plugin reinstalls they left unfinished on it (`handOverPluginReinstalls`). Opened
  * already under the same id (by the detector, or an earlier attempt), it answers the same plan.
  */
-export const beginFailover = (
+export const beginFailover = async (
   db: Pool,
   input: FailoverStart,
   openedBy: FailoverOpener = 'monitor',
-): Promise<FailoverPlan> =>
+): Promise<FailoverPlan> => (await openFailover(db, input, openedBy)).plan;
+
+/** The same, and whether this call opened the failover (false: it was open already). */
+export const openFailover = (
+  db: Pool,
+  input: FailoverStart,
+  openedBy: FailoverOpener,
+): Promise<{ plan: FailoverPlan; openedNow: boolean }> =>
   withTransaction(db, async (tx) => {
     const slave = await lockServer(tx, input.slaveId);
     if (slave.role !== 'slave')
@@ -171,9 +178,9 @@ export const beginFailover = (
           openedBy,
         ],
       );
-      return plan(rows.map((row) => row.name));
+      return { plan: plan(rows.map((row) => row.name)), openedNow: true };
     }
-    return plan(await pluginsToReinstall(tx, input.slaveId, input.failoverId));
+    return { plan: plan(await pluginsToReinstall(tx, input.slaveId, input.failoverId)), openedNow: false };
   });
 
 /**
@@ -449,6 +456,35 @@ const committedCameraMove = async (db: Queryable, failoverId: string): Promise<C
     throw new Error(`failover "${failoverId}" committed its cameras without recording which`);
   }
   return { ipCameraIds: row.ip_camera_ids, analogCameraIds: row.analog_camera_ids };
+};
+
+/**
+ * The standby and the camera move of a failover whose cameras are committed (undefined before): a take-over
+ * that finds its steps done answers this instead of running them again.
+ */
+export const committedTakeOver = async (
+  db: Queryable,
+  failoverId: string,
+): Promise<{ failoverServerId: string; cameras: CameraMove } | undefined> => {
+  const { rows } = await db.query<{
+    failover_server_id: string;
+    ip_camera_ids: string[];
+    analog_camera_ids: string[];
+  }>(
+    `SELECT f.failover_server_id,
+            ARRAY(SELECT jsonb_array_elements_text(e.details->'ipCameraIds')) AS ip_camera_ids,
+            ARRAY(SELECT jsonb_array_elements_text(e.details->'analogCamerasLeft')) AS analog_camera_ids
+       FROM failovers f JOIN failover_events e ON e.failover_id = f.id AND e.event = 'cameras-rebound'
+      WHERE f.id = $1 AND f.cameras_committed_at IS NOT NULL AND f.failover_server_id IS NOT NULL`,
+    [failoverId],
+  );
+  const row = rows[0];
+  return (
+    row && {
+      failoverServerId: row.failover_server_id,
+      cameras: { ipCameraIds: row.ip_camera_ids, analogCameraIds: row.analog_camera_ids },
+    }
+  );
 };
 
 const CAMERAS_REBOUND_EVENT = appendEventFrom('event', 'cameras-rebound');

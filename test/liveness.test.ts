@@ -8,7 +8,7 @@ import { failoverWorkflowId } from '../domain/names';
 import { findFailover } from '../store/failovers';
 import { readLeases } from '../store/leases';
 import { findServer } from '../store/servers';
-import { eventsOf, failoverRows, serverRow } from './support/db';
+import { camerasOf, eventsOf, failoverRows, serverRow } from './support/db';
 import { breakAllDisks, healthy, heartbeat } from './support/heartbeats';
 import { site, slave, standby } from './support/site';
 import { temporalCli } from './support/temporal-dev-server';
@@ -218,23 +218,31 @@ describe('the detector opens the failover as the deadline passes', () => {
     return { failoverId: opened.id, deadlineMs };
   };
 
-  test('before any workflow task: the Slave is in Broken recorders at once, and its monitor goes on with that failover', async () => {
-    const { db, withWorker } = world.current;
+  test('before any workflow task: recording is taken over at once, and its monitor finishes that failover', async () => {
+    const { db, vms, withWorker } = world.current;
     const { failoverId, deadlineMs } = await silentWithoutWorker();
 
-    // Opened with no worker running, under the id the monitor's take-over uses, confirmed and nothing more.
+    // With no worker running, under the id the monitor's take-over uses: claimed, promoted, fenced, rebound.
     expect(failoverId).toBe(failoverWorkflowId(world.current.site, 'rec-01', deadlineMs));
-    expect(await failoverRows(db)).toEqual([
-      expect.objectContaining({ slave_id: 'rec-01', status: 'started', failover_server_id: null }),
-    ]);
+    const restored = await eventually('recording restored by the detector', async () => {
+      const failover = await findFailover(db, failoverId);
+      return failover !== undefined && failover.camerasCommittedAt !== null ? failover : undefined;
+    });
+    expect(restored).toMatchObject({ status: 'recording-restored', failoverServerId: 'fo-01' });
+    expect((restored.camerasCommittedAt?.getTime() ?? Infinity) - deadlineMs).toBeLessThan(1_000);
     expect((await serverRow(db, 'rec-01'))?.status).toBe('broken');
+    expect(await camerasOf(db, 'fo-01')).toEqual(['rec-01-ip-1', 'rec-01-ip-2']);
+    const inVms = (await vms.state()).servers;
+    expect(inVms.find((server) => server.serverId === 'rec-01')).toMatchObject({ fenced: true });
+    expect(inVms.find((server) => server.serverId === 'fo-01')).toMatchObject({
+      role: 'recorder',
+      boundCameras: ['rec-01-ip-1', 'rec-01-ip-2'],
+    });
     const { rows: moved } = await db.query<{ details: { openedBy: string } }>(
       "SELECT details FROM failover_events WHERE failover_id = $1 AND event = 'moved-to-broken-recorders'",
       [failoverId],
     );
     expect(moved.map((event) => event.details.openedBy)).toEqual(['detector']);
-    const opened = await findFailover(db, failoverId);
-    expect((opened?.startedAt.getTime() ?? Infinity) - deadlineMs).toBeLessThan(1_000);
 
     const { result, monitor } = await withWorker(async () => ({
       result: await failoverOf(world.current, 'rec-01', { stopPromotedMonitor: true }),
@@ -246,7 +254,53 @@ describe('the detector opens the failover as the deadline passes', () => {
     expect(await failoverRows(db)).toEqual([
       expect.objectContaining({ id: failoverId, status: 'completed', failover_server_id: 'fo-01' }),
     ]);
+    // The monitor's take-over found every step done: each VMS change was asked once.
+    expect((await vms.calls('promote')).map((call) => call.outcome)).toEqual(['applied']);
+    expect((await vms.calls('rebind')).map((call) => call.outcome)).toEqual(['applied']);
   });
+
+  test.each([
+    ['in the same process (the worker service)', false],
+    ['in another process (it waits on the lock in PostgreSQL)', true],
+  ])(
+    "the monitor's take-over waits while the detector's runs, and goes on from where it stopped: %s",
+    async (_, apartFromDetector) => {
+      const { db, vms, fleet, agents, seed, createWorker } = world.current;
+      await seed(site(slave({ id: 'rec-01', timeout: '2s' }), standby('fo-01')));
+      const rebind = await vms.hold('rebind');
+      const worker = await createWorker(undefined, { apartFromDetector });
+      const seen = await worker.runUntil(async () => {
+        await fleet.startMonitor('rec-01');
+        await monitorReaches(world.current, 'rec-01', (state) => state.phase === 'monitoring');
+        await heartbeat(agents, 'rec-01', healthy('D', 'E'));
+        // The detector's rebind is applied in the VMS and held before it answers; the monitor is told meanwhile.
+        await eventually("the detector's rebind held", async () =>
+          (await rebind.reached()) ? true : undefined,
+        );
+        const { failoverId } = await monitorReaches(
+          world.current,
+          'rec-01',
+          (state) => state.phase === 'failing-over',
+        ).then((state) => ({ failoverId: state.broken?.failoverId ?? '' }));
+        // Long enough for the monitor's take-over to have started and found the failover open.
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+        const duringTheHold = await findFailover(db, failoverId);
+        const rebindsDuringTheHold = (await vms.calls('rebind')).length;
+        await rebind.release();
+        const result = await failoverResult(world.current.client, failoverId);
+        await fleet.stopMonitor(result.failoverServerId);
+        return { failoverId, duringTheHold, rebindsDuringTheHold };
+      });
+
+      expect(seen.duringTheHold).toMatchObject({ status: 'promoted', camerasCommittedAt: null });
+      expect(seen.rebindsDuringTheHold).toBe(1);
+      expect((await vms.calls('rebind')).map((call) => call.outcome)).toEqual(['applied']);
+      expect(await failoverRows(db)).toEqual([
+        expect.objectContaining({ id: seen.failoverId, status: 'completed', failover_server_id: 'fo-01' }),
+      ]);
+      expect(await camerasOf(db, 'fo-01')).toEqual(['rec-01-ip-1', 'rec-01-ip-2']);
+    },
+  );
 
   test('a monitor stopped in that moment still takes the failover over before it ends', async () => {
     const { db, fleet, withWorker, client } = world.current;

@@ -27,6 +27,7 @@ import { LivenessService } from '../liveness/service';
 import { AlertDispatcher } from './alert-dispatcher';
 import { connectVms } from './vms-bridge';
 import { createVmsWorker } from './worker';
+import { TakeOversHere } from '../app/take-over';
 
 type ServiceStatus = 'STARTING' | State;
 
@@ -103,7 +104,16 @@ async function run(config: AppConfig, logger: Logger): Promise<void> {
   const client = await connectClient(config.temporal);
   await ensureSearchAttributes(client.connection, config.temporal.namespace, logger);
   const connection = await connectWorkerConnection(config.temporal);
-  const worker = await createVmsWorker({ config, connection, client, db, vms: vms.controlPlane });
+  // The detector's take-overs, which the take-over activities of this worker await instead of polling for them.
+  const takeOversHere = new TakeOversHere();
+  const worker = await createVmsWorker({
+    config,
+    connection,
+    client,
+    db,
+    vms: vms.controlPlane,
+    takeOversHere,
+  });
   service.worker = worker;
   const liveness = new LivenessService(
     {
@@ -112,6 +122,8 @@ async function run(config: AppConfig, logger: Logger): Promise<void> {
       databaseUrl: config.databaseUrl,
       reporter: signalReporter(client, config.site),
       vms: vms.controlPlane,
+      failover: config.failover,
+      takeOversHere,
       identity: config.worker.identity,
       logger,
     },

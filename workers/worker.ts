@@ -4,6 +4,7 @@ import { Worker } from '@temporalio/worker';
 import type { NativeConnection, WorkerOptions } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { createActivities } from '../activities';
+import type { TakeOversHere } from '../app/take-over';
 import { createFleet } from '../app/fleet';
 import type { AppConfig } from '../infra/config';
 import type { VmsControlPlane } from '../vms/control-plane';
@@ -18,6 +19,8 @@ export interface VmsWorkerDeps {
   workflowBundle?: { codePath: string };
   taskQueue?: string;
   options?: Partial<WorkerOptions>;
+  /** The take-overs the detector of this process runs, which the take-over activity awaits. */
+  takeOversHere?: TakeOversHere;
 }
 
 export const createVmsWorker = async (deps: VmsWorkerDeps): Promise<Worker> => {
@@ -32,6 +35,7 @@ export const createVmsWorker = async (deps: VmsWorkerDeps): Promise<Worker> => {
       ? { workflowBundle: deps.workflowBundle }
       : { workflowsPath: require.resolve('../workflows') }),
     activities: createActivities({
+      ...(deps.takeOversHere !== undefined && { takeOversHere: deps.takeOversHere }),
       db: deps.db,
       vms: deps.vms,
       monitors: fleet,

@@ -225,6 +225,7 @@ describe('the least-privilege role of the worker', () => {
         databaseUrl: roleUrl(),
         reporter: signalReporter(w.client, w.site),
         vms: new VmsSimulator(restricted),
+        failover: w.config.failover,
         identity: 'restricted-worker',
         logger: w.logger,
       },

@@ -68,6 +68,7 @@ test.each(['SIGTERM', 'SIGKILL'] as const)(
         databaseUrl: w.databaseUrl,
         reporter: signalReporter(client, w.site),
         vms: w.vms,
+        failover: w.config.failover,
         identity: w.config.worker.identity,
         logger: w.logger,
       },

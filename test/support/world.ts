@@ -25,6 +25,7 @@ import { LivenessService } from '../../liveness/service';
 import { VmsSimulator } from '../../vms/simulator';
 import { createFleet } from '../../app/fleet';
 import { createVmsWorker } from '../../workers/worker';
+import { TakeOversHere } from '../../app/take-over';
 import { templateDatabase, WORKFLOW_BUNDLE_PATH, temporalConfig, testServerUrl } from './environment';
 
 export interface TestContext {
@@ -48,7 +49,12 @@ export interface TestContext {
   /** Runs a worker (and the liveness layer) for this test's task queue until `work` settles, then shuts it down. */
   withWorker<T>(work: () => Promise<T>, options?: Partial<WorkerOptions>): Promise<T>;
   /** Creates a worker for this test's task queue; the caller runs and shuts it down. */
-  createWorker(options?: Partial<WorkerOptions>): Promise<Worker>;
+  createWorker(options?: Partial<WorkerOptions>, placement?: WorkerPlacement): Promise<Worker>;
+}
+
+/** A worker shares the detector's process (as in the worker service) unless it is apart, as in another process. */
+export interface WorkerPlacement {
+  apartFromDetector: boolean;
 }
 
 /** Test-speed tuning: plugin retries in milliseconds rather than minutes. */
@@ -104,6 +110,8 @@ export const useTestWorld = (env: Record<string, string> = {}): { current: TestC
     const db = createPool(databaseUrl, logger);
     const vms = new VmsSimulator(db);
     const fleet = createFleet({ config, client, db });
+    // As in the worker service: the detector and the worker share one process.
+    const takeOversHere = new TakeOversHere();
     const liveness = new LivenessService(
       {
         site: config.site,
@@ -111,6 +119,8 @@ export const useTestWorld = (env: Record<string, string> = {}): { current: TestC
         databaseUrl,
         reporter: signalReporter(client, config.site),
         vms,
+        failover: config.failover,
+        takeOversHere,
         identity: config.worker.identity,
         logger,
       },
@@ -127,7 +137,7 @@ export const useTestWorld = (env: Record<string, string> = {}): { current: TestC
         throw new Error('the gateway is not listening: start the liveness layer first');
       return [`http://127.0.0.1:${address.port}`];
     });
-    const createWorker = async (options?: Partial<WorkerOptions>) => {
+    const createWorker = async (options?: Partial<WorkerOptions>, placement?: WorkerPlacement) => {
       await startLiveness();
       return createVmsWorker({
         config,
@@ -136,6 +146,7 @@ export const useTestWorld = (env: Record<string, string> = {}): { current: TestC
         db,
         vms,
         workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH },
+        ...(placement?.apartFromDetector !== true && { takeOversHere }),
         ...(options !== undefined && { options }),
       });
     };

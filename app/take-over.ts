@@ -1,0 +1,260 @@
+/**
+ * The failover's steps from a broken Slave to its IP cameras recorded by a promoted standby: open the failover
+ * (the Slave in Broken recorders), claim a matched standby, promote it, fence the Slave, rebind the cameras.
+ * Each step is idempotent: run again after another run of it, it finds its guard false and answers what the
+ * first run did.
+ *
+ * Two callers run them: the monitor's take-over activity and the failover workflow (as activities), and the
+ * liveness detector, which runs the take-over at once at the deadline of a failover it opened itself. Two runs
+ * of one take-over never overlap: the detector runs it under a PostgreSQL advisory lock named by the failover,
+ * on its own session (freed when that ends), and an activity that opens or finds the failover waits until no
+ * one holds that lock before any later step. The detector takes the lock before the monitor is told, so the
+ * monitor's take-over cannot begin in between.
+ */
+import type { Pool } from 'pg';
+import type { ClaimResult, FailoverPlan, FailoverStart, FailoverTuning, TakeOver } from '../domain/contracts';
+import { DomainError, ErrorType } from '../domain/errors';
+import * as failovers from '../store/failovers';
+import type { FailoverOpener } from '../store/failovers';
+import * as fencing from '../store/fencing';
+import type { SlaveFence } from '../store/fencing';
+import * as standbys from '../store/standbys';
+import { waitUntilNotTakenOver } from '../store/take-over-lock';
+import type { VmsControlPlane } from '../vms/control-plane';
+import { VmsRejected, VmsUnavailable } from '../vms/control-plane';
+
+/** Where the steps log: the activity's logger or the worker's, with a constant message and data in fields. */
+export interface StepLog {
+  info(message: string, fields: Record<string, unknown>): void;
+  warn(message: string, fields: Record<string, unknown>): void;
+}
+
+export interface TakeOverDeps {
+  db: Pool;
+  vms: VmsControlPlane;
+  tuning: Pick<FailoverTuning, 'serverUpTimeoutMs' | 'standbyBudgetMs'>;
+  log: StepLog;
+}
+
+/** What the VMS answers about a standby that cannot take a Slave's place (docs/vms-bridge.md). */
+const STANDBY_REFUSALS = new Set(['not-a-standby', 'not-a-recorder', 'server-fenced']);
+
+/** What a claim tells the workflows: whether its standby is still to be promoted is the take-over's own. */
+const claimResult = (claim: failovers.StandbyClaim): ClaimResult =>
+  claim.claimed
+    ? { claimed: true, serverId: claim.serverId }
+    : { claimed: false, firstWait: claim.firstWait };
+
+/**
+ * The take-overs a detector runs in this process, by failover id. The monitor's take-over activity, run by a
+ * worker of the same process (the worker service runs both), awaits the detector's run and answers its result
+ * instead of asking PostgreSQL until the lock is free and reading the steps again: on a burst of deadlines,
+ * the queries it saves are the machine's to spend on the take-overs themselves.
+ */
+export class TakeOversHere {
+  private readonly running = new Map<string, Promise<TakeOver | undefined>>();
+
+  /** Runs a take-over known to this process until it ends; it answers undefined when it did not finish. */
+  async track(failoverId: string, run: () => Promise<TakeOver | undefined>): Promise<TakeOver | undefined> {
+    const ended = run();
+    this.running.set(failoverId, ended);
+    try {
+      return await ended;
+    } finally {
+      this.running.delete(failoverId);
+    }
+  }
+
+  /** The run of this failover's take-over in this process, if one is under way. */
+  runningFor(failoverId: string): Promise<TakeOver | undefined> | undefined {
+    return this.running.get(failoverId);
+  }
+}
+
+/** A run of the take-over that stopped before a step because it may no longer run it (another run goes on). */
+export class TakeOverLeft extends Error {
+  constructor(failoverId: string, step: string) {
+    super(`take-over of ${failoverId} left to its other run before ${step}`);
+    this.name = 'TakeOverLeft';
+  }
+}
+
+export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
+  /** Why a standby cannot take over now: the VMS reports it down, or its agent went silent. */
+  const unfitness = async (serverId: string): Promise<string | undefined> => {
+    // Both are asked at once: the take-over waits for the slower only.
+    const [vmsUnfitness, lastSeen] = await Promise.all([
+      vms.isServerUp(serverId).then(
+        (up) => (up ? undefined : 'the VMS reports it down'),
+        (error: unknown) => {
+          if (error instanceof VmsRejected) return `the VMS refused to tell its state: ${error.message}`;
+          throw error;
+        },
+      ),
+      standbys.staleAgentLastSeen(db, serverId),
+    ]);
+    return vmsUnfitness ?? (lastSeen && `its agent was last heard at ${lastSeen.toISOString()}`);
+  };
+
+  /**
+   * Claims the oldest matched standby in service that the VMS reports up (and whose agent, if it has one, is
+   * heard): one found unfit is released and out of service, and the next one is tried. `toPromote` is false
+   * once the claimed standby's promotion is recorded.
+   */
+  const claimStandby = async (failoverId: string): Promise<failovers.StandbyClaim> => {
+    for (;;) {
+      const claim = await failovers.claimMatchedStandby(db, failoverId);
+      if (!claim.claimed || !claim.toPromote) return claim;
+      const unfit = await unfitness(claim.serverId);
+      if (unfit === undefined) return claim;
+      log.warn('Matched standby unfit: taken out of service', {
+        failoverId,
+        serverId: claim.serverId,
+        unfit,
+      });
+      await standbys.releaseFailedStandby(db, { failoverId, serverId: claim.serverId, reason: unfit });
+    }
+  };
+
+  const claimMatchedStandby = async (failoverId: string): Promise<ClaimResult> =>
+    claimResult(await claimStandby(failoverId));
+
+  /**
+   * A VMS call about the claimed standby. The VMS refusing it (not a standby, fenced) fails the standby at
+   * once; the VMS not reaching it fails it once that lasts longer than the standby budget. Either way the
+   * failover workflow releases it and claims the next. The VMS or its bridge not answering is not the
+   * standby's fault: retried without limit.
+   */
+  const onStandby = async <T>(failoverId: string, serverId: string, call: () => Promise<T>): Promise<T> => {
+    try {
+      return await call();
+    } catch (error) {
+      const unreachable = error instanceof VmsUnavailable && error.code === 'server-unreachable';
+      const refused = error instanceof VmsRejected && STANDBY_REFUSALS.has(error.code);
+      if (!unreachable && !refused) throw error;
+      const failingForMs = unreachable ? await standbys.standbyUnreachableForMs(db, failoverId) : 0;
+      if (unreachable && failingForMs < tuning.standbyBudgetMs) throw error;
+      throw new DomainError(
+        ErrorType.StandbyFailed,
+        unreachable
+          ? `the VMS has not reached standby ${serverId} for ${Math.round(failingForMs / 1000)} s`
+          : `the VMS refused standby ${serverId}: ${(error as VmsRejected).message}`,
+      );
+    }
+  };
+
+  /** `serverId` is the claimed standby, promoted in place of the Slave. */
+  const promoteStandby = async (input: { failoverId: string; slaveId: string; serverId: string }) => {
+    await onStandby(input.failoverId, input.serverId, () =>
+      vms.promoteToRecorder({
+        requestId: input.failoverId,
+        serverId: input.serverId,
+        replacesServerId: input.slaveId,
+      }),
+    );
+    await failovers.recordPromotion(db, input.failoverId, tuning.serverUpTimeoutMs);
+  };
+
+  /** Asks the VMS to stop the Slave recording: what came of it, or a throw when the VMS itself did not answer. */
+  const fenceInVms = async (target: fencing.FenceTarget): Promise<{ fence: SlaveFence; error?: string }> => {
+    try {
+      await vms.fenceRecorder({ requestId: target.failoverId, serverId: target.slaveId });
+      return { fence: 'fenced' };
+    } catch (error) {
+      if (error instanceof VmsRejected) {
+        const fence = error.code === 'not-a-recorder' ? 'not-recording' : 'refused';
+        return { fence, error: error.message };
+      }
+      if (error instanceof VmsUnavailable && error.code === 'server-unreachable') {
+        return { fence: 'unreachable', error: error.message };
+      }
+      throw error;
+    }
+  };
+
+  /**
+   * Stops the broken Slave recording and streaming in the VMS before its cameras move, so that no camera is
+   * recorded by two servers. Best effort: a Slave the VMS cannot reach is recorded as such (with an alert),
+   * the failover goes on, and the fence is repeated when the Slave is heard again. Done once per failover.
+   */
+  const fenceBrokenSlave = async (failoverId: string): Promise<SlaveFence> => {
+    const target = await fencing.fenceTarget(db, failoverId);
+    if (fencing.isFenceSettled(target.fence)) return target.fence;
+    const fence = await fencing.recordFence(db, { ...target, ...(await fenceInVms(target)) });
+    if (fence === 'fenced') log.info('Broken Slave fenced', { failoverId, slaveId: target.slaveId });
+    else log.warn('Broken Slave not fenced', { failoverId, slaveId: target.slaveId, fence });
+    return fence;
+  };
+
+  /** A broken Slave heard again: a fence the VMS could not deliver before may reach it now. */
+  const fenceIfPending = async (serverId: string): Promise<void> => {
+    const pending = await fencing.pendingFenceOf(db, serverId);
+    if (pending !== undefined) await fenceBrokenSlave(pending.failoverId);
+  };
+
+  const rebindIpCameras = async (failoverId: string) => {
+    const { failoverServerId, cameraIds } = await failovers.ipCamerasToMove(db, failoverId);
+    if (cameraIds.length > 0) {
+      await onStandby(failoverId, failoverServerId, () =>
+        vms.rebindCameras({ requestId: failoverId, cameraIds, toServerId: failoverServerId }),
+      );
+    }
+    return failovers.commitCameraMove(db, failoverId, cameraIds);
+  };
+
+  /**
+   * The steps after the failover is open, back to back. `stillOwned` is asked before each: a run that lost
+   * the right to go on (the detector's session ended) stops there with TakeOverLeft, and the other run goes on
+   * alone.
+   */
+  const takeOverFrom = async (
+    plan: FailoverPlan,
+    stillOwned: () => boolean = () => true,
+  ): Promise<TakeOver> => {
+    const { failoverId, slaveId } = plan;
+    // The caller learns which step failed, and why.
+    const step = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
+      if (!stillOwned()) throw new TakeOverLeft(failoverId, name);
+      try {
+        return await run();
+      } catch (error) {
+        log.warn('Take-over step failed', { failoverId, step: name, error });
+        throw error;
+      }
+    };
+    const standbyClaim = await step('claimMatchedStandby', () => claimStandby(failoverId));
+    const claim = claimResult(standbyClaim);
+    // The failover workflow says that no standby matched, and waits for one.
+    if (!claim.claimed) return { plan, claim, cameras: null };
+    const failoverServerId = claim.serverId;
+    if (standbyClaim.toPromote) {
+      await step('promoteStandby', () => promoteStandby({ failoverId, slaveId, serverId: failoverServerId }));
+    }
+    await step('fenceBrokenSlave', () => fenceBrokenSlave(failoverId));
+    const cameras = await step('rebindIpCameras', () => rebindIpCameras(failoverId));
+    return { plan, claim, cameras };
+  };
+
+  /** Opens the failover, waiting for a take-over of it the detector runs to end before any later step. */
+  const beginFailover = async (input: FailoverStart): Promise<FailoverPlan> => {
+    const { plan } = await failovers.openFailover(db, input, 'monitor');
+    await waitUntilNotTakenOver(db, input.failoverId);
+    log.info('Slave moved to Broken recorders', { slaveId: input.slaveId, reason: input.reason });
+    return plan;
+  };
+
+  return {
+    beginFailover,
+    claimMatchedStandby,
+    promoteStandby,
+    fenceBrokenSlave,
+    fenceIfPending,
+    rebindIpCameras,
+    takeOverFrom,
+    /** Opens the failover on the caller's behalf, and says whether this call opened it. */
+    openFailover: (input: FailoverStart, openedBy: FailoverOpener) =>
+      failovers.openFailover(db, input, openedBy),
+  };
+};
+
+export type TakeOverSteps = ReturnType<typeof createTakeOver>;
