@@ -27,8 +27,8 @@ import { saveDiskHealth, saveMaintenance, saveSettings } from '../store/settings
 import * as standbys from '../store/standbys';
 import type { VmsControlPlane } from '../vms/control-plane';
 import { VmsRejected, VmsUnavailable } from '../vms/control-plane';
-import type { StepLog, TakeOversHere } from '../app/take-over';
-import { createTakeOver } from '../app/take-over';
+import type { StepLog, TakeOversHere } from '../failover/take-over';
+import { createTakeOver } from '../failover/take-over';
 import { withDomainFailures } from './domain-failures';
 import {
   ALERT_ID_HEADER,

@@ -18,8 +18,8 @@ import type { SessionListener } from './pg-session';
 import type { Reporter } from './reporter';
 import type { VmsControlPlane } from '../vms/control-plane';
 import type { FailoverTuning } from '../domain/contracts';
-import type { TakeOversHere } from '../app/take-over';
-import { createTakeOver } from '../app/take-over';
+import type { TakeOversHere } from '../failover/take-over';
+import { createTakeOver } from '../failover/take-over';
 
 export interface LivenessOptions {
   gateway: GatewayOptions;

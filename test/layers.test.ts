@@ -16,6 +16,7 @@ const LAYERS = [
   'infra',
   'store',
   'vms',
+  'failover',
   'activities',
   'workflows',
   'liveness',

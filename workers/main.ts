@@ -27,7 +27,7 @@ import { LivenessService } from '../liveness/service';
 import { AlertDispatcher } from './alert-dispatcher';
 import { connectVms } from './vms-bridge';
 import { createVmsWorker } from './worker';
-import { TakeOversHere } from '../app/take-over';
+import { TakeOversHere } from '../failover/take-over';
 
 type ServiceStatus = 'STARTING' | State;
 

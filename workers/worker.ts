@@ -4,7 +4,7 @@ import { Worker } from '@temporalio/worker';
 import type { NativeConnection, WorkerOptions } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { createActivities } from '../activities';
-import type { TakeOversHere } from '../app/take-over';
+import type { TakeOversHere } from '../failover/take-over';
 import { createFleet } from '../app/fleet';
 import type { AppConfig } from '../infra/config';
 import type { VmsControlPlane } from '../vms/control-plane';

@@ -59,10 +59,16 @@ test('a rebind that hangs past its deadline, then the bridge gone for 5 s: the f
 
   await bridge.client.setCallFault('rebind', { hang: true });
   await breakAllDisks(new TestAgents(w.db, () => [gatewayOf(service)]), 'rec-01');
-  // Promoted, and the rebind hangs: the worker gives up on it after 2 s and tries again, and again
-  // (A hung call is logged once it ends: each retry of the take-over shows as a promotion already applied.)
-  await eventually('the take-over to be retried twice', async () =>
-    (await bridge.simulator.calls('promote')).length >= 3 ? true : undefined,
+  // Promoted, and the rebind hangs: the worker gives up on it after 2 s and tries again, and again.
+  await eventually('the take-over to be retried twice', () =>
+    Promise.resolve(
+      service
+        .logs()
+        .filter((line) => line.msg === 'Activity failed' && line.activityType === 'takeOverRecording')
+        .length >= 2
+        ? true
+        : undefined,
+    ),
   );
   expect(await bridge.simulator.camerasRecordedTwice()).toEqual([]);
 

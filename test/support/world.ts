@@ -25,7 +25,7 @@ import { LivenessService } from '../../liveness/service';
 import { VmsSimulator } from '../../vms/simulator';
 import { createFleet } from '../../app/fleet';
 import { createVmsWorker } from '../../workers/worker';
-import { TakeOversHere } from '../../app/take-over';
+import { TakeOversHere } from '../../failover/take-over';
 import { templateDatabase, WORKFLOW_BUNDLE_PATH, temporalConfig, testServerUrl } from './environment';
 
 export interface TestContext {
