@@ -35,7 +35,7 @@ import { beginTerm, recordVmsObservation, renewTerm } from '../store/detector-te
 import type { TakeOver } from '../domain/contracts';
 import { TakeOverLeft, TakeOversHere } from '../failover/take-over';
 import type { TakeOverSteps } from '../failover/take-over';
-import { tryLockTakeOver, unlockTakeOver } from '../store/take-over-lock';
+import { TakeOverLocks } from './take-over-locks';
 import type { VmsControlPlane } from '../vms/control-plane';
 import { findHold, findOpenHold, holdFailover } from '../store/holds';
 import { leasesWrittenByOthers, readLeases } from '../store/leases';
@@ -128,11 +128,20 @@ const MAX_CHECKPOINTS_IN_FLIGHT = 16;
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 5_000;
 const NOT_RUNNING_RETRY_MS = 10_000;
+/**
+ * Take-overs past their first transaction run this many at once (the worker's pool has 10 connections by
+ * default): more at once only wait for connections and the machine, and each one restores recording later.
+ * Failovers are opened without waiting for them.
+ */
+const MAX_TAKE_OVERS_AT_ONCE = 10;
 
 export class Detector implements SessionListener {
   private term: DetectorTerm | undefined;
   private connection: Client | undefined;
   private sessionTurn: Promise<unknown> = Promise.resolve();
+  /** The take-over locks held on the current session. */
+  private takeOverLocks: TakeOverLocks | undefined;
+  private readonly takeOversInFlight = new Semaphore(MAX_TAKE_OVERS_AT_ONCE);
   private readonly takeOversHere: TakeOversHere;
   private trying = false;
   private readonly watched = new Map<string, Watched>();
@@ -217,6 +226,7 @@ export class Detector implements SessionListener {
 
   connected(connection: Client): void {
     this.connection = connection;
+    this.takeOverLocks = new TakeOverLocks((work) => this.onSession(connection, work));
     clearInterval(this.leaderRetry);
     this.leaderRetry = setInterval(() => void this.tryToLead(), LEADER_RETRY_MS);
     void this.tryToLead();
@@ -224,6 +234,7 @@ export class Detector implements SessionListener {
 
   lost(): void {
     this.connection = undefined;
+    this.takeOverLocks = undefined;
     clearInterval(this.leaderRetry);
     this.stepDown('database session lost');
   }
@@ -519,8 +530,8 @@ export class Detector implements SessionListener {
     const slaveId = watched.entry.serverId;
     const failoverId = failoverWorkflowId(this.options.site, slaveId, deadlineMs);
     const session = this.connection;
-    const locked =
-      !watched.disksReportedBroken && session !== undefined && (await this.lockTakeOver(session, failoverId));
+    const locks = this.takeOverLocks;
+    const locked = !watched.disksReportedBroken && locks !== undefined && (await locks.lock(failoverId));
     const reportAndTakeOver = async (): Promise<TakeOver | undefined> => {
       try {
         if (!(await this.deliver(watched, report, stillWanted))) return undefined;
@@ -540,7 +551,9 @@ export class Detector implements SessionListener {
         // Opened by another run (the monitor's take-over, told first and quicker): that run goes on alone.
         if (!openedNow || !locked) return undefined;
         const owned = () => this.connection === session && this.term === term;
-        const takeOver = await this.options.takeOver.takeOverFrom(plan, owned);
+        const takeOver = await this.takeOversInFlight.run(() =>
+          this.options.takeOver.takeOverFrom(plan, owned),
+        );
         this.counts.takeOversRun += 1;
         this.logger.info(
           {
@@ -562,7 +575,7 @@ export class Detector implements SessionListener {
         return undefined;
       }
     };
-    if (!locked || session === undefined) {
+    if (!locked || locks === undefined) {
       await reportAndTakeOver();
       return;
     }
@@ -570,22 +583,9 @@ export class Detector implements SessionListener {
       try {
         return await reportAndTakeOver();
       } finally {
-        if (this.connection === session) {
-          await this.onSession(session, (connection) => unlockTakeOver(connection, failoverId)).catch(
-            () => undefined,
-          );
-        }
+        if (this.connection === session) locks.unlock(failoverId);
       }
     });
-  }
-
-  private async lockTakeOver(session: Client, failoverId: string): Promise<boolean> {
-    try {
-      return await this.onSession(session, (connection) => tryLockTakeOver(connection, failoverId));
-    } catch (error) {
-      this.logger.warn({ failoverId, err: (error as Error).message }, 'Take-over lock not taken');
-      return false;
-    }
   }
 
   /** Protected Slaves silent now: past their deadline, decided lately, or missing two of their heartbeats. */

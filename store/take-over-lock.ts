@@ -16,17 +16,20 @@ const TAKE_OVER_LOCK_SPACE = 72_639_141;
 const FIRST_RECHECK_MS = 10;
 const MAX_RECHECK_MS = 80;
 
-/** Takes the lock on the session (true), or answers false when another run holds it. */
-export const tryLockTakeOver = async (session: ClientBase, failoverId: string): Promise<boolean> => {
-  const { rows } = await session.query<{ locked: boolean }>(
-    'SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked',
-    [TAKE_OVER_LOCK_SPACE, failoverId],
+/** Takes the locks of these failovers on the session: the ids it took (another run holds the others). */
+export const tryLockTakeOvers = async (session: ClientBase, failoverIds: string[]): Promise<Set<string>> => {
+  const { rows } = await session.query<{ id: string }>(
+    `SELECT id FROM unnest($2::text[]) AS id WHERE pg_try_advisory_lock($1, hashtext(id))`,
+    [TAKE_OVER_LOCK_SPACE, failoverIds],
   );
-  return rows[0]?.locked === true;
+  return new Set(rows.map((row) => row.id));
 };
 
-export const unlockTakeOver = async (session: ClientBase, failoverId: string): Promise<void> => {
-  await session.query('SELECT pg_advisory_unlock($1, hashtext($2))', [TAKE_OVER_LOCK_SPACE, failoverId]);
+export const unlockTakeOvers = async (session: ClientBase, failoverIds: string[]): Promise<void> => {
+  await session.query('SELECT pg_advisory_unlock($1, hashtext(id)) FROM unnest($2::text[]) AS id', [
+    TAKE_OVER_LOCK_SPACE,
+    failoverIds,
+  ]);
 };
 
 /**
