@@ -55,11 +55,28 @@ if [ -n "${TEMPORAL_ADDRESS:-}" ] && [ "$TEMPORAL_ADDRESS" != "127.0.0.1:$DEV_PO
   exit 0
 fi
 
-healthy() { temporal operator cluster health --address "$address" --command-timeout 3s >/dev/null 2>&1; }
+answers() { temporal operator cluster health --address "$address" --command-timeout 3s >/dev/null 2>&1; }
+# The cluster health call touches no persistence: a server whose SQLite fails ("interrupted (9)", then
+# "Namespace default is not found", seen after hours of tests and benches) still says SERVING. Reading the
+# namespace reads the data.
+reads_its_data() {
+  temporal operator namespace describe --namespace default --address "$address" --command-timeout 3s \
+    >/dev/null 2>&1
+}
+healthy() { answers && reads_its_data; }
+our_server_runs() { [ -f "$pid_file" ] && grep -q start-dev "/proc/$(cat "$pid_file")/cmdline" 2>/dev/null; }
 
-if healthy; then
-  say "Temporal dev server already running at $address (Web UI http://127.0.0.1:$UI_PORT)"
-  exit 0
+if answers; then
+  for _ in 1 2 3; do
+    if reads_its_data; then
+      say "Temporal dev server already running at $address (Web UI http://127.0.0.1:$UI_PORT)"
+      exit 0
+    fi
+    sleep 1
+  done
+  our_server_runs || die "a Temporal server answers at $address but cannot read its default namespace: restart it, or set TEMPORAL_DEV_PORT to use another port."
+  say "the Temporal dev server at $address answers but cannot read its data: restarting it on the same file"
+  stop_server
 fi
 
 mkdir -p "$DATA_DIR/temporal"
