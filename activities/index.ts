@@ -6,7 +6,6 @@ import { Context, log } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { ApplicationFailure } from '@temporalio/common';
 import type {
-  FailoverPlan,
   FailoverStart,
   FailoverTuning,
   HandedOverPlugin,
@@ -109,7 +108,7 @@ export const createActivities = ({
     fenceBrokenSlave,
     fenceIfPending,
     rebindIpCameras,
-    takeOverFrom,
+    takeOver,
   } = createTakeOver({ db, vms, tuning, log: activityLog });
 
   return withDomainFailures({
@@ -213,24 +212,7 @@ export const createActivities = ({
       try {
         // The detector of this process runs it: its result, once done, is this one's.
         const doneHere = await takeOversHere?.runningFor(input.failoverId);
-        if (doneHere !== undefined) return doneHere;
-        let plan: FailoverPlan;
-        try {
-          plan = await beginFailover(input);
-        } catch (error) {
-          log.warn('Take-over step failed', { failoverId: input.failoverId, step: 'beginFailover', error });
-          throw error;
-        }
-        // Taken over already (by the detector, or an earlier attempt): what it committed, without the steps again.
-        const committed = await failovers.committedTakeOver(db, input.failoverId);
-        if (committed !== undefined) {
-          return {
-            plan,
-            claim: { claimed: true, serverId: committed.failoverServerId },
-            cameras: committed.cameras,
-          };
-        }
-        return await takeOverFrom(plan);
+        return doneHere ?? (await takeOver(input));
       } finally {
         clearInterval(beat);
       }

@@ -80,6 +80,16 @@ export class TakeOverLeft extends Error {
 }
 
 export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
+  /** A step of a take-over; the caller learns which step failed, and why. */
+  const logged = async <T>(failoverId: string, name: string, run: () => Promise<T>): Promise<T> => {
+    try {
+      return await run();
+    } catch (error) {
+      log.warn('Take-over step failed', { failoverId, step: name, error });
+      throw error;
+    }
+  };
+
   /** Why a standby cannot take over now: the VMS reports it down, or its agent went silent. */
   const unfitness = async (serverId: string): Promise<string | undefined> => {
     // Both are asked at once: the take-over waits for the slower only.
@@ -212,15 +222,9 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
     stillOwned: () => boolean = () => true,
   ): Promise<TakeOver> => {
     const { failoverId, slaveId } = plan;
-    // The caller learns which step failed, and why.
-    const step = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
+    const step = <T>(name: string, run: () => Promise<T>): Promise<T> => {
       if (!stillOwned()) throw new TakeOverLeft(failoverId, name);
-      try {
-        return await run();
-      } catch (error) {
-        log.warn('Take-over step failed', { failoverId, step: name, error });
-        throw error;
-      }
+      return logged(failoverId, name, run);
     };
     const standbyClaim = await step('claimMatchedStandby', () => claimStandby(failoverId));
     const claim = claimResult(standbyClaim);
@@ -243,7 +247,23 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
     return plan;
   };
 
+  /**
+   * The monitor's take-over: opens the failover (after the detector's run of it, if one is under way), then
+   * answers what an earlier run committed, or runs the steps left.
+   */
+  const takeOver = async (input: FailoverStart): Promise<TakeOver> => {
+    const plan = await logged(input.failoverId, 'beginFailover', () => beginFailover(input));
+    const committed = await failovers.committedTakeOver(db, input.failoverId);
+    if (committed === undefined) return takeOverFrom(plan);
+    return {
+      plan,
+      claim: { claimed: true, serverId: committed.failoverServerId },
+      cameras: committed.cameras,
+    };
+  };
+
   return {
+    takeOver,
     beginFailover,
     claimMatchedStandby,
     promoteStandby,

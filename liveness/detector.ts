@@ -12,7 +12,7 @@
  * A deadline reported to a monitor also opens the Slave's failover in PostgreSQL at once (moved to Broken
  * recorders, confirmed against the lease and the term as the monitor's take-over confirms it), under the id the
  * monitor's take-over uses, and runs the take-over's steps to the IP cameras committed on a promoted standby
- * (app/take-over.ts), under the take-over's lock: recording is restored without waiting for the monitor's
+ * (failover/take-over.ts), under the take-over's lock: recording is restored without waiting for the monitor's
  * workflow task, whose take-over waits for this one and finds every step done. Only once the report is
  * delivered, so that a monitor always follows and finishes the failover (plugins, the promoted server's own
  * monitor); never for a Slave whose disks were reported broken this term (its monitor may fail it over for

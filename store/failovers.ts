@@ -105,15 +105,9 @@ export type FailoverOpener = 'monitor' | 'detector';
  * Opens the failover and moves the Slave to Broken recorders, once the detector's decision is confirmed
  * against what PostgreSQL holds now (domain/liveness.ts `refuteSilence`). A Slave promoted by earlier
  * failovers takes over the plugin reinstalls they left unfinished on it (`handOverPluginReinstalls`). Opened
- * already under the same id (by the detector, or an earlier attempt), it answers the same plan.
+ * already under the same id (by the detector, or an earlier attempt), it answers the same plan; `openedNow`
+ * says whether this call opened it.
  */
-export const beginFailover = async (
-  db: Pool,
-  input: FailoverStart,
-  openedBy: FailoverOpener = 'monitor',
-): Promise<FailoverPlan> => (await openFailover(db, input, openedBy)).plan;
-
-/** The same, and whether this call opened the failover (false: it was open already). */
 export const openFailover = (
   db: Pool,
   input: FailoverStart,
@@ -440,15 +434,19 @@ export const ipCamerasToMove = async (
   return { failoverServerId, cameraIds: rows[0]?.camera_ids ?? [] };
 };
 
+/** SQL: the cameras a `cameras-rebound` event `e` recorded as moved, and the analog ones left. */
+const CAMERAS_OF_REBOUND_EVENT = `
+  ARRAY(SELECT jsonb_array_elements_text(e.details->'ipCameraIds')) AS ip_camera_ids,
+  ARRAY(SELECT jsonb_array_elements_text(e.details->'analogCamerasLeft')) AS analog_camera_ids`;
+
 /**
  * What the failover's camera move committed, as its event recorded it in the same transaction: a step run
  * again after it finds no camera left on the Slave, and the cameras may have moved on since.
  */
 const committedCameraMove = async (db: Queryable, failoverId: string): Promise<CameraMove> => {
   const { rows } = await db.query<{ ip_camera_ids: string[]; analog_camera_ids: string[] }>(
-    `SELECT ARRAY(SELECT jsonb_array_elements_text(details->'ipCameraIds')) AS ip_camera_ids,
-            ARRAY(SELECT jsonb_array_elements_text(details->'analogCamerasLeft')) AS analog_camera_ids
-       FROM failover_events WHERE failover_id = $1 AND event = 'cameras-rebound'`,
+    `SELECT ${CAMERAS_OF_REBOUND_EVENT} FROM failover_events e
+      WHERE e.failover_id = $1 AND e.event = 'cameras-rebound'`,
     [failoverId],
   );
   const row = rows[0];
@@ -471,9 +469,7 @@ export const committedTakeOver = async (
     ip_camera_ids: string[];
     analog_camera_ids: string[];
   }>(
-    `SELECT f.failover_server_id,
-            ARRAY(SELECT jsonb_array_elements_text(e.details->'ipCameraIds')) AS ip_camera_ids,
-            ARRAY(SELECT jsonb_array_elements_text(e.details->'analogCamerasLeft')) AS analog_camera_ids
+    `SELECT f.failover_server_id, ${CAMERAS_OF_REBOUND_EVENT}
        FROM failovers f JOIN failover_events e ON e.failover_id = f.id AND e.event = 'cameras-rebound'
       WHERE f.id = $1 AND f.cameras_committed_at IS NOT NULL AND f.failover_server_id IS NOT NULL`,
     [failoverId],

@@ -1,7 +1,7 @@
 /**
  * A failover's take-over run by the detector is marked by a PostgreSQL advisory lock named by the failover,
  * held on the detector's own session: PostgreSQL frees it when the run ends or the session does (the worker
- * killed, its host gone). Any other run of the take-over's steps waits until no one holds it (app/take-over.ts).
+ * killed, its host gone). Any other run of the take-over's steps waits until no one holds it (failover/take-over.ts).
  */
 import type { ClientBase } from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';

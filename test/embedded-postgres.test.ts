@@ -17,7 +17,7 @@ import { createPool, ensureDatabase } from '../infra/database';
 import { createLogger } from '../infra/logger';
 import { migrate } from '../infra/migrate';
 import { projectRoot } from '../infra/paths';
-import { beginFailover, claimMatchedStandby, findFailover } from '../store/failovers';
+import { claimMatchedStandby, findFailover, openFailover } from '../store/failovers';
 import { findServer, listServers } from '../store/servers';
 import { importSite } from '../store/site-import';
 import { VmsSimulator } from '../vms/simulator';
@@ -141,12 +141,11 @@ const withEmbeddedPostgres = async (
 };
 
 const startFailover = (db: Pool, slaveId: string) =>
-  beginFailover(db, {
-    failoverId: `failover-${slaveId}`,
-    slaveId,
-    reason: 'heartbeat-timeout',
-    deadlineMs: Date.now(),
-  });
+  openFailover(
+    db,
+    { failoverId: `failover-${slaveId}`, slaveId, reason: 'heartbeat-timeout', deadlineMs: Date.now() },
+    'monitor',
+  );
 
 test('the migrated schema takes a site import and concurrent standby claims pick different servers', async () => {
   await withEmbeddedPostgres(newDataDir(), async (db) => {

@@ -6,10 +6,10 @@
 import { parseSite } from '../domain/site-file';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import {
-  beginFailover,
   claimMatchedStandby,
   findFailover,
   ipCamerasToMove,
+  openFailover,
   recordPromotion,
 } from '../store/failovers';
 import { findServer } from '../store/servers';
@@ -121,12 +121,11 @@ test('the cameras to move are asked only of a failover that claimed a standby', 
   const { db, seed } = world.current;
   await seed(site(slave({ id: 'rec-01', ipCameras: 1 })));
   const failoverId = 'take-over-unclaimed-rec-01';
-  await beginFailover(db, {
-    failoverId,
-    slaveId: 'rec-01',
-    reason: 'heartbeat-timeout',
-    deadlineMs: Date.now(),
-  });
+  await openFailover(
+    db,
+    { failoverId, slaveId: 'rec-01', reason: 'heartbeat-timeout', deadlineMs: Date.now() },
+    'monitor',
+  );
 
   expect(await claimMatchedStandby(db, failoverId)).toEqual({
     claimed: false,
