@@ -9,14 +9,19 @@
  * about 11 s (host gone: TCP keepalives), and its term number fences a leader that lost it: reports and
  * failovers carry the term, and PostgreSQL refuses a failover decided in an older one.
  *
- * A deadline reported to a monitor also opens the Slave's failover in PostgreSQL at once (moved to Broken
- * recorders, confirmed against the lease and the term as the monitor's take-over confirms it), under the id the
- * monitor's take-over uses, and runs the take-over's steps to the IP cameras committed on a promoted standby
- * (failover/take-over.ts), under the take-over's lock: recording is restored without waiting for the monitor's
- * workflow task, whose take-over waits for this one and finds every step done. Only once the report is
- * delivered, so that a monitor always follows and finishes the failover (plugins, the promoted server's own
- * monitor); never for a Slave whose disks were reported broken this term (its monitor may fail it over for
- * that, under another id). A step that fails is left to the monitor's take-over, which Temporal retries.
+ * At a deadline the detector takes the recording over itself, then tells the Slave's monitor: it opens the
+ * failover in PostgreSQL (moved to Broken recorders, confirmed against the lease and the term as the monitor's
+ * take-over confirms it), under the id the monitor's take-over uses, and runs the take-over's steps to the IP
+ * cameras committed on a promoted standby (failover/take-over.ts), under the take-over's lock. Recording is
+ * restored without waiting for Temporal, and the monitor's workflow tasks, which come after, do not compete
+ * with the take-over for the machine; the monitor's own take-over finds every step done and goes on (plugins,
+ * the promoted server's monitor). Never for a Slave whose disks were reported broken this term (its monitor
+ * may fail it over for that, under another id): that monitor is told first and takes over alone. A step that
+ * fails is left to the monitor's take-over, which Temporal retries.
+ *
+ * A failover opened so is recorded told once its monitor has the report. Until then every term tells it again
+ * (the detector may have stopped in between), and a failover whose monitor no longer runs (stopped meanwhile)
+ * gets its failover workflow started by the detector: no failover it opened stays with nobody to finish it.
  *
  * Outage grace: each term starts observing when it begins. A Slave's silence never counts from before that
  * moment, so after any outage of the orchestrator (worker, PostgreSQL, the whole Master) every Slave gets a
@@ -24,7 +29,8 @@
  */
 import type { Client, Pool } from 'pg';
 import { DomainError } from '../domain/errors';
-import type { LivenessReport, MassFailurePolicy } from '../domain/liveness';
+import type { FailoverStart } from '../domain/contracts';
+import type { LivenessReport, MassFailurePolicy, SilenceClaim } from '../domain/liveness';
 import { failoverWorkflowId } from '../domain/names';
 import type { DiskHealth } from '../domain/site';
 import { brokenLetters, isMassFailure, missedTwoHeartbeats, silenceDeadline } from '../domain/liveness';
@@ -37,6 +43,8 @@ import { TakeOverLeft, TakeOversHere } from '../failover/take-over';
 import type { TakeOverSteps } from '../failover/take-over';
 import { TakeOverLocks } from './take-over-locks';
 import type { VmsControlPlane } from '../vms/control-plane';
+import type { UntoldFailover } from '../store/failovers';
+import { recordMonitorsTold, untoldFailovers } from '../store/failovers';
 import { findHold, findOpenHold, holdFailover } from '../store/holds';
 import { leasesWrittenByOthers, readLeases } from '../store/leases';
 import type { RosterEntry } from '../store/monitoring';
@@ -117,6 +125,8 @@ const LEADER_RETRY_MS = 1_000;
 const RENEW_MS = 1_000;
 const CHECKPOINT_SWEEP_MS = 1_000;
 const ROSTER_RELOAD_MS = 60_000;
+/** Failovers opened at their deadline whose monitor was not told are looked for this often (and as a term starts). */
+const UNTOLD_SWEEP_MS = 30_000;
 /** Leases other gateways wrote this long ago are read again: commits may land out of order. */
 const REMOTE_LOOK_BACK_MS = 5_000;
 /** While another gateway was heard from this recently, a deadline waits for its leases to be read. */
@@ -143,6 +153,8 @@ export class Detector implements SessionListener {
   private takeOverLocks: TakeOverLocks | undefined;
   private readonly takeOversInFlight = new Semaphore(MAX_TAKE_OVERS_AT_ONCE);
   private readonly takeOversHere: TakeOversHere;
+  /** Failovers whose monitor is being told. */
+  private readonly telling = new Set<string>();
   private trying = false;
   private readonly watched = new Map<string, Watched>();
   private readonly deadlines: TimerQueue<string>;
@@ -299,7 +311,9 @@ export class Detector implements SessionListener {
       setInterval(() => this.sendDueCheckpoints(), CHECKPOINT_SWEEP_MS),
       setInterval(() => void this.readRemoteLeases(), this.options.leaseWriteIntervalMs),
       setInterval(() => void this.reloadRoster(), ROSTER_RELOAD_MS),
+      setInterval(() => void this.tellUntoldFailovers(), UNTOLD_SWEEP_MS),
     ];
+    void this.tellUntoldFailovers();
     this.logger.info(
       {
         term: term.term,
@@ -480,7 +494,13 @@ export class Detector implements SessionListener {
     // The take-over confirms all disks broken against the lease: it must be written first.
     void this.options
       .writeLeasesNow()
-      .then(() => this.deliver(watched, report, () => watched.reportedDisks === disks));
+      .then(() =>
+        this.deliver(
+          watched.entry.serverId,
+          report,
+          () => this.watched.get(watched.entry.serverId) === watched && watched.reportedDisks === disks,
+        ),
+      );
   }
 
   private decide(serverIds: string[]): void {
@@ -515,11 +535,10 @@ export class Detector implements SessionListener {
   }
 
   /**
-   * Tells the monitor its Slave's deadline passed, then opens the failover the monitor's take-over will find
-   * and takes the recording over (see the top of this file). The take-over's lock is taken before the monitor
-   * is told, so the monitor's own take-over, which begins once it is told, waits for this one and then finds
-   * every step done. The monitor is sure to act on a report it was delivered, so the failover never stays open
-   * with nobody to finish it.
+   * Takes the recording of a Slave past its deadline over, then tells its monitor (see the top of this file).
+   * The take-over's lock is taken first: a take-over of the monitor's for the same failover (a report of it
+   * from elsewhere) waits for this one and then finds every step done. Told only afterwards, the monitor's
+   * workflow tasks do not compete with the take-over for the machine.
    */
   private async reportDeadline(watched: Watched, term: DetectorTerm, deadlineMs: number): Promise<void> {
     watched.state = 'reported';
@@ -528,64 +547,146 @@ export class Detector implements SessionListener {
     const stillWanted = () => watched.state === 'reported' && watched.decidedDeadlineMs === deadlineMs;
     const report = { kind: 'deadline', term: term.term, lastSeenMs, deadlineMs } as const;
     const slaveId = watched.entry.serverId;
+    const stillWatched = () => this.watched.get(slaveId) === watched;
     const failoverId = failoverWorkflowId(this.options.site, slaveId, deadlineMs);
     const session = this.connection;
     const locks = this.takeOverLocks;
+    // A Slave whose disks were reported broken this term may be failing over for that, under its monitor's id.
     const locked = !watched.disksReportedBroken && locks !== undefined && (await locks.lock(failoverId));
-    const reportAndTakeOver = async (): Promise<TakeOver | undefined> => {
-      try {
-        if (!(await this.deliver(watched, report, stillWanted))) return undefined;
-        if (watched.disksReportedBroken || !stillWanted() || this.term !== term) return undefined;
-        const { plan, openedNow } = await this.options.takeOver.openFailover(
-          {
-            failoverId,
-            slaveId,
-            reason: 'heartbeat-timeout',
-            deadlineMs,
-            claim: { term: term.term, lastSeenMs, deadlineMs },
-          },
-          'detector',
-        );
-        this.counts.failoversOpened += 1;
-        this.logger.info({ serverId: slaveId, failoverId }, 'Failover opened at the deadline');
-        // Opened by another run (the monitor's take-over, told first and quicker): that run goes on alone.
-        if (!openedNow || !locked) return undefined;
-        const owned = () => this.connection === session && this.term === term;
-        const takeOver = await this.takeOversInFlight.run(() =>
-          this.options.takeOver.takeOverFrom(plan, owned),
-        );
-        this.counts.takeOversRun += 1;
-        this.logger.info(
-          {
-            serverId: slaveId,
-            failoverId,
-            failoverServerId: takeOver.claim.claimed ? takeOver.claim.serverId : null,
-          },
-          'Recording taken over at the deadline',
-        );
-        return takeOver;
-      } catch (error) {
-        // Refused (heard meanwhile, a newer term, failing over already), not reached or not finished: the
-        // monitor's own take-over confirms the same decision and goes on from the last step done.
-        const refused = error instanceof DomainError || error instanceof TakeOverLeft;
-        this.logger[refused ? 'info' : 'warn'](
-          { serverId: slaveId, failoverId, err: (error as Error).message },
-          'Take-over at the deadline not done: the monitor goes on',
-        );
-        return undefined;
-      }
-    };
     if (!locked || locks === undefined) {
-      await reportAndTakeOver();
+      // Its monitor takes it over alone.
+      await this.deliver(slaveId, report, () => stillWatched() && stillWanted());
       return;
     }
     await this.takeOversHere.track(failoverId, async () => {
       try {
-        return await reportAndTakeOver();
+        if (!stillWanted() || this.term !== term) return undefined;
+        const failover = { failoverId, slaveId, reason: 'heartbeat-timeout', deadlineMs } as const;
+        const { opened, takeOver } = await this.takeOver(term, session, {
+          ...failover,
+          claim: { term: term.term, lastSeenMs, deadlineMs },
+        });
+        // Told whatever came of it: the monitor's own take-over confirms the same decision (and counts a
+        // refusal), or goes on from the last step done.
+        if (opened) await this.tellOpened(failover, report, takeOver);
+        else await this.deliver(slaveId, report, stillWatched);
+        return takeOver;
       } finally {
         if (this.connection === session) locks.unlock(failoverId);
       }
     });
+  }
+
+  /** Opens the failover and, if this call opened it, runs its take-over while this term and session last. */
+  private async takeOver(
+    term: DetectorTerm,
+    session: Client | undefined,
+    start: FailoverStart & { claim: SilenceClaim },
+  ): Promise<{ opened: boolean; takeOver?: TakeOver }> {
+    const { failoverId, slaveId } = start;
+    let opened = false;
+    try {
+      const { plan, openedNow } = await this.options.takeOver.openFailover(start, 'detector');
+      opened = true;
+      this.counts.failoversOpened += 1;
+      this.logger.info({ serverId: slaveId, failoverId }, 'Failover opened at the deadline');
+      // Opened by another run (a take-over of its monitor's): that run goes on alone.
+      if (!openedNow) return { opened };
+      const owned = () => this.connection === session && this.term === term;
+      const takeOver = await this.takeOversInFlight.run(() =>
+        this.options.takeOver.takeOverFrom(plan, owned),
+      );
+      this.counts.takeOversRun += 1;
+      this.logger.info(
+        {
+          serverId: slaveId,
+          failoverId,
+          failoverServerId: takeOver.claim.claimed ? takeOver.claim.serverId : null,
+        },
+        'Recording taken over at the deadline',
+      );
+      return { opened, takeOver };
+    } catch (error) {
+      // Refused (heard meanwhile, a newer term, failing over already), not reached or not finished.
+      const refused = error instanceof DomainError || error instanceof TakeOverLeft;
+      this.logger[refused ? 'info' : 'warn'](
+        { serverId: slaveId, failoverId, err: (error as Error).message },
+        'Take-over at the deadline not done: the monitor goes on',
+      );
+      return { opened };
+    }
+  }
+
+  /**
+   * Tells the monitor of a failover the detector opened, and records it told. With no monitor running (it
+   * was stopped meanwhile) the failover workflow is started in its place, to finish what was begun. Until
+   * this is recorded, every term tells it again (`tellUntoldFailovers`): a failover the detector opened never
+   * stays with nobody to finish it.
+   */
+  private async tellOpened(
+    failover: UntoldFailover,
+    report: LivenessReport & { kind: 'deadline' },
+    takeOver?: TakeOver,
+  ): Promise<void> {
+    const { failoverId, slaveId } = failover;
+    if (this.telling.has(failoverId)) return;
+    this.telling.add(failoverId);
+    try {
+      // The failover workflow goes on from the take-over's result; without one (told in a later term) it runs
+      // the steps again, each of which finds itself done.
+      const startInstead = async (): Promise<boolean> => {
+        const outcome = await this.reporter.startFailover(failoverId, {
+          slaveId,
+          reason: failover.reason,
+          deadlineMs: failover.deadlineMs,
+          claim: { term: report.term, lastSeenMs: report.lastSeenMs, deadlineMs: failover.deadlineMs },
+          ...(takeOver !== undefined && { takeOver }),
+        });
+        if (outcome === 'unavailable') return false;
+        this.logger.warn(
+          { serverId: slaveId, failoverId, outcome },
+          'No monitor to tell: failover workflow started',
+        );
+        return true;
+      };
+      if (!(await this.deliver(slaveId, report, () => true, startInstead))) return;
+      await recordMonitorsTold(this.db, [failoverId]).catch((error: unknown) => {
+        this.logger.warn(
+          { failoverId, err: (error as Error).message },
+          'Monitor told, not recorded: told again later',
+        );
+      });
+    } finally {
+      this.telling.delete(failoverId);
+    }
+  }
+
+  /** Failovers opened by a detector whose monitor was not told (the detector stopped, or lost its term, between). */
+  private async tellUntoldFailovers(): Promise<void> {
+    const term = this.term;
+    if (term === undefined) return;
+    let untold: UntoldFailover[];
+    try {
+      untold = await untoldFailovers(this.db);
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message }, 'Untold failovers not read: read again later');
+      return;
+    }
+    for (const failover of untold) {
+      if (this.term !== term) return;
+      // Its take-over is under way in this detector, which tells it once it ends.
+      if (this.takeOversHere.runningFor(failover.failoverId) !== undefined) continue;
+      this.logger.warn(
+        { serverId: failover.slaveId, failoverId: failover.failoverId },
+        'Untold failover: telling its monitor',
+      );
+      void this.tellOpened(failover, {
+        kind: 'deadline',
+        term: term.term,
+        lastSeenMs: null,
+        deadlineMs: failover.deadlineMs,
+      });
+    }
   }
 
   /** Protected Slaves silent now: past their deadline, decided lately, or missing two of their heartbeats. */
@@ -644,9 +745,9 @@ export class Detector implements SessionListener {
       }
     }
     await this.deliver(
-      watched,
+      serverId,
       { kind: 'held', term: term.term, holdId: this.openHold?.id ?? holdId, deadlineMs },
-      () => watched.state === 'held',
+      () => this.watched.get(serverId) === watched && watched.state === 'held',
     );
   }
 
@@ -722,14 +823,21 @@ export class Detector implements SessionListener {
     );
   }
 
-  /** Sends a report until it is delivered (true), no longer wanted, or this term ends. */
-  private async deliver(watched: Watched, report: LivenessReport, wanted: () => boolean): Promise<boolean> {
-    const serverId = watched.entry.serverId;
+  /**
+   * Sends a report until it is delivered (true), no longer wanted, or this term ends. With no monitor running,
+   * `instead` (when given) may do what the monitor would have: the report then counts as delivered.
+   */
+  private async deliver(
+    serverId: string,
+    report: LivenessReport,
+    wanted: () => boolean,
+    instead?: () => Promise<boolean>,
+  ): Promise<boolean> {
     for (let delayMs = RETRY_MIN_MS; ; delayMs = nextDelay(delayMs)) {
-      if (this.term?.term !== report.term || this.watched.get(serverId) !== watched || !wanted())
-        return false;
+      if (this.term?.term !== report.term || !wanted()) return false;
       const outcome = await this.reporter.report(serverId, report);
       if (outcome === 'delivered') return true;
+      if (outcome === 'monitor-not-running' && instead !== undefined && (await instead())) return true;
       this.counts.reportFailures += 1;
       if (delayMs === RETRY_MIN_MS) {
         this.logger.warn(

@@ -149,8 +149,8 @@ export const openFailover = (
       // which answers the plugins to reinstall.
       const { rows } = await tx.query<{ name: string }>(
         `WITH opened AS (
-           INSERT INTO failovers (id, slave_id, reason, deadline_at, status)
-           VALUES ($1, $2, $3, to_timestamp($4 / 1000.0), 'started')
+           INSERT INTO failovers (id, slave_id, reason, deadline_at, status, monitor_told_at)
+           VALUES ($1, $2, $3, to_timestamp($4 / 1000.0), 'started', CASE WHEN $6::text = 'monitor' THEN now() END)
          ), broken AS (
            UPDATE servers SET status = 'broken', updated_at = now() WHERE id = $2
          ), ${HAND_OVER_PLUGIN_REINSTALLS},
@@ -174,8 +174,45 @@ export const openFailover = (
       );
       return { plan: plan(rows.map((row) => row.name)), openedNow: true };
     }
+    // The monitor's take-over joins a failover the detector opened: its monitor knows of it.
+    if (openedBy === 'monitor') await recordMonitorsTold(tx, [input.failoverId]);
     return { plan: plan(await pluginsToReinstall(tx, input.slaveId, input.failoverId)), openedNow: false };
   });
+
+/** A failover the detector opened whose monitor has not been told of it. */
+export interface UntoldFailover {
+  failoverId: string;
+  slaveId: string;
+  reason: BrokenReason;
+  deadlineMs: number;
+}
+
+/** Failovers whose monitor has not been told of them yet, oldest first. */
+export const untoldFailovers = async (db: Queryable): Promise<UntoldFailover[]> => {
+  const { rows } = await db.query<{
+    id: string;
+    slave_id: string;
+    reason: BrokenReason;
+    deadline_ms: string;
+  }>(
+    `SELECT id, slave_id, reason, round(extract(epoch FROM deadline_at) * 1000) AS deadline_ms
+       FROM failovers WHERE monitor_told_at IS NULL ORDER BY started_at, id`,
+  );
+  return rows.map((row) => ({
+    failoverId: row.id,
+    slaveId: row.slave_id,
+    reason: row.reason,
+    deadlineMs: Number(row.deadline_ms),
+  }));
+};
+
+/** Records the monitors of these failovers told (or their failover workflows started, with no monitor to tell). */
+export const recordMonitorsTold = async (db: Queryable, failoverIds: string[]): Promise<void> => {
+  await db.query(
+    'UPDATE failovers SET monitor_told_at = now() WHERE id = ANY($1) AND monitor_told_at IS NULL',
+    [failoverIds],
+  );
+};
 
 /**
  * SQL (CTEs of the statement that opens failover $1 of Slave $2): the broken Slave was the promoted server of

@@ -4,7 +4,11 @@
  * client are checked, counted when bad, and never stop it.
  */
 import { execFileSync } from 'node:child_process';
+import type { Pool } from 'pg';
 import { failoverWorkflowId } from '../domain/names';
+import { livenessSignal } from '../workflows/definitions';
+import { signalReporter } from '../liveness/reporter';
+import { LivenessService } from '../liveness/service';
 import { findFailover } from '../store/failovers';
 import { readLeases } from '../store/leases';
 import { findServer } from '../store/servers';
@@ -19,6 +23,15 @@ import { useTestWorld } from './support/world';
 const world = useTestWorld();
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** When the monitor of a failover was recorded told of it (null: not yet). */
+const monitorToldAt = async (db: Pool, failoverId: string): Promise<Date | null> => {
+  const { rows } = await db.query<{ monitor_told_at: Date | null }>(
+    'SELECT monitor_told_at FROM failovers WHERE id = $1',
+    [failoverId],
+  );
+  return rows[0]?.monitor_told_at ?? null;
+};
 
 test('a Slave whose agent stops fails over at its deadline: last heartbeat plus its timeout', async () => {
   const { fleet, db, agents, seed, withWorker } = world.current;
@@ -213,6 +226,11 @@ describe('the detector opens the failover as the deadline passes', () => {
         timeoutMs: 15_000,
       },
     );
+    // The detector tells the monitor once its take-over ends, and records it told.
+    await eventually(
+      'the monitor told of the failover',
+      async () => (await monitorToldAt(db, opened.id)) ?? undefined,
+    );
     const lease = (await readLeases(db, ['rec-01']))[0];
     const deadlineMs = (lease?.lastSeenMs ?? 0) + 2_000;
     return { failoverId: opened.id, deadlineMs };
@@ -273,10 +291,20 @@ describe('the detector opens the failover as the deadline passes', () => {
         await fleet.startMonitor('rec-01');
         await monitorReaches(world.current, 'rec-01', (state) => state.phase === 'monitoring');
         await heartbeat(agents, 'rec-01', healthy('D', 'E'));
-        // The detector's rebind is applied in the VMS and held before it answers; the monitor is told meanwhile.
+        // The detector's rebind is applied in the VMS and held before it answers. The detector tells the monitor
+        // only once its take-over ends: the deadline is reported to it meanwhile from elsewhere (as a second
+        // report of it would be).
         await eventually("the detector's rebind held", async () =>
           (await rebind.reached()) ? true : undefined,
         );
+        const [opened] = await failoverRows(db);
+        const deadlineMs = (await findFailover(db, opened?.id ?? ''))?.deadlineAt.getTime() ?? 0;
+        await monitorHandle(world.current, 'rec-01').signal(livenessSignal, {
+          kind: 'deadline',
+          term: world.current.liveness.detector.status().term ?? 0,
+          lastSeenMs: null,
+          deadlineMs,
+        });
         const { failoverId } = await monitorReaches(
           world.current,
           'rec-01',
@@ -301,6 +329,102 @@ describe('the detector opens the failover as the deadline passes', () => {
       expect(await camerasOf(db, 'fo-01')).toEqual(['rec-01-ip-1', 'rec-01-ip-2']);
     },
   );
+
+  test('a monitor stopped before the detector tells it: the detector starts the failover workflow, which finishes the failover', async () => {
+    const { db, vms, fleet, agents, seed, withWorker, client } = world.current;
+    await seed(site(slave({ id: 'rec-01', timeout: '2s' }), standby('fo-01')));
+    const rebind = await vms.hold('rebind');
+
+    const seen = await withWorker(async () => {
+      await fleet.startMonitor('rec-01');
+      await monitorReaches(world.current, 'rec-01', (state) => state.phase === 'monitoring');
+      await heartbeat(agents, 'rec-01', healthy('D', 'E'));
+      await eventually("the detector's rebind held", async () =>
+        (await rebind.reached()) ? true : undefined,
+      );
+      // The operator stops the monitor while the detector takes its Slave's recording over, before it is told.
+      await fleet.stopMonitor('rec-01');
+      const stopped = await monitorHandle(world.current, 'rec-01').result();
+      await rebind.release();
+      const failoverId = (await failoverRows(db))[0]?.id ?? '';
+      const result = await failoverResult(client, failoverId);
+      await fleet.stopMonitor(result.failoverServerId);
+      return { stopped, failoverId, result, toldAt: await monitorToldAt(db, failoverId) };
+    });
+
+    expect(seen.stopped).toMatchObject({
+      outcome: 'stopped',
+      reason: 'operator',
+      state: { phase: 'monitoring' },
+    });
+    expect(seen.result).toMatchObject({ failoverId: seen.failoverId, failoverServerId: 'fo-01' });
+    expect(seen.toldAt).not.toBeNull();
+    expect(await failoverRows(db)).toEqual([
+      expect.objectContaining({ id: seen.failoverId, status: 'completed', failover_server_id: 'fo-01' }),
+    ]);
+    expect(await camerasOf(db, 'fo-01')).toEqual(['rec-01-ip-1', 'rec-01-ip-2']);
+    expect((await vms.calls('promote')).map((call) => call.outcome)).toEqual(['applied']);
+    expect((await vms.calls('rebind')).map((call) => call.outcome)).toEqual(['applied']);
+  });
+
+  test('a detector stopped between its take-over and telling the monitor: the next term tells it, and the monitor finishes the failover', async () => {
+    const { db, vms, fleet, agents, seed, createWorker, config, liveness, logger } = world.current;
+    await seed(site(slave({ id: 'rec-01', timeout: '2s' }), standby('fo-01')));
+    const rebind = await vms.hold('rebind');
+    const worker = await createWorker();
+    const next = new LivenessService(
+      {
+        site: config.site,
+        db,
+        databaseUrl: world.current.databaseUrl,
+        reporter: signalReporter(world.current.client, config),
+        vms,
+        failover: config.failover,
+        identity: 'next-worker',
+        logger,
+      },
+      config.liveness,
+    );
+
+    try {
+      const seen = await worker.runUntil(async () => {
+        await fleet.startMonitor('rec-01');
+        await monitorReaches(world.current, 'rec-01', (state) => state.phase === 'monitoring');
+        await heartbeat(agents, 'rec-01', healthy('D', 'E'));
+        await eventually("the detector's rebind held", async () =>
+          (await rebind.reached()) ? true : undefined,
+        );
+        // The detector stops (its session ends) during the take-over's last step, which still commits.
+        await liveness.stop();
+        await rebind.release();
+        const failoverId = (await failoverRows(db))[0]?.id ?? '';
+        await eventually(
+          'the cameras committed',
+          async () => (await findFailover(db, failoverId))?.camerasCommittedAt,
+        );
+        await sleep(1_000);
+        const untold = {
+          toldAt: await monitorToldAt(db, failoverId),
+          phase: (await monitorReaches(world.current, 'rec-01', () => true)).phase,
+        };
+        // The next term (another worker's detector) tells the monitor.
+        await next.start();
+        const result = await failoverOf(world.current, 'rec-01', { stopPromotedMonitor: true });
+        return { failoverId, untold, result, toldAt: await monitorToldAt(db, failoverId) };
+      });
+
+      expect(seen.untold).toEqual({ toldAt: null, phase: 'monitoring' });
+      expect(seen.result).toMatchObject({ failoverId: seen.failoverId, failoverServerId: 'fo-01' });
+      expect(seen.toldAt).not.toBeNull();
+      expect(await failoverRows(db)).toEqual([
+        expect.objectContaining({ id: seen.failoverId, status: 'completed', failover_server_id: 'fo-01' }),
+      ]);
+      expect((await vms.calls('promote')).map((call) => call.outcome)).toEqual(['applied']);
+      expect((await vms.calls('rebind')).map((call) => call.outcome)).toEqual(['applied']);
+    } finally {
+      await next.stop();
+    }
+  });
 
   test('a monitor stopped in that moment still takes the failover over before it ends', async () => {
     const { db, fleet, withWorker, client } = world.current;

@@ -120,7 +120,7 @@ async function run(config: AppConfig, logger: Logger): Promise<void> {
       site: config.site,
       db,
       databaseUrl: config.databaseUrl,
-      reporter: signalReporter(client, config.site),
+      reporter: signalReporter(client, config),
       vms: vms.controlPlane,
       failover: config.failover,
       takeOversHere,

@@ -31,8 +31,9 @@ import type { LivenessReport, SilenceClaim } from '../domain/liveness';
 import { brokenLetters, checkLivenessReport } from '../domain/liveness';
 import type { MonitorState } from '../domain/monitor';
 import { backstopDueMs, decideOnReport, inMaintenance } from '../domain/monitor';
+import { failoverWorkflowShown } from '../domain/failover-shown';
 import { failoverWorkflowId } from '../domain/names';
-import { VmsFailoverTarget, VmsFolder, VmsServerId } from '../domain/search-attributes';
+import { VmsFolder } from '../domain/search-attributes';
 import type { BrokenReason } from '../domain/site';
 import { checkMaintenanceMs, checkSettings } from '../domain/validation';
 import { localStep, takeOverStep } from './activity-options';
@@ -376,17 +377,7 @@ async function livenessMonitor(input: MonitorInput): Promise<MonitorResult> {
       ],
       // The failover must finish even if this monitor is stopped, continued as new or terminated.
       parentClosePolicy: ParentClosePolicy.ABANDON,
-      staticSummary: `Failover of ${serverId} (${reason})`,
-      staticDetails: [
-        `Slave **${serverId}** was deemed broken (${reason}) at ${new Date(claim.deadlineMs).toISOString()}.`,
-        'Steps: move it to Broken recorders, claim a standby with the same drive letters, promote it,',
-        'rebind the IP cameras (analog cameras stay), protect the promoted server, reinstall the plugins.',
-      ].join('\n'),
-      typedSearchAttributes: [
-        { key: VmsServerId, value: serverId },
-        { key: VmsFolder, value: 'BrokenRecorders' },
-        { key: VmsFailoverTarget, value: 'pending' },
-      ],
+      ...failoverWorkflowShown(serverId, reason, claim.deadlineMs),
     });
     // The failover workflow owns the rest (a standby to wait for, plugins); this monitor waits for restore.
     state.phase = 'failed-over';

@@ -124,8 +124,23 @@ test('a take-over run again after its camera move committed reports the cameras 
   });
 });
 
-/** Whether the monitor has been told that its Slave's deadline passed (the signal is in its history). */
-const deadlineReported = async (world: TestContext, serverId: string): Promise<boolean> => {
+/** Whether a transaction waits to lock a server's row (held by a transaction the test holds). */
+const serverRowAwaited = async (world: TestContext): Promise<boolean> => {
+  const { rowCount } = await world.db.query(
+    `SELECT 1 FROM pg_stat_activity
+      WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event <> 'advisory'
+        AND query LIKE '%FROM servers%FOR UPDATE%'`,
+  );
+  return rowCount !== 0;
+};
+
+/**
+ * Whether the Slave's deadline is being acted on: the detector's take-over waits for the Slave's row, which the
+ * held change has locked (the detector takes the recording over before it tells the monitor), or the monitor
+ * has been told (the signal is in its history).
+ */
+const deadlineActedOn = async (world: TestContext, serverId: string): Promise<boolean> => {
+  if (await serverRowAwaited(world)) return true;
   const history = await monitorHandle(world, serverId).fetchHistory();
   return (history.events ?? []).some((event) => {
     const signal = event.workflowExecutionSignaledEventAttributes;
@@ -151,8 +166,8 @@ test('a longer timeout saved while the deadline of the old one waits to be acted
     try {
       await holdReached(hold, 'the new settings to wait inside their transaction');
       // The old timeout passes while the new one is being saved: the deadline waits for the change.
-      await eventually('the deadline of the old timeout to be reported', () =>
-        deadlineReported(world.current, 'rec-01'),
+      await eventually('the deadline of the old timeout to be acted on', () =>
+        deadlineActedOn(world.current, 'rec-01'),
       );
     } finally {
       await hold.release();
@@ -186,7 +201,7 @@ test('a maintenance window saved while a deadline waits to be acted on is applie
     const change = fleet.startMaintenance('rec-01', 600_000);
     try {
       await holdReached(hold, 'the maintenance window to wait inside its transaction');
-      await eventually('the deadline to be reported', () => deadlineReported(world.current, 'rec-01'));
+      await eventually('the deadline to be acted on', () => deadlineActedOn(world.current, 'rec-01'));
     } finally {
       await hold.release();
     }
@@ -210,17 +225,25 @@ test('a settings change sent while the deadline is acted on is refused, not repo
 
   const refusal = await withWorker(async () => {
     await fleet.startMonitor('rec-01');
-    let failure: { type?: string } | undefined;
+    let change: Promise<{ type?: string } | undefined> | undefined;
     try {
       await holdReached(hold, 'the take-over to wait inside its first transaction');
-      // Answered while the take-over still waits: refused at once, never applied once the failover is decided.
-      failure = await fleet.updateSettings('rec-01', { protected: true, timeoutMs: 3_600_000 }).then(
+      // Sent while the take-over holds the Slave: refused (at once, or once the take-over commits), never
+      // applied once the failover is decided.
+      let answered = false;
+      change = fleet.updateSettings('rec-01', { protected: true, timeoutMs: 3_600_000 }).then(
         () => undefined,
         (error: unknown) => rootFailure(error) as { type?: string },
+      );
+      void change.finally(() => (answered = true));
+      await eventually(
+        'the settings change to be answered or to wait for the Slave',
+        async () => answered || (await serverRowAwaited(world.current)),
       );
     } finally {
       await hold.release();
     }
+    const failure = await change;
     await failoverOf(world.current, 'rec-01', { stopPromotedMonitor: true });
     return failure;
   });

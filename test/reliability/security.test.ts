@@ -223,7 +223,7 @@ describe('the least-privilege role of the worker', () => {
         site: w.site,
         db: restricted,
         databaseUrl: roleUrl(),
-        reporter: signalReporter(w.client, w.site),
+        reporter: signalReporter(w.client, w.config),
         vms: new VmsSimulator(restricted),
         failover: w.config.failover,
         identity: 'restricted-worker',

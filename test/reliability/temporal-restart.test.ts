@@ -66,7 +66,7 @@ test.each(['SIGTERM', 'SIGKILL'] as const)(
         site: w.site,
         db: w.db,
         databaseUrl: w.databaseUrl,
-        reporter: signalReporter(client, w.site),
+        reporter: signalReporter(client, w.config),
         vms: w.vms,
         failover: w.config.failover,
         identity: w.config.worker.identity,

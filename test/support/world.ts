@@ -117,7 +117,7 @@ export const useTestWorld = (env: Record<string, string> = {}): { current: TestC
         site: config.site,
         db,
         databaseUrl,
-        reporter: signalReporter(client, config.site),
+        reporter: signalReporter(client, config),
         vms,
         failover: config.failover,
         takeOversHere,
