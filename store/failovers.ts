@@ -98,6 +98,11 @@ export const listFailovers = async (db: Queryable, serverId?: string): Promise<F
   return rows.map(toFailoverRecord);
 };
 
+export const OPEN_FAILOVERS_OF_SLAVE_SQL = `
+  SELECT id FROM failovers
+   WHERE id = $2 OR (slave_id = $1 AND status NOT IN ('recording-restored', 'completed'))
+   ORDER BY id = $2 DESC`;
+
 /** Who opened a failover: its monitor's take-over, or the detector as the deadline passed. */
 export type FailoverOpener = 'monitor' | 'detector';
 
@@ -124,12 +129,10 @@ export const openFailover = (
       plugins,
     });
     // This failover, if it began already, and any failover of the Slave still moving it.
-    const { rows: open } = await tx.query<{ id: string }>(
-      `SELECT id FROM failovers
-        WHERE id = $2 OR (slave_id = $1 AND status NOT IN ('recording-restored', 'completed'))
-        ORDER BY id = $2 DESC`,
-      [input.slaveId, input.failoverId],
-    );
+    const { rows: open } = await tx.query<{ id: string }>(OPEN_FAILOVERS_OF_SLAVE_SQL, [
+      input.slaveId,
+      input.failoverId,
+    ]);
     if (open[0]?.id !== input.failoverId) {
       if (input.claim !== undefined && slave.status === 'active')
         await confirmSilence(tx, { ...input, claim: input.claim }, slave);
@@ -147,31 +150,14 @@ export const openFailover = (
       }
       // Opened, the Slave in Broken recorders, earlier reinstalls on it taken over, and the event: one statement,
       // which answers the plugins to reinstall.
-      const { rows } = await tx.query<{ name: string }>(
-        `WITH opened AS (
-           INSERT INTO failovers (id, slave_id, reason, deadline_at, status, monitor_told_at)
-           VALUES ($1, $2, $3, to_timestamp($4 / 1000.0), 'started', CASE WHEN $6::text = 'monitor' THEN now() END)
-         ), broken AS (
-           UPDATE servers SET status = 'broken', updated_at = now() WHERE id = $2
-         ), ${HAND_OVER_PLUGIN_REINSTALLS},
-         moved AS (
-           SELECT $1::text AS failover_id, $2::text AS server_id,
-                  jsonb_build_object('reason', $3::text, 'deadline', $5::text, 'openedBy', $6::text)
-                  || CASE WHEN EXISTS (SELECT 1 FROM handed)
-                       THEN jsonb_build_object('pluginsTakenOver',
-                              (SELECT jsonb_agg(DISTINCT plugin COLLATE "C" ORDER BY plugin COLLATE "C") FROM handed))
-                       ELSE '{}' END AS details
-         ), moved_event AS (${MOVED_TO_BROKEN_RECORDERS_EVENT})
-         SELECT name FROM plugins WHERE server_id = $2 UNION SELECT plugin FROM handed ORDER BY name`,
-        [
-          input.failoverId,
-          input.slaveId,
-          input.reason,
-          input.deadlineMs,
-          new Date(input.deadlineMs).toISOString(),
-          openedBy,
-        ],
-      );
+      const { rows } = await tx.query<{ name: string }>(OPEN_FAILOVER_SQL, [
+        input.failoverId,
+        input.slaveId,
+        input.reason,
+        input.deadlineMs,
+        new Date(input.deadlineMs).toISOString(),
+        openedBy,
+      ]);
       return { plan: plan(rows.map((row) => row.name)), openedNow: true };
     }
     // The monitor's take-over joins a failover the detector opened: its monitor knows of it.
@@ -236,6 +222,24 @@ const HAND_OVER_PLUGIN_REINSTALLS = `
   ), handed_events AS (${appendEventFrom('handed', 'plugin-handed-over', 'handed.plugin')})`;
 
 const MOVED_TO_BROKEN_RECORDERS_EVENT = appendEventFrom('moved', 'moved-to-broken-recorders');
+
+/** Opened, the Slave in Broken recorders, earlier reinstalls on it taken over, and the event: one statement. */
+export const OPEN_FAILOVER_SQL = `
+  WITH opened AS (
+    INSERT INTO failovers (id, slave_id, reason, deadline_at, status, monitor_told_at)
+    VALUES ($1, $2, $3, to_timestamp($4 / 1000.0), 'started', CASE WHEN $6::text = 'monitor' THEN now() END)
+  ), broken AS (
+    UPDATE servers SET status = 'broken', updated_at = now() WHERE id = $2
+  ), ${HAND_OVER_PLUGIN_REINSTALLS},
+  moved AS (
+    SELECT $1::text AS failover_id, $2::text AS server_id,
+           jsonb_build_object('reason', $3::text, 'deadline', $5::text, 'openedBy', $6::text)
+           || CASE WHEN EXISTS (SELECT 1 FROM handed)
+                THEN jsonb_build_object('pluginsTakenOver',
+                       (SELECT jsonb_agg(DISTINCT plugin COLLATE "C" ORDER BY plugin COLLATE "C") FROM handed))
+                ELSE '{}' END AS details
+  ), moved_event AS (${MOVED_TO_BROKEN_RECORDERS_EVENT})
+  SELECT name FROM plugins WHERE server_id = $2 UNION SELECT plugin FROM handed ORDER BY name`;
 
 /** The plugins the failover reinstalls: the broken Slave's own, and those it took over from earlier failovers. */
 /** The plugins to reinstall, as SQL over the failover and its Slave (SQL expressions). */
@@ -331,43 +335,43 @@ interface ClaimAttempt {
   claimed_now: boolean;
 }
 
+export const ATTEMPT_CLAIM_SQL = `
+  WITH failover AS (
+    SELECT id, slave_id, status, failover_server_id FROM failovers WHERE id = $1 FOR UPDATE
+  ), slave_drives AS (
+    SELECT coalesce(array_agg(d.letter ORDER BY d.letter), '{}') AS letters
+      FROM drives d JOIN failover f ON d.server_id = f.slave_id
+  ), candidate AS (
+    SELECT s.id FROM servers s
+     WHERE EXISTS (SELECT 1 FROM failover WHERE failover_server_id IS NULL)
+       AND s.role = 'failover' AND s.status = 'standby' AND s.replaces_server_id IS NULL
+       AND s.out_of_service_since IS NULL
+       AND coalesce((SELECT array_agg(d.letter ORDER BY d.letter) FROM drives d WHERE d.server_id = s.id), '{}')
+           = (SELECT letters FROM slave_drives)
+     ORDER BY s.created_at, s.id
+     LIMIT 1
+     FOR UPDATE OF s SKIP LOCKED
+  ), claimed AS (
+    UPDATE servers SET replaces_server_id = failover.slave_id, updated_at = now()
+      FROM candidate, failover WHERE servers.id = candidate.id
+    RETURNING servers.id
+  ), recorded AS (
+    UPDATE failovers SET status = 'standby-claimed', failover_server_id = claimed.id
+      FROM claimed WHERE failovers.id = $1
+    RETURNING failovers.id AS failover_id, failovers.slave_id AS server_id, failovers.failover_server_id,
+              jsonb_build_object('failoverServerId', failovers.failover_server_id) AS details
+  ), event AS (${STANDBY_CLAIMED_EVENT})
+  SELECT f.slave_id, f.status, coalesce((SELECT id FROM claimed), f.failover_server_id) AS failover_server_id,
+         EXISTS (SELECT 1 FROM claimed) AS claimed_now
+    FROM failover f`;
+
 /**
  * One statement: locks the failover and, unless it holds a standby already, claims the oldest available one
  * whose drive letters match the Slave's and records the claim with its event. Row locks with SKIP LOCKED make
  * concurrent claims pick different servers; the unique replaces_server_id makes a double claim fail.
  */
 const attemptClaim = async (db: Queryable, failoverId: string): Promise<ClaimAttempt> => {
-  const { rows } = await db.query<ClaimAttempt>(
-    `WITH failover AS (
-       SELECT id, slave_id, status, failover_server_id FROM failovers WHERE id = $1 FOR UPDATE
-     ), slave_drives AS (
-       SELECT coalesce(array_agg(d.letter ORDER BY d.letter), '{}') AS letters
-         FROM drives d JOIN failover f ON d.server_id = f.slave_id
-     ), candidate AS (
-       SELECT s.id FROM servers s
-        WHERE EXISTS (SELECT 1 FROM failover WHERE failover_server_id IS NULL)
-          AND s.role = 'failover' AND s.status = 'standby' AND s.replaces_server_id IS NULL
-          AND s.out_of_service_since IS NULL
-          AND coalesce((SELECT array_agg(d.letter ORDER BY d.letter) FROM drives d WHERE d.server_id = s.id), '{}')
-              = (SELECT letters FROM slave_drives)
-        ORDER BY s.created_at, s.id
-        LIMIT 1
-        FOR UPDATE OF s SKIP LOCKED
-     ), claimed AS (
-       UPDATE servers SET replaces_server_id = failover.slave_id, updated_at = now()
-         FROM candidate, failover WHERE servers.id = candidate.id
-       RETURNING servers.id
-     ), recorded AS (
-       UPDATE failovers SET status = 'standby-claimed', failover_server_id = claimed.id
-         FROM claimed WHERE failovers.id = $1
-       RETURNING failovers.id AS failover_id, failovers.slave_id AS server_id, failovers.failover_server_id,
-                 jsonb_build_object('failoverServerId', failovers.failover_server_id) AS details
-     ), event AS (${STANDBY_CLAIMED_EVENT})
-     SELECT f.slave_id, f.status, coalesce((SELECT id FROM claimed), f.failover_server_id) AS failover_server_id,
-            EXISTS (SELECT 1 FROM claimed) AS claimed_now
-       FROM failover f`,
-    [failoverId],
-  );
+  const { rows } = await db.query<ClaimAttempt>(ATTEMPT_CLAIM_SQL, [failoverId]);
   if (!rows[0]) throw new DomainError(ErrorType.InvalidInput, `unknown failover "${failoverId}"`);
   return rows[0];
 };
@@ -418,6 +422,21 @@ export const claimMatchedStandby = async (db: Pool, failoverId: string): Promise
     return { claimed: false, firstWait, toPromote: false };
   });
 
+export const RECORD_PROMOTION_SQL = `
+  WITH promotion AS (
+    UPDATE failovers SET status = 'promoted' WHERE id = $1 AND status = 'standby-claimed'
+    RETURNING id AS failover_id, slave_id AS server_id, failover_server_id,
+              jsonb_build_object('failoverServerId', failover_server_id) AS details
+  ), promoted AS (
+    UPDATE servers promoted
+       SET role = 'slave', status = 'active', updated_at = now(),
+           protected = broken.protected, failover_timeout_ms = broken.failover_timeout_ms,
+           silence_from = now() + make_interval(secs => $2 / 1000.0)
+      FROM promotion JOIN servers broken ON broken.id = promotion.server_id
+     WHERE promoted.id = promotion.failover_server_id
+  ), recorded AS (${STANDBY_PROMOTED_EVENT})
+  SELECT 1 FROM promotion`;
+
 /**
  * Records the claimed standby as the active Slave in the broken one's place, with its failover settings. Until
  * it is heard or answers, its silence counts from when it may take to come up (`serverUpTimeoutMs`).
@@ -427,27 +446,18 @@ export const recordPromotion = async (
   failoverId: string,
   serverUpTimeoutMs: number,
 ): Promise<void> => {
-  const { rowCount } = await db.query(
-    `WITH promotion AS (
-       UPDATE failovers SET status = 'promoted' WHERE id = $1 AND status = 'standby-claimed'
-       RETURNING id AS failover_id, slave_id AS server_id, failover_server_id,
-                 jsonb_build_object('failoverServerId', failover_server_id) AS details
-     ), promoted AS (
-       UPDATE servers promoted
-          SET role = 'slave', status = 'active', updated_at = now(),
-              protected = broken.protected, failover_timeout_ms = broken.failover_timeout_ms,
-              silence_from = now() + make_interval(secs => $2 / 1000.0)
-         FROM promotion JOIN servers broken ON broken.id = promotion.server_id
-        WHERE promoted.id = promotion.failover_server_id
-     ), recorded AS (${STANDBY_PROMOTED_EVENT})
-     SELECT 1 FROM promotion`,
-    [failoverId, serverUpTimeoutMs],
-  );
+  const { rowCount } = await db.query(RECORD_PROMOTION_SQL, [failoverId, serverUpTimeoutMs]);
   // Promoted already, or not this failover's step: nothing changed.
   if (rowCount === 0 && (await findFailover(db, failoverId)) === undefined) {
     throw new DomainError(ErrorType.InvalidInput, `unknown failover "${failoverId}"`);
   }
 };
+
+export const IP_CAMERAS_TO_MOVE_SQL = `
+  SELECT f.failover_server_id,
+        ARRAY(SELECT c.id FROM cameras c WHERE c.server_id = f.slave_id AND c.kind = 'ip' ORDER BY c.id)
+          AS camera_ids
+   FROM failovers f WHERE f.id = $1`;
 
 /** The IP cameras still bound to the broken Slave, and the promoted server they move to. */
 export const ipCamerasToMove = async (
@@ -455,10 +465,7 @@ export const ipCamerasToMove = async (
   failoverId: string,
 ): Promise<{ failoverServerId: string; cameraIds: string[] }> => {
   const { rows } = await db.query<{ failover_server_id: string | null; camera_ids: string[] }>(
-    `SELECT f.failover_server_id,
-            ARRAY(SELECT c.id FROM cameras c WHERE c.server_id = f.slave_id AND c.kind = 'ip' ORDER BY c.id)
-              AS camera_ids
-       FROM failovers f WHERE f.id = $1`,
+    IP_CAMERAS_TO_MOVE_SQL,
     [failoverId],
   );
   const failoverServerId = rows[0]?.failover_server_id;
@@ -522,6 +529,39 @@ export const committedTakeOver = async (
 
 const CAMERAS_REBOUND_EVENT = appendEventFrom('event', 'cameras-rebound');
 
+export const COMMIT_CAMERA_MOVE_SQL = `
+  WITH failover AS (
+    SELECT id, slave_id, failover_server_id FROM failovers
+     WHERE id = $1 AND cameras_committed_at IS NULL AND failover_server_id IS NOT NULL
+     FOR UPDATE
+  ), moved AS (
+    UPDATE cameras SET server_id = failover.failover_server_id FROM failover
+     WHERE cameras.id = ANY($2) AND cameras.server_id = failover.slave_id AND cameras.kind = 'ip'
+    RETURNING cameras.id
+  ), move AS (
+    SELECT failover.id AS failover_id, failover.slave_id AS server_id, failover.failover_server_id,
+           ARRAY(SELECT id FROM moved ORDER BY id COLLATE "C") AS ip_camera_ids,
+           ARRAY(SELECT c.id FROM cameras c WHERE c.server_id = failover.slave_id AND c.kind = 'analog'
+                  ORDER BY c.id) AS analog_camera_ids
+      FROM failover
+  ), restored AS (
+    UPDATE failovers SET status = 'recording-restored', cameras_committed_at = now(),
+           ip_cameras_moved = cardinality(move.ip_camera_ids),
+           analog_cameras_left = cardinality(move.analog_camera_ids)
+      FROM move WHERE failovers.id = move.failover_id
+  ), reinstalls AS (
+    INSERT INTO plugin_reinstalls (failover_id, plugin, server_id, status)
+    SELECT move.failover_id, plugins.name, move.failover_server_id, 'pending'
+      FROM move, (${PLUGINS_TO_REINSTALL_OF_LOCKED_FAILOVER}) AS plugins (name)
+    ON CONFLICT DO NOTHING
+  ), event AS (
+    SELECT failover_id, server_id,
+           jsonb_build_object('failoverServerId', failover_server_id, 'ipCameraIds', to_jsonb(ip_camera_ids),
+                              'analogCamerasLeft', to_jsonb(analog_camera_ids)) AS details
+      FROM move
+  ), recorded AS (${CAMERAS_REBOUND_EVENT})
+  SELECT ip_camera_ids, analog_camera_ids FROM move`;
+
 /**
  * Binds the broken Slave's IP cameras to the promoted server and schedules the plugin reinstalls. Analog
  * cameras are wired to the broken server and stay. A second run returns the first run's result.
@@ -532,37 +572,7 @@ export const commitCameraMove = async (
   cameraIds: string[],
 ): Promise<CameraMove> => {
   const { rows } = await db.query<{ ip_camera_ids: string[]; analog_camera_ids: string[] }>(
-    `WITH failover AS (
-       SELECT id, slave_id, failover_server_id FROM failovers
-        WHERE id = $1 AND cameras_committed_at IS NULL AND failover_server_id IS NOT NULL
-        FOR UPDATE
-     ), moved AS (
-       UPDATE cameras SET server_id = failover.failover_server_id FROM failover
-        WHERE cameras.id = ANY($2) AND cameras.server_id = failover.slave_id AND cameras.kind = 'ip'
-       RETURNING cameras.id
-     ), move AS (
-       SELECT failover.id AS failover_id, failover.slave_id AS server_id, failover.failover_server_id,
-              ARRAY(SELECT id FROM moved ORDER BY id COLLATE "C") AS ip_camera_ids,
-              ARRAY(SELECT c.id FROM cameras c WHERE c.server_id = failover.slave_id AND c.kind = 'analog'
-                     ORDER BY c.id) AS analog_camera_ids
-         FROM failover
-     ), restored AS (
-       UPDATE failovers SET status = 'recording-restored', cameras_committed_at = now(),
-              ip_cameras_moved = cardinality(move.ip_camera_ids),
-              analog_cameras_left = cardinality(move.analog_camera_ids)
-         FROM move WHERE failovers.id = move.failover_id
-     ), reinstalls AS (
-       INSERT INTO plugin_reinstalls (failover_id, plugin, server_id, status)
-       SELECT move.failover_id, plugins.name, move.failover_server_id, 'pending'
-         FROM move, (${PLUGINS_TO_REINSTALL_OF_LOCKED_FAILOVER}) AS plugins (name)
-       ON CONFLICT DO NOTHING
-     ), event AS (
-       SELECT failover_id, server_id,
-              jsonb_build_object('failoverServerId', failover_server_id, 'ipCameraIds', to_jsonb(ip_camera_ids),
-                                 'analogCamerasLeft', to_jsonb(analog_camera_ids)) AS details
-         FROM move
-     ), recorded AS (${CAMERAS_REBOUND_EVENT})
-     SELECT ip_camera_ids, analog_camera_ids FROM move`,
+    COMMIT_CAMERA_MOVE_SQL,
     [failoverId, cameraIds],
   );
   const move = rows[0];

@@ -23,11 +23,12 @@ export interface FenceTarget {
   fence: SlaveFence | null;
 }
 
+export const FENCE_TARGET_SQL = 'SELECT slave_id, slave_fence FROM failovers WHERE id = $1';
+
 export const fenceTarget = async (db: Queryable, failoverId: string): Promise<FenceTarget> => {
-  const { rows } = await db.query<{ slave_id: string; slave_fence: SlaveFence | null }>(
-    'SELECT slave_id, slave_fence FROM failovers WHERE id = $1',
-    [failoverId],
-  );
+  const { rows } = await db.query<{ slave_id: string; slave_fence: SlaveFence | null }>(FENCE_TARGET_SQL, [
+    failoverId,
+  ]);
   const row = rows[0];
   if (row === undefined) throw new DomainError(ErrorType.InvalidInput, `unknown failover "${failoverId}"`);
   return { failoverId, slaveId: row.slave_id, fence: row.slave_fence };
@@ -50,11 +51,11 @@ const RECORD_FENCE = `
      WHERE id = $1 AND slave_fence IS DISTINCT FROM 'fenced' AND slave_fence IS DISTINCT FROM 'not-recording'
     RETURNING id AS failover_id, slave_id AS server_id, $3::jsonb AS details
   )`;
-const RECORD_SETTLED_FENCE = `
+export const RECORD_SETTLED_FENCE_SQL = `
   WITH ${RECORD_FENCE}, recorded AS (${appendEventFrom('fence', 'slave-fenced')})
   SELECT 1 FROM fence`;
 /** A fence that did not settle raises its alert in the same statement. */
-const RECORD_UNSETTLED_FENCE = `
+export const RECORD_UNSETTLED_FENCE_SQL = `
   WITH ${RECORD_FENCE}, recorded AS (${appendEventFrom('fence', 'slave-not-fenced')}),
   alert AS (
     SELECT failover_id || ':fencing-failed' AS alert_id, 'fencing-failed' AS kind, server_id,
@@ -80,7 +81,7 @@ export const recordFence = async (
       ? `${slaveId} could not be fenced: the VMS cannot reach it. It may record its cameras next to ` +
         'the promoted server; the fence is repeated when it is heard again.'
       : `${slaveId} could not be fenced: the VMS refused (${input.error ?? 'no reason given'}).`;
-  const { rowCount } = await db.query(settled ? RECORD_SETTLED_FENCE : RECORD_UNSETTLED_FENCE, [
+  const { rowCount } = await db.query(settled ? RECORD_SETTLED_FENCE_SQL : RECORD_UNSETTLED_FENCE_SQL, [
     failoverId,
     fence,
     details,

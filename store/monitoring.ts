@@ -137,21 +137,21 @@ const toLivenessRecord = (row: LivenessRow): LivenessRecord => ({
   livenessSource: row.liveness_source,
 });
 
+export const LIVENESS_RECORD_SQL = `
+  SELECT clock_timestamp() AS now, t.term, t.observing_since, t.renewed_at, t.vms_observing_since,
+         l.last_seen_at, l.disks, s.monitored_since, s.silence_from, s.failover_timeout_ms, s.maintenance_until,
+         s.liveness_source
+    FROM servers s
+    LEFT JOIN server_leases l
+           ON l.server_id = s.id AND (s.lease_valid_from IS NULL OR l.last_seen_at >= s.lease_valid_from)
+    LEFT JOIN detector_term t ON true
+   WHERE s.id = $1`;
+
 export const livenessRecord = async (
   db: Queryable,
   serverId: string,
 ): Promise<LivenessRecord | undefined> => {
-  const { rows } = await db.query<LivenessRow>(
-    `SELECT clock_timestamp() AS now, t.term, t.observing_since, t.renewed_at, t.vms_observing_since,
-            l.last_seen_at, l.disks, s.monitored_since, s.silence_from, s.failover_timeout_ms, s.maintenance_until,
-            s.liveness_source
-       FROM servers s
-       LEFT JOIN server_leases l
-              ON l.server_id = s.id AND (s.lease_valid_from IS NULL OR l.last_seen_at >= s.lease_valid_from)
-       LEFT JOIN detector_term t ON true
-      WHERE s.id = $1`,
-    [serverId],
-  );
+  const { rows } = await db.query<LivenessRow>(LIVENESS_RECORD_SQL, [serverId]);
   return rows[0] && toLivenessRecord(rows[0]);
 };
 

@@ -86,8 +86,10 @@ export const getServer = async (db: Queryable, serverId: string): Promise<Server
 };
 
 /** The server, its row locked until the transaction ends: changes to one server happen one at a time. */
+export const LOCK_SERVER_SQL = `${SELECT_SERVERS} WHERE s.id = $1 FOR UPDATE OF s`;
+
 export const lockServer = async (tx: PoolClient, serverId: string): Promise<ServerRecord> => {
-  const { rows } = await tx.query<ServerRow>(`${SELECT_SERVERS} WHERE s.id = $1 FOR UPDATE OF s`, [serverId]);
+  const { rows } = await tx.query<ServerRow>(LOCK_SERVER_SQL, [serverId]);
   if (!rows[0]) throw new DomainError(ErrorType.UnknownServer, `unknown server "${serverId}"`);
   return toServerRecord(rows[0]);
 };

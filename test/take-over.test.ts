@@ -13,6 +13,7 @@ import {
   recordPromotion,
 } from '../store/failovers';
 import { findServer } from '../store/servers';
+import { TAKE_OVER_STATEMENTS, planTakeOverStatements } from '../store/warm-up';
 import { activitiesOf } from './support/activities';
 import { site, slave, standby } from './support/site';
 import { failoverOf, monitorHandle } from './support/wait';
@@ -134,4 +135,24 @@ test('the cameras to move are asked only of a failover that claimed a standby', 
   });
   await expect(ipCamerasToMove(db, failoverId)).rejects.toMatchObject({ type: 'InvalidInput' });
   await expect(ipCamerasToMove(db, 'no-such-failover')).rejects.toMatchObject({ type: 'InvalidInput' });
+});
+
+test('a worker plans every take-over statement on its connections as it starts, and planning them changes nothing', async () => {
+  const { db, seed } = world.current;
+  await seed(site(slave({ id: 'rec-01', ipCameras: 2 }), standby('fo-01')));
+  const siteNow = async () =>
+    (
+      await db.query(
+        `SELECT (SELECT count(*) FROM failovers) AS failovers, (SELECT count(*) FROM failover_events) AS events,
+                (SELECT string_agg(id || ':' || role || ':' || status, ',' ORDER BY id) FROM servers) AS servers,
+                (SELECT string_agg(id || ':' || server_id, ',' ORDER BY id) FROM cameras) AS cameras`,
+      )
+    ).rows;
+  const before = await siteNow();
+
+  // A statement whose values drifted from its parameters would be answered here.
+  expect(await planTakeOverStatements(db, 3)).toEqual([]);
+
+  expect(TAKE_OVER_STATEMENTS.length).toBeGreaterThan(10);
+  expect(await siteNow()).toEqual(before);
 });
