@@ -142,7 +142,7 @@ test('a worker plans every take-over statement on its connections as it starts, 
   await seed(site(slave({ id: 'rec-01', ipCameras: 2 }), standby('fo-01')));
   const siteNow = async () =>
     (
-      await db.query(
+      await db.query<Record<string, string>>(
         `SELECT (SELECT count(*) FROM failovers) AS failovers, (SELECT count(*) FROM failover_events) AS events,
                 (SELECT string_agg(id || ':' || role || ':' || status, ',' ORDER BY id) FROM servers) AS servers,
                 (SELECT string_agg(id || ':' || server_id, ',' ORDER BY id) FROM cameras) AS cameras`,
