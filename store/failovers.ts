@@ -173,7 +173,11 @@ export interface UntoldFailover {
   deadlineMs: number;
 }
 
-/** Failovers whose monitor has not been told of them yet, oldest first. */
+/**
+ * Failovers whose monitor has not been told of them yet, oldest first, while their Slave is still in Broken
+ * recorders for them (its latest failover): a Slave restored since has a life of its own (promoted again, a new
+ * monitor of the same id), which a report of its old failover must not reach.
+ */
 export const untoldFailovers = async (db: Queryable): Promise<UntoldFailover[]> => {
   const { rows } = await db.query<{
     id: string;
@@ -181,8 +185,12 @@ export const untoldFailovers = async (db: Queryable): Promise<UntoldFailover[]> 
     reason: BrokenReason;
     deadline_ms: string;
   }>(
-    `SELECT id, slave_id, reason, round(extract(epoch FROM deadline_at) * 1000) AS deadline_ms
-       FROM failovers WHERE monitor_told_at IS NULL ORDER BY started_at, id`,
+    `SELECT f.id, f.slave_id, f.reason, round(extract(epoch FROM f.deadline_at) * 1000) AS deadline_ms
+       FROM failovers f JOIN servers s ON s.id = f.slave_id
+      WHERE f.monitor_told_at IS NULL AND s.role = 'slave' AND s.status = 'broken'
+        AND f.id = (SELECT latest.id FROM failovers latest WHERE latest.slave_id = f.slave_id
+                     ORDER BY latest.started_at DESC, latest.id DESC LIMIT 1)
+      ORDER BY f.started_at, f.id`,
   );
   return rows.map((row) => ({
     failoverId: row.id,

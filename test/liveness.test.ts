@@ -236,6 +236,18 @@ describe('the detector opens the failover as the deadline passes', () => {
     return { failoverId: opened.id, deadlineMs };
   };
 
+  /**
+   * Starts the monitor of rec-01 (seeded with a 2 s timeout) and lets it go silent after one heartbeat: the
+   * detector takes its recording over until the VMS applies its rebind, held there before it answers.
+   */
+  const takeOverHeldAtRebind = async (rebind: { reached(): Promise<boolean> }): Promise<void> => {
+    const { fleet, agents } = world.current;
+    await fleet.startMonitor('rec-01');
+    await monitorReaches(world.current, 'rec-01', (state) => state.phase === 'monitoring');
+    await heartbeat(agents, 'rec-01', healthy('D', 'E'));
+    await eventually("the detector's rebind held", async () => ((await rebind.reached()) ? true : undefined));
+  };
+
   test('before any workflow task: recording is taken over at once, and its monitor finishes that failover', async () => {
     const { db, vms, withWorker } = world.current;
     const { failoverId, deadlineMs } = await silentWithoutWorker();
@@ -283,20 +295,15 @@ describe('the detector opens the failover as the deadline passes', () => {
   ])(
     "the monitor's take-over waits while the detector's runs, and goes on from where it stopped: %s",
     async (_, apartFromDetector) => {
-      const { db, vms, fleet, agents, seed, createWorker } = world.current;
+      const { db, vms, fleet, seed, createWorker } = world.current;
       await seed(site(slave({ id: 'rec-01', timeout: '2s' }), standby('fo-01')));
       const rebind = await vms.hold('rebind');
       const worker = await createWorker(undefined, { apartFromDetector });
       const seen = await worker.runUntil(async () => {
-        await fleet.startMonitor('rec-01');
-        await monitorReaches(world.current, 'rec-01', (state) => state.phase === 'monitoring');
-        await heartbeat(agents, 'rec-01', healthy('D', 'E'));
         // The detector's rebind is applied in the VMS and held before it answers. The detector tells the monitor
         // only once its take-over ends: the deadline is reported to it meanwhile from elsewhere (as a second
         // report of it would be).
-        await eventually("the detector's rebind held", async () =>
-          (await rebind.reached()) ? true : undefined,
-        );
+        await takeOverHeldAtRebind(rebind);
         const [opened] = await failoverRows(db);
         const deadlineMs = (await findFailover(db, opened?.id ?? ''))?.deadlineAt.getTime() ?? 0;
         await monitorHandle(world.current, 'rec-01').signal(livenessSignal, {
@@ -331,17 +338,12 @@ describe('the detector opens the failover as the deadline passes', () => {
   );
 
   test('a monitor stopped before the detector tells it: the detector starts the failover workflow, which finishes the failover', async () => {
-    const { db, vms, fleet, agents, seed, withWorker, client } = world.current;
+    const { db, vms, fleet, seed, withWorker, client } = world.current;
     await seed(site(slave({ id: 'rec-01', timeout: '2s' }), standby('fo-01')));
     const rebind = await vms.hold('rebind');
 
     const seen = await withWorker(async () => {
-      await fleet.startMonitor('rec-01');
-      await monitorReaches(world.current, 'rec-01', (state) => state.phase === 'monitoring');
-      await heartbeat(agents, 'rec-01', healthy('D', 'E'));
-      await eventually("the detector's rebind held", async () =>
-        (await rebind.reached()) ? true : undefined,
-      );
+      await takeOverHeldAtRebind(rebind);
       // The operator stops the monitor while the detector takes its Slave's recording over, before it is told.
       await fleet.stopMonitor('rec-01');
       const stopped = await monitorHandle(world.current, 'rec-01').result();
@@ -368,7 +370,7 @@ describe('the detector opens the failover as the deadline passes', () => {
   });
 
   test('a detector stopped between its take-over and telling the monitor: the next term tells it, and the monitor finishes the failover', async () => {
-    const { db, vms, fleet, agents, seed, createWorker, config, liveness, logger } = world.current;
+    const { db, vms, seed, createWorker, config, liveness, logger } = world.current;
     await seed(site(slave({ id: 'rec-01', timeout: '2s' }), standby('fo-01')));
     const rebind = await vms.hold('rebind');
     const worker = await createWorker();
@@ -388,12 +390,7 @@ describe('the detector opens the failover as the deadline passes', () => {
 
     try {
       const seen = await worker.runUntil(async () => {
-        await fleet.startMonitor('rec-01');
-        await monitorReaches(world.current, 'rec-01', (state) => state.phase === 'monitoring');
-        await heartbeat(agents, 'rec-01', healthy('D', 'E'));
-        await eventually("the detector's rebind held", async () =>
-          (await rebind.reached()) ? true : undefined,
-        );
+        await takeOverHeldAtRebind(rebind);
         // The detector stops (its session ends) during the take-over's last step, which still commits.
         await liveness.stop();
         await rebind.release();

@@ -11,9 +11,12 @@ import {
   ipCamerasToMove,
   openFailover,
   recordPromotion,
+  restoreAsStandby,
+  untoldFailovers,
 } from '../store/failovers';
+import { createTakeOver } from '../failover/take-over';
 import { findServer } from '../store/servers';
-import { TAKE_OVER_STATEMENTS, planTakeOverStatements } from '../store/warm-up';
+import { planTakeOverStatements } from '../store/warm-up';
 import { activitiesOf } from './support/activities';
 import { site, slave, standby } from './support/site';
 import { failoverOf, monitorHandle } from './support/wait';
@@ -150,9 +153,39 @@ test('a worker plans every take-over statement on its connections as it starts, 
     ).rows;
   const before = await siteNow();
 
-  // A statement whose values drifted from its parameters would be answered here.
-  expect(await planTakeOverStatements(db, 3)).toEqual([]);
-
-  expect(TAKE_OVER_STATEMENTS.length).toBeGreaterThan(10);
+  // A statement whose values drifted from its parameters would be answered as failed.
+  expect(await planTakeOverStatements(db, 3)).toEqual({ statements: 12, failed: [] });
   expect(await siteNow()).toEqual(before);
+});
+
+test('a failover the detector opened is untold until its monitor is told or joins it, and never once its Slave is restored', async () => {
+  const { db, seed, vms, config } = world.current;
+  const description = site(
+    slave({ id: 'rec-01', ipCameras: 1 }),
+    slave({ id: 'rec-02' }),
+    slave({ id: 'rec-03' }),
+    standby('fo-01'),
+  );
+  await seed(description);
+  await vms.putSite(parseSite(description));
+  const steps = createTakeOver({ db, vms, tuning: config.failover, log: { info: () => {}, warn: () => {} } });
+  const open = (failoverId: string, slaveId: string, openedBy: 'detector' | 'monitor') =>
+    openFailover(db, { failoverId, slaveId, reason: 'heartbeat-timeout', deadlineMs: Date.now() }, openedBy);
+  const untold = async () => (await untoldFailovers(db)).map((failover) => failover.failoverId);
+
+  const { plan } = await open('f-rec-01', 'rec-01', 'detector');
+  await open('f-rec-02', 'rec-02', 'monitor');
+  await open('f-rec-03', 'rec-03', 'detector');
+  expect(await untold()).toEqual(['f-rec-01', 'f-rec-03']);
+
+  // Its monitor's take-over joins it, or the detector records its monitor told.
+  await open('f-rec-03', 'rec-03', 'monitor');
+  expect(await untold()).toEqual(['f-rec-01']);
+
+  // Taken over to the camera move, then restored as a standby before anyone told its monitor: a report of its
+  // old failover must reach no one (its monitor may be one of its next life by then).
+  await steps.takeOverFrom(plan);
+  expect(await untold()).toEqual(['f-rec-01']);
+  await restoreAsStandby(db, { serverId: 'rec-01' });
+  expect(await untold()).toEqual([]);
 });

@@ -101,9 +101,8 @@ async function run(config: AppConfig, logger: Logger): Promise<void> {
   const db = await createWarmPool(config.databaseUrl, logger, config.worker.databaseConnections);
   await migrate(db, logger);
   // A burst of failovers right after a start finds the take-over's statements planned on every connection.
-  const unplanned = await planTakeOverStatements(db, config.worker.databaseConnections);
-  if (unplanned.length > 0)
-    logger.warn({ statements: unplanned }, 'Take-over statements not planned at start');
+  const { failed } = await planTakeOverStatements(db, config.worker.databaseConnections);
+  if (failed.length > 0) logger.warn({ statements: failed }, 'Take-over statements not planned at start');
   const vms = await connectVms(config, db, logger);
 
   const client = await connectClient(config.temporal);
