@@ -148,8 +148,6 @@ export const openFailover = (
       if (slave.status !== 'active') {
         throw new DomainError(ErrorType.ServerNotActive, `"${input.slaveId}" is already in Broken recorders`);
       }
-      // Opened, the Slave in Broken recorders, earlier reinstalls on it taken over, and the event: one statement,
-      // which answers the plugins to reinstall.
       const { rows } = await tx.query<{ name: string }>(OPEN_FAILOVER_SQL, [
         input.failoverId,
         input.slaveId,
@@ -231,7 +229,10 @@ const HAND_OVER_PLUGIN_REINSTALLS = `
 
 const MOVED_TO_BROKEN_RECORDERS_EVENT = appendEventFrom('moved', 'moved-to-broken-recorders');
 
-/** Opened, the Slave in Broken recorders, earlier reinstalls on it taken over, and the event: one statement. */
+/**
+ * Opened, the Slave in Broken recorders, earlier reinstalls on it taken over, and the event: one statement,
+ * which answers the plugins to reinstall.
+ */
 export const OPEN_FAILOVER_SQL = `
   WITH opened AS (
     INSERT INTO failovers (id, slave_id, reason, deadline_at, status, monitor_told_at)
