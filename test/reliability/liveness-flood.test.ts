@@ -145,8 +145,8 @@ test(`a flood of bad requests for ${FLOOD_MS / 1_000}s is refused; a Slave dying
     (await failoverRows(w.db)).find((row) => row.slave_id === 'rec-02'),
   );
   const record = await findFailover(w.db, failover.id);
-  // The deadline is the last heartbeat the gateway took plus the timeout, and the detector told the monitor
-  // within 250 ms of it: its precision. The failover itself follows within a second on a saturated machine.
+  // The deadline is the last heartbeat the gateway took plus the timeout, and the detector opened the failover
+  // within 250 ms of it: its precision. It tells the monitor once it has taken the recording over.
   const deadlineMs = record?.deadlineAt.getTime() ?? 0;
   expect(deadlineMs - lastHeartbeatMs).toBeLessThan(TIMEOUT_MS + 250);
   const history = await w.client.workflow.getHandle(`vms-${w.site}-monitor-rec-02`).fetchHistory();
@@ -158,10 +158,10 @@ test(`a flood of bad requests for ${FLOOD_MS / 1_000}s is refused; a Slave dying
   });
   const reportedAtMs =
     Number(reported?.eventTime?.seconds ?? 0) * 1_000 + Math.round((reported?.eventTime?.nanos ?? 0) / 1e6);
-  // The detector's precision: its report in the monitor's history within 250 ms of the deadline. The failover
-  // begins after the monitor's workflow task and its confirmation against PostgreSQL, on the flooded machine.
-  expect(reportedAtMs - deadlineMs).toBeLessThan(250);
-  expect((record?.startedAt.getTime() ?? 0) - deadlineMs).toBeLessThan(2_000);
+  // The detector's precision: the failover opened within 250 ms of the deadline, confirmed against PostgreSQL,
+  // on the flooded machine; its report in the monitor's history after the take-over, within 2 s.
+  expect((record?.startedAt.getTime() ?? 0) - deadlineMs).toBeLessThan(250);
+  expect(reportedAtMs - deadlineMs).toBeLessThan(2_000);
   // Nothing else failed over; the agents on the other address were never refused.
   expect((await failoverRows(w.db)).map((row) => row.slave_id)).toEqual(['rec-02']);
   expect(agents.failures()).toBe(failuresBefore);
