@@ -32,11 +32,16 @@ const world = useTestWorld();
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The simulated site the worker serves, from its "Worker ready" log line. */
-const simulatedSiteOf = (service: ServiceProcess): string => {
-  const ready = service.logs().find((line) => line.msg === 'Worker ready');
-  const match = /simulated site at (\S+)/.exec(typeof ready?.vms === 'string' ? ready.vms : '');
-  if (match?.[1] === undefined) throw new Error(`the worker serves no simulated site: ${String(ready?.vms)}`);
+/**
+ * The simulated site the worker serves, from its "Worker ready" log line. The service writes its ready file
+ * just before that line, which may reach the pipe a moment later.
+ */
+const simulatedSiteOf = async (service: ServiceProcess): Promise<string> => {
+  const ready = await eventually('the "Worker ready" log line', () =>
+    Promise.resolve(service.logs().find((line) => line.msg === 'Worker ready')),
+  );
+  const match = /simulated site at (\S+)/.exec(typeof ready.vms === 'string' ? ready.vms : '');
+  if (match?.[1] === undefined) throw new Error(`the worker serves no simulated site: ${String(ready.vms)}`);
   return match[1];
 };
 
@@ -50,7 +55,7 @@ test('a recorder watched through the VMS stays in service while the VMS reaches 
   await w.seed(description);
   const service = startService({ ...serviceEnv(w), VMS_STATUS_POLL_INTERVAL: '250ms' });
   await service.ready();
-  simulator = new SimulatorClient({ url: simulatedSiteOf(service), timeoutMs: 5_000 });
+  simulator = new SimulatorClient({ url: await simulatedSiteOf(service), timeoutMs: 5_000 });
   await simulator.putSite(description);
   await w.fleet.startMonitor('rec-01');
 
