@@ -26,18 +26,10 @@ import { eventually } from './wait';
 const BUILDS_DIR = join(TEST_DATA_DIR, 'service-builds');
 const LATEST = join(BUILDS_DIR, 'latest');
 const BUILD_LOCK = join(TEST_DATA_DIR, 'service-builds.lock');
-const SOURCE_DIRS = [
-  'domain',
-  'infra',
-  'vms',
-  'activities',
-  'workflows',
-  'app',
-  'liveness',
-  'workers',
-  'client',
-  'bench',
-];
+/** The directories the build compiles: a source saved in any of them makes the next test file build again. */
+const SOURCE_DIRS = (
+  JSON.parse(readFileSync(join(projectRoot(), 'tsconfig.build.json'), 'utf8')) as { include: string[] }
+).include;
 /** Builds older than this are removed; a test file never runs that long. */
 const STALE_BUILD_MS = 3_600_000;
 
