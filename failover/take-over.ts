@@ -79,6 +79,13 @@ export class TakeOverLeft extends Error {
   }
 }
 
+/** Waits for both, then throws the first one's failure if it failed, else the second one's. */
+const bothSettled = async (first: Promise<unknown>, second: Promise<unknown>): Promise<void> => {
+  const [a, b] = await Promise.allSettled([first, second]);
+  if (a.status === 'rejected') throw a.reason;
+  if (b.status === 'rejected') throw b.reason;
+};
+
 export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
   /** A step of a take-over; the caller learns which step failed, and why. */
   const logged = async <T>(failoverId: string, name: string, run: () => Promise<T>): Promise<T> => {
@@ -213,7 +220,8 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
   };
 
   /**
-   * The steps after the failover is open, back to back. `stillOwned` is asked before each: a run that lost
+   * The steps after the failover is open: the claim, then the promotion and the fence side by side, then the
+   * camera move. `stillOwned` is asked before each: a run that lost
    * the right to go on (the detector's session ended) stops there with TakeOverLeft, and the other run goes on
    * alone.
    */
@@ -222,7 +230,7 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
     stillOwned: () => boolean = () => true,
   ): Promise<TakeOver> => {
     const { failoverId, slaveId } = plan;
-    const step = <T>(name: string, run: () => Promise<T>): Promise<T> => {
+    const step = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
       if (!stillOwned()) throw new TakeOverLeft(failoverId, name);
       return logged(failoverId, name, run);
     };
@@ -231,10 +239,15 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
     // The failover workflow says that no standby matched, and waits for one.
     if (!claim.claimed) return { plan, claim, cameras: null };
     const failoverServerId = claim.serverId;
-    if (standbyClaim.toPromote) {
-      await step('promoteStandby', () => promoteStandby({ failoverId, slaveId, serverId: failoverServerId }));
-    }
-    await step('fenceBrokenSlave', () => fenceBrokenSlave(failoverId));
+    // The promotion is the standby's and the fence the Slave's: neither waits for the other, and the cameras
+    // move once both are done. Both end before a failure is thrown, so that no step of this run is still
+    // under way when another run of the take-over goes on.
+    await bothSettled(
+      standbyClaim.toPromote
+        ? step('promoteStandby', () => promoteStandby({ failoverId, slaveId, serverId: failoverServerId }))
+        : Promise.resolve(),
+      step('fenceBrokenSlave', () => fenceBrokenSlave(failoverId)),
+    );
     const cameras = await step('rebindIpCameras', () => rebindIpCameras(failoverId));
     return { plan, claim, cameras };
   };
