@@ -18,8 +18,8 @@ import { refuteSilence } from '../domain/liveness';
 import { checkRestorable } from '../domain/rules';
 import type { BrokenReason } from '../domain/site';
 import { sameDriveLetters } from '../domain/site';
+import { preparedStatement, queryPrepared, withTransaction } from '../infra/database';
 import type { Queryable } from '../infra/database';
-import { withTransaction } from '../infra/database';
 import { raiseAlert } from './alerts';
 import { appendEvent, appendEventFrom } from './events';
 import { livenessRecord } from './monitoring';
@@ -98,10 +98,14 @@ export const listFailovers = async (db: Queryable, serverId?: string): Promise<F
   return rows.map(toFailoverRecord);
 };
 
-export const OPEN_FAILOVERS_OF_SLAVE_SQL = `
+const OPEN_FAILOVERS_OF_SLAVE_SQL = `
   SELECT id FROM failovers
    WHERE id = $2 OR (slave_id = $1 AND status NOT IN ('recording-restored', 'completed'))
    ORDER BY id = $2 DESC`;
+export const OPEN_FAILOVERS_OF_SLAVE = preparedStatement(
+  'open-failovers-of-slave',
+  OPEN_FAILOVERS_OF_SLAVE_SQL,
+);
 
 /** Who opened a failover: its monitor's take-over, or the detector as the deadline passed. */
 export type FailoverOpener = 'monitor' | 'detector';
@@ -129,7 +133,7 @@ export const openFailover = (
       plugins,
     });
     // This failover, if it began already, and any failover of the Slave still moving it.
-    const { rows: open } = await tx.query<{ id: string }>(OPEN_FAILOVERS_OF_SLAVE_SQL, [
+    const { rows: open } = await queryPrepared<{ id: string }>(tx, OPEN_FAILOVERS_OF_SLAVE, [
       input.slaveId,
       input.failoverId,
     ]);
@@ -148,7 +152,7 @@ export const openFailover = (
       if (slave.status !== 'active') {
         throw new DomainError(ErrorType.ServerNotActive, `"${input.slaveId}" is already in Broken recorders`);
       }
-      const { rows } = await tx.query<{ name: string }>(OPEN_FAILOVER_SQL, [
+      const { rows } = await queryPrepared<{ name: string }>(tx, OPEN_FAILOVER, [
         input.failoverId,
         input.slaveId,
         input.reason,
@@ -231,24 +235,30 @@ const MOVED_TO_BROKEN_RECORDERS_EVENT = appendEventFrom('moved', 'moved-to-broke
 
 /**
  * Opened, the Slave in Broken recorders, earlier reinstalls on it taken over, and the event: one statement,
- * which answers the plugins to reinstall.
+ * which answers the plugins to reinstall. Of a server that does not exist it opens nothing (the warm-up runs it
+ * so; a take-over has locked its Slave first).
  */
-export const OPEN_FAILOVER_SQL = `
+const OPEN_FAILOVER_SQL = `
   WITH opened AS (
     INSERT INTO failovers (id, slave_id, reason, deadline_at, status, monitor_told_at)
-    VALUES ($1, $2, $3, to_timestamp($4 / 1000.0), 'started', CASE WHEN $6::text = 'monitor' THEN now() END)
+    SELECT $1::text, id, $3::text, to_timestamp($4 / 1000.0), 'started',
+           CASE WHEN $6::text = 'monitor' THEN now() END
+      FROM servers WHERE id = $2
+    RETURNING id
   ), broken AS (
     UPDATE servers SET status = 'broken', updated_at = now() WHERE id = $2
   ), ${HAND_OVER_PLUGIN_REINSTALLS},
   moved AS (
-    SELECT $1::text AS failover_id, $2::text AS server_id,
+    SELECT opened.id AS failover_id, $2::text AS server_id,
            jsonb_build_object('reason', $3::text, 'deadline', $5::text, 'openedBy', $6::text)
            || CASE WHEN EXISTS (SELECT 1 FROM handed)
                 THEN jsonb_build_object('pluginsTakenOver',
                        (SELECT jsonb_agg(DISTINCT plugin COLLATE "C" ORDER BY plugin COLLATE "C") FROM handed))
                 ELSE '{}' END AS details
+      FROM opened
   ), moved_event AS (${MOVED_TO_BROKEN_RECORDERS_EVENT})
   SELECT name FROM plugins WHERE server_id = $2 UNION SELECT plugin FROM handed ORDER BY name`;
+export const OPEN_FAILOVER = preparedStatement('open-failover', OPEN_FAILOVER_SQL);
 
 /** The plugins the failover reinstalls: the broken Slave's own, and those it took over from earlier failovers. */
 /** The plugins to reinstall, as SQL over the failover and its Slave (SQL expressions). */
@@ -344,7 +354,7 @@ interface ClaimAttempt {
   claimed_now: boolean;
 }
 
-export const ATTEMPT_CLAIM_SQL = `
+const ATTEMPT_CLAIM_SQL = `
   WITH failover AS (
     SELECT id, slave_id, status, failover_server_id FROM failovers WHERE id = $1 FOR UPDATE
   ), slave_drives AS (
@@ -373,6 +383,7 @@ export const ATTEMPT_CLAIM_SQL = `
   SELECT f.slave_id, f.status, coalesce((SELECT id FROM claimed), f.failover_server_id) AS failover_server_id,
          EXISTS (SELECT 1 FROM claimed) AS claimed_now
     FROM failover f`;
+export const ATTEMPT_CLAIM = preparedStatement('attempt-claim', ATTEMPT_CLAIM_SQL);
 
 /**
  * One statement: locks the failover and, unless it holds a standby already, claims the oldest available one
@@ -380,7 +391,7 @@ export const ATTEMPT_CLAIM_SQL = `
  * concurrent claims pick different servers; the unique replaces_server_id makes a double claim fail.
  */
 const attemptClaim = async (db: Queryable, failoverId: string): Promise<ClaimAttempt> => {
-  const { rows } = await db.query<ClaimAttempt>(ATTEMPT_CLAIM_SQL, [failoverId]);
+  const { rows } = await queryPrepared<ClaimAttempt>(db, ATTEMPT_CLAIM, [failoverId]);
   if (!rows[0]) throw new DomainError(ErrorType.InvalidInput, `unknown failover "${failoverId}"`);
   return rows[0];
 };
@@ -431,7 +442,7 @@ export const claimMatchedStandby = async (db: Pool, failoverId: string): Promise
     return { claimed: false, firstWait, toPromote: false };
   });
 
-export const RECORD_PROMOTION_SQL = `
+const RECORD_PROMOTION_SQL = `
   WITH promotion AS (
     UPDATE failovers SET status = 'promoted' WHERE id = $1 AND status = 'standby-claimed'
     RETURNING id AS failover_id, slave_id AS server_id, failover_server_id,
@@ -445,6 +456,7 @@ export const RECORD_PROMOTION_SQL = `
      WHERE promoted.id = promotion.failover_server_id
   ), recorded AS (${STANDBY_PROMOTED_EVENT})
   SELECT 1 FROM promotion`;
+export const RECORD_PROMOTION = preparedStatement('record-promotion', RECORD_PROMOTION_SQL);
 
 /**
  * Records the claimed standby as the active Slave in the broken one's place, with its failover settings. Until
@@ -455,26 +467,28 @@ export const recordPromotion = async (
   failoverId: string,
   serverUpTimeoutMs: number,
 ): Promise<void> => {
-  const { rowCount } = await db.query(RECORD_PROMOTION_SQL, [failoverId, serverUpTimeoutMs]);
+  const { rowCount } = await queryPrepared(db, RECORD_PROMOTION, [failoverId, serverUpTimeoutMs]);
   // Promoted already, or not this failover's step: nothing changed.
   if (rowCount === 0 && (await findFailover(db, failoverId)) === undefined) {
     throw new DomainError(ErrorType.InvalidInput, `unknown failover "${failoverId}"`);
   }
 };
 
-export const IP_CAMERAS_TO_MOVE_SQL = `
+const IP_CAMERAS_TO_MOVE_SQL = `
   SELECT f.failover_server_id,
         ARRAY(SELECT c.id FROM cameras c WHERE c.server_id = f.slave_id AND c.kind = 'ip' ORDER BY c.id)
           AS camera_ids
    FROM failovers f WHERE f.id = $1`;
+export const IP_CAMERAS_TO_MOVE = preparedStatement('ip-cameras-to-move', IP_CAMERAS_TO_MOVE_SQL);
 
 /** The IP cameras still bound to the broken Slave, and the promoted server they move to. */
 export const ipCamerasToMove = async (
   db: Pool,
   failoverId: string,
 ): Promise<{ failoverServerId: string; cameraIds: string[] }> => {
-  const { rows } = await db.query<{ failover_server_id: string | null; camera_ids: string[] }>(
-    IP_CAMERAS_TO_MOVE_SQL,
+  const { rows } = await queryPrepared<{ failover_server_id: string | null; camera_ids: string[] }>(
+    db,
+    IP_CAMERAS_TO_MOVE,
     [failoverId],
   );
   const failoverServerId = rows[0]?.failover_server_id;
@@ -538,7 +552,7 @@ export const committedTakeOver = async (
 
 const CAMERAS_REBOUND_EVENT = appendEventFrom('event', 'cameras-rebound');
 
-export const COMMIT_CAMERA_MOVE_SQL = `
+const COMMIT_CAMERA_MOVE_SQL = `
   WITH failover AS (
     SELECT id, slave_id, failover_server_id FROM failovers
      WHERE id = $1 AND cameras_committed_at IS NULL AND failover_server_id IS NOT NULL
@@ -570,6 +584,7 @@ export const COMMIT_CAMERA_MOVE_SQL = `
       FROM move
   ), recorded AS (${CAMERAS_REBOUND_EVENT})
   SELECT ip_camera_ids, analog_camera_ids FROM move`;
+export const COMMIT_CAMERA_MOVE = preparedStatement('commit-camera-move', COMMIT_CAMERA_MOVE_SQL);
 
 /**
  * Binds the broken Slave's IP cameras to the promoted server and schedules the plugin reinstalls. Analog
@@ -580,8 +595,9 @@ export const commitCameraMove = async (
   failoverId: string,
   cameraIds: string[],
 ): Promise<CameraMove> => {
-  const { rows } = await db.query<{ ip_camera_ids: string[]; analog_camera_ids: string[] }>(
-    COMMIT_CAMERA_MOVE_SQL,
+  const { rows } = await queryPrepared<{ ip_camera_ids: string[]; analog_camera_ids: string[] }>(
+    db,
+    COMMIT_CAMERA_MOVE,
     [failoverId, cameraIds],
   );
   const move = rows[0];

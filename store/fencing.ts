@@ -3,6 +3,7 @@
  * moved, and which fences are still to repeat (the VMS could not reach the Slave then).
  */
 import { DomainError, ErrorType } from '../domain/errors';
+import { preparedStatement, queryPrepared } from '../infra/database';
 import type { Queryable } from '../infra/database';
 import { raiseAlertFrom } from './alerts';
 import { appendEventFrom } from './events';
@@ -23,12 +24,15 @@ export interface FenceTarget {
   fence: SlaveFence | null;
 }
 
-export const FENCE_TARGET_SQL = 'SELECT slave_id, slave_fence FROM failovers WHERE id = $1';
+const FENCE_TARGET_SQL = 'SELECT slave_id, slave_fence FROM failovers WHERE id = $1';
+export const FENCE_TARGET = preparedStatement('fence-target', FENCE_TARGET_SQL);
 
 export const fenceTarget = async (db: Queryable, failoverId: string): Promise<FenceTarget> => {
-  const { rows } = await db.query<{ slave_id: string; slave_fence: SlaveFence | null }>(FENCE_TARGET_SQL, [
-    failoverId,
-  ]);
+  const { rows } = await queryPrepared<{ slave_id: string; slave_fence: SlaveFence | null }>(
+    db,
+    FENCE_TARGET,
+    [failoverId],
+  );
   const row = rows[0];
   if (row === undefined) throw new DomainError(ErrorType.InvalidInput, `unknown failover "${failoverId}"`);
   return { failoverId, slaveId: row.slave_id, fence: row.slave_fence };
@@ -51,11 +55,12 @@ const RECORD_FENCE = `
      WHERE id = $1 AND slave_fence IS DISTINCT FROM 'fenced' AND slave_fence IS DISTINCT FROM 'not-recording'
     RETURNING id AS failover_id, slave_id AS server_id, $3::jsonb AS details
   )`;
-export const RECORD_SETTLED_FENCE_SQL = `
+const RECORD_SETTLED_FENCE_SQL = `
   WITH ${RECORD_FENCE}, recorded AS (${appendEventFrom('fence', 'slave-fenced')})
   SELECT 1 FROM fence`;
+export const RECORD_SETTLED_FENCE = preparedStatement('record-settled-fence', RECORD_SETTLED_FENCE_SQL);
 /** A fence that did not settle raises its alert in the same statement. */
-export const RECORD_UNSETTLED_FENCE_SQL = `
+const RECORD_UNSETTLED_FENCE_SQL = `
   WITH ${RECORD_FENCE}, recorded AS (${appendEventFrom('fence', 'slave-not-fenced')}),
   alert AS (
     SELECT failover_id || ':fencing-failed' AS alert_id, 'fencing-failed' AS kind, server_id,
@@ -63,6 +68,7 @@ export const RECORD_UNSETTLED_FENCE_SQL = `
       FROM fence
   ), raised AS (${raiseAlertFrom('alert')})
   SELECT 1 FROM fence`;
+export const RECORD_UNSETTLED_FENCE = preparedStatement('record-unsettled-fence', RECORD_UNSETTLED_FENCE_SQL);
 
 /**
  * Records what a fence came to, in one statement. A fence that succeeded stays recorded whatever a later
@@ -81,7 +87,7 @@ export const recordFence = async (
       ? `${slaveId} could not be fenced: the VMS cannot reach it. It may record its cameras next to ` +
         'the promoted server; the fence is repeated when it is heard again.'
       : `${slaveId} could not be fenced: the VMS refused (${input.error ?? 'no reason given'}).`;
-  const { rowCount } = await db.query(settled ? RECORD_SETTLED_FENCE_SQL : RECORD_UNSETTLED_FENCE_SQL, [
+  const { rowCount } = await queryPrepared(db, settled ? RECORD_SETTLED_FENCE : RECORD_UNSETTLED_FENCE, [
     failoverId,
     fence,
     details,

@@ -3,6 +3,7 @@
  * watches. A monitor enters its Slave when it starts and removes it when it ends.
  */
 import type { DiskHealth, LivenessSource, ServerStatus } from '../domain/site';
+import { preparedStatement, queryPrepared } from '../infra/database';
 import type { Queryable } from '../infra/database';
 
 export interface RosterEntry {
@@ -137,7 +138,7 @@ const toLivenessRecord = (row: LivenessRow): LivenessRecord => ({
   livenessSource: row.liveness_source,
 });
 
-export const LIVENESS_RECORD_SQL = `
+const LIVENESS_RECORD_SQL = `
   SELECT clock_timestamp() AS now, t.term, t.observing_since, t.renewed_at, t.vms_observing_since,
          l.last_seen_at, l.disks, s.monitored_since, s.silence_from, s.failover_timeout_ms, s.maintenance_until,
          s.liveness_source
@@ -146,12 +147,13 @@ export const LIVENESS_RECORD_SQL = `
            ON l.server_id = s.id AND (s.lease_valid_from IS NULL OR l.last_seen_at >= s.lease_valid_from)
     LEFT JOIN detector_term t ON true
    WHERE s.id = $1`;
+export const LIVENESS_RECORD = preparedStatement('liveness-record', LIVENESS_RECORD_SQL);
 
 export const livenessRecord = async (
   db: Queryable,
   serverId: string,
 ): Promise<LivenessRecord | undefined> => {
-  const { rows } = await db.query<LivenessRow>(LIVENESS_RECORD_SQL, [serverId]);
+  const { rows } = await queryPrepared<LivenessRow>(db, LIVENESS_RECORD, [serverId]);
   return rows[0] && toLivenessRecord(rows[0]);
 };
 

@@ -9,6 +9,7 @@ import type {
   ServerRole,
   ServerStatus,
 } from '../domain/site';
+import { preparedStatement, queryPrepared } from '../infra/database';
 import type { Queryable } from '../infra/database';
 
 export interface ServerRecord {
@@ -86,10 +87,11 @@ export const getServer = async (db: Queryable, serverId: string): Promise<Server
 };
 
 /** The server, its row locked until the transaction ends: changes to one server happen one at a time. */
-export const LOCK_SERVER_SQL = `${SELECT_SERVERS} WHERE s.id = $1 FOR UPDATE OF s`;
+const LOCK_SERVER_SQL = `${SELECT_SERVERS} WHERE s.id = $1 FOR UPDATE OF s`;
+export const LOCK_SERVER = preparedStatement('lock-server', LOCK_SERVER_SQL);
 
 export const lockServer = async (tx: PoolClient, serverId: string): Promise<ServerRecord> => {
-  const { rows } = await tx.query<ServerRow>(LOCK_SERVER_SQL, [serverId]);
+  const { rows } = await queryPrepared<ServerRow>(tx, LOCK_SERVER, [serverId]);
   if (!rows[0]) throw new DomainError(ErrorType.UnknownServer, `unknown server "${serverId}"`);
   return toServerRecord(rows[0]);
 };

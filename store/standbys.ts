@@ -4,8 +4,8 @@
  */
 import type { Pool, PoolClient } from 'pg';
 import { DomainError, ErrorType } from '../domain/errors';
+import { preparedStatement, queryPrepared, withTransaction } from '../infra/database';
 import type { Queryable } from '../infra/database';
-import { withTransaction } from '../infra/database';
 import { raiseAlert } from './alerts';
 import { appendEvent } from './events';
 import { claimSubject } from './failovers';
@@ -133,13 +133,14 @@ export const putInService = (db: Pool, serverId: string, by: string): Promise<bo
  * silent says the standby may be gone too. Undefined when it is heard through the VMS only, never heard by
  * an agent (many standbys run none) since its restore, or heard lately.
  */
-export const STALE_AGENT_LAST_SEEN_SQL = `
+const STALE_AGENT_LAST_SEEN_SQL = `
   SELECT l.last_seen_at FROM servers s JOIN server_leases l ON l.server_id = s.id
    WHERE s.id = $1 AND s.liveness_source IN ('agent', 'both')
      AND (s.lease_valid_from IS NULL OR l.last_seen_at >= s.lease_valid_from)
      AND l.last_seen_at < now() - make_interval(secs => s.failover_timeout_ms / 1000.0)`;
+export const STALE_AGENT_LAST_SEEN = preparedStatement('stale-agent-last-seen', STALE_AGENT_LAST_SEEN_SQL);
 
 export const staleAgentLastSeen = async (db: Queryable, serverId: string): Promise<Date | undefined> => {
-  const { rows } = await db.query<{ last_seen_at: Date }>(STALE_AGENT_LAST_SEEN_SQL, [serverId]);
+  const { rows } = await queryPrepared<{ last_seen_at: Date }>(db, STALE_AGENT_LAST_SEEN, [serverId]);
   return rows[0]?.last_seen_at;
 };

@@ -16,7 +16,8 @@ import {
 } from '../store/failovers';
 import { createTakeOver } from '../failover/take-over';
 import { findServer } from '../store/servers';
-import { planTakeOverStatements } from '../store/warm-up';
+import { prepareTakeOverStatements } from '../store/warm-up';
+import { createPool } from '../infra/database';
 import { activitiesOf } from './support/activities';
 import { site, slave, standby } from './support/site';
 import { inStepOrder } from './support/step-order';
@@ -143,8 +144,8 @@ test('the cameras to move are asked only of a failover that claimed a standby', 
   await expect(ipCamerasToMove(db, 'no-such-failover')).rejects.toMatchObject({ type: 'InvalidInput' });
 });
 
-test('a worker plans every take-over statement on its connections as it starts, and planning them changes nothing', async () => {
-  const { db, seed } = world.current;
+test('a worker prepares every take-over statement on its connections as it starts, planned for any values, and preparing them changes nothing', async () => {
+  const { db, seed, databaseUrl, logger } = world.current;
   await seed(site(slave({ id: 'rec-01', ipCameras: 2 }), standby('fo-01')));
   const siteNow = async () =>
     (
@@ -155,10 +156,41 @@ test('a worker plans every take-over statement on its connections as it starts, 
       )
     ).rows;
   const before = await siteNow();
+  const pool = createPool(databaseUrl, logger, { max: 3 });
+  try {
+    // A statement whose values drifted from its parameters would be answered as failed.
+    expect(await prepareTakeOverStatements(pool, 3)).toEqual({ statements: 12, failed: [] });
+    expect(await siteNow()).toEqual(before);
 
-  // A statement whose values drifted from its parameters would be answered as failed.
-  expect(await planTakeOverStatements(db, 3)).toEqual({ statements: 12, failed: [] });
-  expect(await siteNow()).toEqual(before);
+    const clients = await Promise.all([pool.connect(), pool.connect(), pool.connect()]);
+    try {
+      for (const client of clients) {
+        const { rows } = await client.query<{ name: string; generic_plans: string }>(
+          'SELECT name, generic_plans FROM pg_prepared_statements ORDER BY name',
+        );
+        expect(rows.map((row) => row.name)).toEqual([
+          'attempt-claim',
+          'commit-camera-move',
+          'fence-target',
+          'ip-cameras-to-move',
+          'liveness-record',
+          'lock-server',
+          'open-failover',
+          'open-failovers-of-slave',
+          'record-promotion',
+          'record-settled-fence',
+          'record-unsettled-fence',
+          'stale-agent-last-seen',
+        ]);
+        // Planned once for any values: a take-over on this connection neither parses nor plans them again.
+        expect(rows.every((row) => Number(row.generic_plans) === 1)).toBe(true);
+      }
+    } finally {
+      for (const client of clients) client.release();
+    }
+  } finally {
+    await pool.end();
+  }
 });
 
 test('a failover the detector opened is untold until its monitor is told or joins it, and never once its Slave is restored', async () => {

@@ -23,7 +23,7 @@ import { ensureSearchAttributes } from '../infra/search-attributes';
 import { connectClient } from '../infra/temporal';
 import { connectWorkerConnection } from '../infra/worker-connection';
 import { signalReporter } from '../liveness/reporter';
-import { planTakeOverStatements } from '../store/warm-up';
+import { prepareTakeOverStatements } from '../store/warm-up';
 import { LivenessService } from '../liveness/service';
 import { AlertDispatcher } from './alert-dispatcher';
 import { connectVms } from './vms-bridge';
@@ -100,9 +100,9 @@ async function run(config: AppConfig, logger: Logger): Promise<void> {
   await ensureDatabase(config.databaseUrl, logger);
   const db = await createWarmPool(config.databaseUrl, logger, config.worker.databaseConnections);
   await migrate(db, logger);
-  // A burst of failovers right after a start finds the take-over's statements planned on every connection.
-  const { failed } = await planTakeOverStatements(db, config.worker.databaseConnections);
-  if (failed.length > 0) logger.warn({ statements: failed }, 'Take-over statements not planned at start');
+  // A burst of failovers right after a start finds the take-over's statements prepared on every connection.
+  const { failed } = await prepareTakeOverStatements(db, config.worker.databaseConnections);
+  if (failed.length > 0) logger.warn({ statements: failed }, 'Take-over statements not prepared at start');
   const vms = await connectVms(config, db, logger);
 
   const client = await connectClient(config.temporal);

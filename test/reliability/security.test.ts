@@ -124,25 +124,30 @@ describe('SQL takes values only as parameters', () => {
     (ts.isIdentifier(node) && /^[A-Z][A-Z0-9_]*$/.test(node.text)) ||
     (ts.isConditionalExpression(node) && isConstantSql(node.whenTrue) && isConstantSql(node.whenFalse));
 
-  /** SQL passed to `.query(...)` that is built from anything but literals and UPPER_CASE constants. */
+  /** The SQL argument of a call: of `.query(sql, …)`, and of `preparedStatement(name, sql)`. */
+  const sqlArgument = (node: ts.Node): ts.Expression | undefined => {
+    if (!ts.isCallExpression(node)) return undefined;
+    const callee = node.expression;
+    if (ts.isPropertyAccessExpression(callee) && callee.name.text === 'query') return node.arguments[0];
+    if (ts.isIdentifier(callee) && callee.text === 'preparedStatement') return node.arguments[1];
+    return undefined;
+  };
+
+  /** SQL passed to `.query(...)` or prepared that is built from anything but literals and UPPER_CASE constants. */
   const interpolatedSql = (fileName: string, source: string): string[] => {
     const file = ts.createSourceFile(fileName, source, ts.ScriptTarget.ES2022, true);
     const problems: string[] = [];
     const visit = (node: ts.Node): void => {
-      if (
-        ts.isCallExpression(node) &&
-        ts.isPropertyAccessExpression(node.expression) &&
-        node.expression.name.text === 'query'
-      ) {
-        const [sql] = node.arguments;
+      const sql = sqlArgument(node);
+      if (sql !== undefined) {
         const where = `${fileName}:${file.getLineAndCharacterOfPosition(node.getStart()).line + 1}`;
-        if (sql !== undefined && ts.isTemplateExpression(sql)) {
+        if (ts.isTemplateExpression(sql)) {
           for (const span of sql.templateSpans) {
             if (!(ts.isIdentifier(span.expression) && /^[A-Z][A-Z0-9_]*$/.test(span.expression.text))) {
               problems.push(`${where}: \${${span.expression.getText(file)}}`);
             }
           }
-        } else if (sql !== undefined && !isConstantSql(sql)) {
+        } else if (!isConstantSql(sql)) {
           problems.push(`${where}: ${sql.getText(file)}`);
         }
       }
@@ -157,10 +162,13 @@ describe('SQL takes values only as parameters', () => {
       'db.query(`SELECT * FROM servers WHERE id = ${serverId}`);',
       "db.query('SELECT * FROM servers WHERE id = ' + serverId);",
       'db.query(`${SELECT_SERVERS} WHERE s.id = $1`, [serverId]);',
+      "const SELECT_ONE = preparedStatement('select-one', `SELECT * FROM servers WHERE id = ${serverId}`);",
+      "const SELECT_TWO = preparedStatement('select-two', SELECT_TWO_SQL);",
     ].join('\n');
     expect(interpolatedSql('sample.ts', unsafe)).toEqual([
       'sample.ts:1: ${serverId}',
       "sample.ts:2: 'SELECT * FROM servers WHERE id = ' + serverId",
+      'sample.ts:4: ${serverId}',
     ]);
   });
 
