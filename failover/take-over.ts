@@ -22,6 +22,7 @@ import * as standbys from '../store/standbys';
 import { waitUntilNotTakenOver } from '../store/take-over-lock';
 import type { VmsControlPlane } from '../vms/control-plane';
 import { VmsRejected, VmsUnavailable } from '../vms/control-plane';
+import { SharedStatusRead } from './shared-status-read';
 
 /** Where the steps log: the activity's logger or the worker's, with a constant message and data in fields. */
 export interface StepLog {
@@ -86,6 +87,9 @@ const bothSettled = async (first: Promise<unknown>, second: Promise<unknown>): P
   if (b.status === 'rejected') throw b.reason;
 };
 
+/** How long take-overs decided together share one read of the VMS's status (a claim is about as quick). */
+const SHARED_STATUS_MAX_AGE_MS = 1_000;
+
 export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
   /** A step of a take-over; the caller learns which step failed, and why. */
   const logged = async <T>(failoverId: string, name: string, run: () => Promise<T>): Promise<T> => {
@@ -97,11 +101,19 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
     }
   };
 
+  const sharedStatus = new SharedStatusRead(vms, SHARED_STATUS_MAX_AGE_MS);
+  /** Whether the VMS reports a server up: for a take-over decided with others, from a read they share. */
+  const upCheck = (together: boolean): ((serverId: string) => Promise<boolean>) =>
+    together ? (serverId) => sharedStatus.isServerUp(serverId) : (serverId) => vms.isServerUp(serverId);
+
   /** Why a standby cannot take over now: the VMS reports it down, or its agent went silent. */
-  const unfitness = async (serverId: string): Promise<string | undefined> => {
+  const unfitness = async (
+    serverId: string,
+    isServerUp: (serverId: string) => Promise<boolean>,
+  ): Promise<string | undefined> => {
     // Both are asked at once: the take-over waits for the slower only.
     const [vmsUnfitness, lastSeen] = await Promise.all([
-      vms.isServerUp(serverId).then(
+      isServerUp(serverId).then(
         (up) => (up ? undefined : 'the VMS reports it down'),
         (error: unknown) => {
           if (error instanceof VmsRejected) return `the VMS refused to tell its state: ${error.message}`;
@@ -118,11 +130,12 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
    * heard): one found unfit is released and out of service, and the next one is tried. `toPromote` is false
    * once the claimed standby's promotion is recorded.
    */
-  const claimStandby = async (failoverId: string): Promise<failovers.StandbyClaim> => {
+  const claimStandby = async (failoverId: string, together = false): Promise<failovers.StandbyClaim> => {
+    const isServerUp = upCheck(together);
     for (;;) {
       const claim = await failovers.claimMatchedStandby(db, failoverId);
       if (!claim.claimed || !claim.toPromote) return claim;
-      const unfit = await unfitness(claim.serverId);
+      const unfit = await unfitness(claim.serverId, isServerUp);
       if (unfit === undefined) return claim;
       log.warn('Matched standby unfit: taken out of service', {
         failoverId,
@@ -221,20 +234,21 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
 
   /**
    * The steps after the failover is open: the claim, then the promotion and the fence side by side, then the
-   * camera move. `stillOwned` is asked before each: a run that lost
-   * the right to go on (the detector's session ended) stops there with TakeOverLeft, and the other run goes on
-   * alone.
+   * camera move. `stillOwned` is asked before each: a run that lost the right to go on (the detector's session
+   * ended) stops there with TakeOverLeft, and the other run goes on alone. `together`: decided with other
+   * take-overs, whose claims share one read of the VMS's status (`SharedStatusRead`), asked as this one starts.
    */
   const takeOverFrom = async (
     plan: FailoverPlan,
-    stillOwned: () => boolean = () => true,
+    { stillOwned = () => true, together = false }: { stillOwned?: () => boolean; together?: boolean } = {},
   ): Promise<TakeOver> => {
     const { failoverId, slaveId } = plan;
+    if (together) sharedStatus.refresh();
     const step = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
       if (!stillOwned()) throw new TakeOverLeft(failoverId, name);
       return logged(failoverId, name, run);
     };
-    const standbyClaim = await step('claimMatchedStandby', () => claimStandby(failoverId));
+    const standbyClaim = await step('claimMatchedStandby', () => claimStandby(failoverId, together));
     const claim = claimResult(standbyClaim);
     // The failover workflow says that no standby matched, and waits for one.
     if (!claim.claimed) return { plan, claim, cameras: null };

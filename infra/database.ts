@@ -17,17 +17,18 @@ export const createPool = (databaseUrl: string, logger: Logger, options: PoolCon
     max: 10,
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
+    // Awaited before the pool hands the new connection out (pg-pool 3.14; its types still say void).
+    // eslint-disable-next-line @typescript-eslint/no-misused-promises
+    onConnect: async (client) => {
+      await client.query(GENERIC_PLANS).catch((error: unknown) => {
+        logger.warn({ err: (error as Error).message }, 'PostgreSQL connection keeps custom plans');
+      });
+    },
     ...options,
   });
   // An idle client losing its connection (PostgreSQL restarted) must not crash the process: the pool
   // drops it and the next query opens a new one.
   pool.on('error', (error) => logger.warn({ err: error.message }, 'PostgreSQL idle connection lost'));
-  // Queued before any query of the connection: it runs first.
-  pool.on('connect', (client) => {
-    client.query(GENERIC_PLANS).catch((error: unknown) => {
-      logger.warn({ err: (error as Error).message }, 'PostgreSQL connection keeps custom plans');
-    });
-  });
   return pool;
 };
 

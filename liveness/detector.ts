@@ -525,13 +525,15 @@ export class Detector implements SessionListener {
     const { silent, protectedSlaves } = this.silentCount(nowMs);
     const hold =
       this.openHold !== undefined || isMassFailure(silent, protectedSlaves, this.options.massFailure);
+    // Take-overs decided together ask the VMS whether their standbys are up in one read.
+    const together = due.length > 1;
     for (const { watched, deadlineMs } of due) {
       Object.assign(watched, { decidedDeadlineMs: deadlineMs, decidedAtMs: nowMs });
       if (hold) {
         watched.state = 'held';
         void this.hold(watched, deadlineMs, { silent, protectedSlaves });
       } else {
-        void this.reportDeadline(watched, term, deadlineMs);
+        void this.reportDeadline(watched, term, deadlineMs, together);
       }
     }
   }
@@ -542,7 +544,12 @@ export class Detector implements SessionListener {
    * from elsewhere) waits for this one and then finds every step done. Told only afterwards, the monitor's
    * workflow tasks do not compete with the take-over for the machine.
    */
-  private async reportDeadline(watched: Watched, term: DetectorTerm, deadlineMs: number): Promise<void> {
+  private async reportDeadline(
+    watched: Watched,
+    term: DetectorTerm,
+    deadlineMs: number,
+    together: boolean,
+  ): Promise<void> {
     watched.state = 'reported';
     this.counts.deadlinesReported += 1;
     const lastSeenMs = this.leaseOf(watched.entry)?.lastSeenMs ?? null;
@@ -564,10 +571,12 @@ export class Detector implements SessionListener {
       try {
         if (!stillWanted() || this.term !== term) return undefined;
         const failover = { failoverId, slaveId, reason: 'heartbeat-timeout', deadlineMs } as const;
-        const { opened, takeOver } = await this.takeOver(term, session, {
-          ...failover,
-          claim: { term: term.term, lastSeenMs, deadlineMs },
-        });
+        const { opened, takeOver } = await this.takeOver(
+          term,
+          session,
+          { ...failover, claim: { term: term.term, lastSeenMs, deadlineMs } },
+          together,
+        );
         // Told whatever came of it: the monitor's own take-over confirms the same decision (and counts a
         // refusal), or goes on from the last step done.
         if (opened) await this.tellOpened(failover, report, takeOver);
@@ -584,6 +593,7 @@ export class Detector implements SessionListener {
     term: DetectorTerm,
     session: Client | undefined,
     start: FailoverStart & { claim: SilenceClaim },
+    together: boolean,
   ): Promise<{ opened: boolean; takeOver?: TakeOver }> {
     const { failoverId, slaveId } = start;
     let opened = false;
@@ -596,7 +606,7 @@ export class Detector implements SessionListener {
       if (!openedNow) return { opened };
       const owned = () => this.connection === session && this.term === term;
       const takeOver = await this.takeOversInFlight.run(() =>
-        this.options.takeOver.takeOverFrom(plan, owned),
+        this.options.takeOver.takeOverFrom(plan, { stillOwned: owned, together }),
       );
       this.counts.takeOversRun += 1;
       this.logger.info(
@@ -764,16 +774,17 @@ export class Detector implements SessionListener {
       { holdId: hold.id, decision: hold.status, by: hold.decidedBy },
       'Mass-failure hold decided',
     );
-    for (const { serverId } of hold.slaves) {
-      const watched = this.watched.get(serverId);
-      if (watched === undefined || watched.state !== 'held') continue;
+    const held = hold.slaves
+      .map(({ serverId }) => this.watched.get(serverId))
+      .filter((watched): watched is Watched => watched?.state === 'held');
+    for (const watched of held) {
       if (hold.status === 'dismissed') {
         watched.state = 'dismissed';
         continue;
       }
       const deadlineMs = watched.decidedDeadlineMs ?? this.deadline(watched);
       watched.decidedDeadlineMs = deadlineMs;
-      void this.reportDeadline(watched, term, deadlineMs);
+      void this.reportDeadline(watched, term, deadlineMs, held.length > 1);
     }
   }
 

@@ -275,3 +275,51 @@ test('the promotion and the fence run side by side, and the cameras move once bo
     'cameras-rebound',
   ]);
 });
+
+test('take-overs decided together ask the VMS once whether their standbys are up, and pass over one it reports down', async () => {
+  const { db, seed, vms, config } = world.current;
+  const description = site(
+    slave({ id: 'rec-01', ipCameras: 1 }),
+    slave({ id: 'rec-02', ipCameras: 1 }),
+    slave({ id: 'rec-03', ipCameras: 1 }),
+    slave({ id: 'rec-04', ipCameras: 1 }),
+    standby('fo-01'),
+    standby('fo-02'),
+    standby('fo-03'),
+    standby('fo-04'),
+    standby('fo-05'),
+  );
+  await seed(description);
+  await vms.putSite(parseSite(description));
+  await vms.setServerState('fo-02', 'down');
+  const statusReads = jest.spyOn(vms, 'serverStatus');
+  const oneServerAsks = jest.spyOn(vms, 'isServerUp');
+  const steps = createTakeOver({ db, vms, tuning: config.failover, log: { info: () => {}, warn: () => {} } });
+  const plans = await Promise.all(
+    ['rec-01', 'rec-02', 'rec-03'].map(async (slaveId) => {
+      const start = { failoverId: `together-${slaveId}`, slaveId, reason: 'heartbeat-timeout' as const };
+      return (await openFailover(db, { ...start, deadlineMs: Date.now() }, 'detector')).plan;
+    }),
+  );
+
+  const takeOvers = await Promise.all(plans.map((plan) => steps.takeOverFrom(plan, { together: true })));
+
+  const promoted = takeOvers.map((takeOver) => (takeOver.claim.claimed ? takeOver.claim.serverId : null));
+  expect([...promoted].sort()).toEqual(['fo-01', 'fo-03', 'fo-04']);
+  expect(await findServer(db, 'fo-02')).toMatchObject({
+    role: 'failover',
+    outOfService: { reason: 'the VMS reports it down' },
+  });
+  expect(statusReads).toHaveBeenCalledTimes(1);
+  expect(oneServerAsks).not.toHaveBeenCalled();
+
+  // Decided alone, a take-over asks about its standby alone.
+  const alone = await openFailover(
+    db,
+    { failoverId: 'alone-rec-04', slaveId: 'rec-04', reason: 'heartbeat-timeout', deadlineMs: Date.now() },
+    'detector',
+  );
+  expect((await steps.takeOverFrom(alone.plan)).claim).toEqual({ claimed: true, serverId: 'fo-05' });
+  expect(statusReads).toHaveBeenCalledTimes(1);
+  expect(oneServerAsks).toHaveBeenCalledTimes(1);
+});
