@@ -59,11 +59,47 @@ export const preparedStatement = (name: string, text: string): PreparedStatement
   return Object.freeze({ name, text });
 };
 
-export const queryPrepared = <Row extends QueryResultRow>(
+const connectionIds = new WeakMap<PoolClient, number>();
+let lastConnectionId = 0;
+
+/**
+ * The statement's name on this connection: its own on each. The embedded PostgreSQL (PGlite) serves every
+ * connection from one session, where a statement prepared by one connection exists for all of them, and a
+ * second connection preparing the same name would fail.
+ */
+const nameOn = (client: PoolClient, statement: PreparedStatement): string => {
+  let id = connectionIds.get(client);
+  if (id === undefined) {
+    lastConnectionId += 1;
+    id = lastConnectionId;
+    connectionIds.set(client, id);
+  }
+  return `${statement.name}-${id}`;
+};
+
+export const queryPrepared = async <Row extends QueryResultRow>(
   db: Queryable,
   statement: PreparedStatement,
   values: unknown[],
-): Promise<QueryResult<Row>> => db.query<Row>({ name: statement.name, text: statement.text, values });
+): Promise<QueryResult<Row>> => {
+  if (!(db instanceof Pool))
+    return db.query<Row>({ name: nameOn(db, statement), text: statement.text, values });
+  // As the pool's own query does: a connection lost meanwhile fails the query (its event heard, not thrown),
+  // and a connection that failed a query is not given out again.
+  const client = await db.connect();
+  const onConnectionLost = (): void => undefined;
+  client.on('error', onConnectionLost);
+  let failure: Error | undefined;
+  try {
+    return await client.query<Row>({ name: nameOn(client, statement), text: statement.text, values });
+  } catch (error) {
+    failure = error as Error;
+    throw error;
+  } finally {
+    client.off('error', onConnectionLost);
+    client.release(failure);
+  }
+};
 
 /**
  * Opens every connection of the pool now and keeps them open while idle: in steady state the worker may not
