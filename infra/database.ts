@@ -84,11 +84,8 @@ export const queryPrepared = async <Row extends QueryResultRow>(
 ): Promise<QueryResult<Row>> => {
   if (!(db instanceof Pool))
     return db.query<Row>({ name: nameOn(db, statement), text: statement.text, values });
-  // As the pool's own query does: a connection lost meanwhile fails the query (its event heard, not thrown),
-  // and a connection that failed a query is not given out again.
-  const client = await db.connect();
-  const onConnectionLost = (): void => undefined;
-  client.on('error', onConnectionLost);
+  // A connection that failed a query is not given out again, as with the pool's own query.
+  const client = await checkOut(db);
   let failure: Error | undefined;
   try {
     return await client.query<Row>({ name: nameOn(client, statement), text: statement.text, values });
@@ -96,8 +93,7 @@ export const queryPrepared = async <Row extends QueryResultRow>(
     failure = error as Error;
     throw error;
   } finally {
-    client.off('error', onConnectionLost);
-    client.release(failure);
+    client.checkIn(failure);
   }
 };
 
@@ -147,14 +143,15 @@ export const ensureDatabase = async (databaseUrl: string, logger: Logger): Promi
  * checkout, and an unhandled 'error' event would end the process. The running query still rejects, so the
  * caller (an activity) fails and is retried.
  */
-export const checkOut = async (db: Pool): Promise<PoolClient & { checkIn(): void }> => {
+export const checkOut = async (db: Pool): Promise<PoolClient & { checkIn(failure?: Error): void }> => {
   const client = await db.connect();
   const onConnectionLost = (): void => undefined;
   client.on('error', onConnectionLost);
   return Object.assign(client, {
-    checkIn: () => {
+    /** Given the failure of its last query, the connection is closed rather than given out again. */
+    checkIn: (failure?: Error) => {
       client.off('error', onConnectionLost);
-      client.release();
+      client.release(failure);
     },
   });
 };
