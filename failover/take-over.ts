@@ -80,13 +80,6 @@ export class TakeOverLeft extends Error {
   }
 }
 
-/** Waits for both, then throws the first one's failure if it failed, else the second one's. */
-const bothSettled = async (first: Promise<unknown>, second: Promise<unknown>): Promise<void> => {
-  const [a, b] = await Promise.allSettled([first, second]);
-  if (a.status === 'rejected') throw a.reason;
-  if (b.status === 'rejected') throw b.reason;
-};
-
 /** How long take-overs decided together share one read of the VMS's status (a claim is about as quick). */
 const SHARED_STATUS_MAX_AGE_MS = 1_000;
 
@@ -233,10 +226,10 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
   };
 
   /**
-   * The steps after the failover is open: the claim, then the promotion and the fence side by side, then the
-   * camera move. `stillOwned` is asked before each: a run that lost the right to go on (the detector's session
-   * ended) stops there with TakeOverLeft, and the other run goes on alone. `together`: decided with other
-   * take-overs, whose claims share one read of the VMS's status (`SharedStatusRead`), asked as this one starts.
+   * The steps after the failover is open, back to back. `stillOwned` is asked before each: a run that lost the
+   * right to go on (the detector's session ended) stops there with TakeOverLeft, and the other run goes on
+   * alone. `together`: decided with other take-overs, whose claims share one read of the VMS's status
+   * (`SharedStatusRead`), asked as this one starts.
    */
   const takeOverFrom = async (
     plan: FailoverPlan,
@@ -244,7 +237,7 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
   ): Promise<TakeOver> => {
     const { failoverId, slaveId } = plan;
     if (together) sharedStatus.refresh();
-    const step = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
+    const step = <T>(name: string, run: () => Promise<T>): Promise<T> => {
       if (!stillOwned()) throw new TakeOverLeft(failoverId, name);
       return logged(failoverId, name, run);
     };
@@ -253,15 +246,10 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
     // The failover workflow says that no standby matched, and waits for one.
     if (!claim.claimed) return { plan, claim, cameras: null };
     const failoverServerId = claim.serverId;
-    // The promotion is the standby's and the fence the Slave's: neither waits for the other, and the cameras
-    // move once both are done. Both end before a failure is thrown, so that no step of this run is still
-    // under way when another run of the take-over goes on.
-    await bothSettled(
-      standbyClaim.toPromote
-        ? step('promoteStandby', () => promoteStandby({ failoverId, slaveId, serverId: failoverServerId }))
-        : Promise.resolve(),
-      step('fenceBrokenSlave', () => fenceBrokenSlave(failoverId)),
-    );
+    if (standbyClaim.toPromote) {
+      await step('promoteStandby', () => promoteStandby({ failoverId, slaveId, serverId: failoverServerId }));
+    }
+    await step('fenceBrokenSlave', () => fenceBrokenSlave(failoverId));
     const cameras = await step('rebindIpCameras', () => rebindIpCameras(failoverId));
     return { plan, claim, cameras };
   };

@@ -1,7 +1,6 @@
 /** Reads of the system of record, for assertions. */
 import type { Pool } from 'pg';
 import type { VmsSimulator } from '../../vms/simulator';
-import { namesInStepOrder } from './step-order';
 
 export const serverRow = async (db: Pool, id: string) =>
   (
@@ -26,16 +25,12 @@ export const pluginsOf = async (db: Pool, serverId: string): Promise<string[]> =
     ])
   ).rows.map((row) => row.name);
 
-/** A server's failover events, in step order (the promotion and the fence run side by side). */
 export const eventsOf = async (db: Pool, serverId: string): Promise<string[]> =>
-  namesInStepOrder(
-    (
-      await db.query<{ event: string }>(
-        'SELECT event FROM failover_events WHERE server_id = $1 ORDER BY id',
-        [serverId],
-      )
-    ).rows.map((row) => row.event),
-  );
+  (
+    await db.query<{ event: string }>('SELECT event FROM failover_events WHERE server_id = $1 ORDER BY id', [
+      serverId,
+    ])
+  ).rows.map((row) => row.event);
 
 export const failoverRows = async (db: Pool) =>
   (
