@@ -23,3 +23,33 @@ export const mapLimited = <T, R>(items: T[], limit: number, work: (item: T) => P
   const semaphore = new Semaphore(limit);
   return Promise.all(items.map((item) => semaphore.run(() => work(item))));
 };
+
+/** Counts work under way, so that work of lower priority can wait until none is. */
+export class UnderWay {
+  private count = 0;
+  private waiting: (() => void)[] = [];
+
+  begin(): void {
+    this.count += 1;
+  }
+
+  end(): void {
+    this.count -= 1;
+    if (this.count > 0) return;
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const resolve of waiting) resolve();
+  }
+
+  /** Resolves once no work is under way, or after `maxWaitMs` whatever is. */
+  idle(maxWaitMs: number): Promise<void> {
+    if (this.count === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, maxWaitMs);
+      this.waiting.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}

@@ -35,7 +35,7 @@ import { failoverWorkflowId } from '../domain/names';
 import type { DiskHealth } from '../domain/site';
 import { brokenLetters, isMassFailure, missedTwoHeartbeats, silenceDeadline } from '../domain/liveness';
 import type { Logger } from '../infra/logger';
-import { Semaphore } from '../infra/limit';
+import { Semaphore, UnderWay } from '../infra/limit';
 import type { DetectorTerm } from '../store/detector-term';
 import { beginTerm, recordVmsObservation, renewTerm } from '../store/detector-term';
 import type { TakeOver } from '../domain/contracts';
@@ -146,6 +146,12 @@ const NOT_RUNNING_RETRY_MS = 10_000;
  * waiting for them.
  */
 const MAX_TAKE_OVERS_AT_ONCE = 40;
+/**
+ * The longest a finished take-over's monitor waits to be told while other take-overs are under way: about
+ * what 100 take-overs at once take on two cores (docs/benchmark.md). Only the failover workflow's later steps
+ * (plugin reinstalls, the promoted server's monitor) wait; recording is restored already.
+ */
+const TELL_AFTER_TAKE_OVERS_MAX_MS = 3_000;
 
 export class Detector implements SessionListener {
   private term: DetectorTerm | undefined;
@@ -154,6 +160,8 @@ export class Detector implements SessionListener {
   /** The take-over locks held on the current session. */
   private takeOverLocks: TakeOverLocks | undefined;
   private readonly takeOversInFlight = new Semaphore(MAX_TAKE_OVERS_AT_ONCE);
+  /** Take-overs from their decision to their end, whose monitors wait to be told until none is (or a while). */
+  private readonly takeOversUnderWay = new UnderWay();
   private readonly takeOversHere: TakeOversHere;
   /** Failovers whose monitor is being told. */
   private readonly telling = new Set<string>();
@@ -552,6 +560,28 @@ export class Detector implements SessionListener {
   ): Promise<void> {
     watched.state = 'reported';
     this.counts.deadlinesReported += 1;
+    // Counted from the decision, so that take-overs decided together are all counted before one ends.
+    this.takeOversUnderWay.begin();
+    let underWay = true;
+    const ended = () => {
+      if (underWay) this.takeOversUnderWay.end();
+      underWay = false;
+    };
+    try {
+      await this.takeOverAndTell(watched, term, deadlineMs, together, ended);
+    } finally {
+      ended();
+    }
+  }
+
+  /** reportDeadline's work; `ended` is called once the take-over has ended, before the monitor is told. */
+  private async takeOverAndTell(
+    watched: Watched,
+    term: DetectorTerm,
+    deadlineMs: number,
+    together: boolean,
+    ended: () => void,
+  ): Promise<void> {
     const lastSeenMs = this.leaseOf(watched.entry)?.lastSeenMs ?? null;
     const stillWanted = () => watched.state === 'reported' && watched.decidedDeadlineMs === deadlineMs;
     const report = { kind: 'deadline', term: term.term, lastSeenMs, deadlineMs } as const;
@@ -564,6 +594,7 @@ export class Detector implements SessionListener {
     const locked = !watched.disksReportedBroken && locks !== undefined && (await locks.lock(failoverId));
     if (!locked || locks === undefined) {
       // Its monitor takes it over alone.
+      ended();
       await this.deliver(slaveId, report, () => stillWatched() && stillWanted());
       return;
     }
@@ -577,8 +608,12 @@ export class Detector implements SessionListener {
           { ...failover, claim: { term: term.term, lastSeenMs, deadlineMs } },
           together,
         );
+        ended();
         // Told whatever came of it: the monitor's own take-over confirms the same decision (and counts a
-        // refusal), or goes on from the last step done.
+        // refusal), or goes on from the last step done. Once its take-over is done, the monitor is told when
+        // no other take-over is under way: what the monitor starts then (its workflow task, the failover
+        // workflow, plugin reinstalls) would share the machine with the take-overs still restoring recording.
+        if (takeOver !== undefined) await this.takeOversUnderWay.idle(TELL_AFTER_TAKE_OVERS_MAX_MS);
         if (opened) await this.tellOpened(failover, report, takeOver);
         else await this.deliver(slaveId, report, stillWatched);
         return takeOver;

@@ -20,7 +20,7 @@ import { prepareTakeOverStatements } from '../store/warm-up';
 import { createPool } from '../infra/database';
 import { activitiesOf } from './support/activities';
 import { site, slave, standby } from './support/site';
-import { failoverOf, monitorHandle } from './support/wait';
+import { eventually, failoverOf, monitorHandle } from './support/wait';
 import { useTestWorld } from './support/world';
 
 const world = useTestWorld();
@@ -269,4 +269,50 @@ test('take-overs decided together ask the VMS once whether their standbys are up
   expect((await steps.takeOverFrom(alone.plan)).claim).toEqual({ claimed: true, serverId: 'fo-05' });
   expect(statusReads).toHaveBeenCalledTimes(1);
   expect(oneServerAsks).toHaveBeenCalledTimes(1);
+});
+
+test('a finished take-over tells its monitor once the take-overs under way with it have ended', async () => {
+  const { fleet, db, vms, seed, withWorker } = world.current;
+  const description = site(
+    slave({ id: 'rec-01', timeout: '1s', ipCameras: 1 }),
+    slave({ id: 'rec-02', timeout: '1s', ipCameras: 1 }),
+    standby('fo-01'),
+    standby('fo-02'),
+  );
+  await seed(description);
+  await vms.putSite(parseSite(description));
+  const camerasCommitted = async () =>
+    (
+      await db.query<{ id: string; slave_id: string }>(
+        'SELECT id, slave_id FROM failovers WHERE cameras_committed_at IS NOT NULL ORDER BY id',
+      )
+    ).rows;
+  const untold = async () => (await untoldFailovers(db)).map((failover) => failover.failoverId);
+
+  // The first promotion the VMS gets is applied and not answered: its take-over stays under way.
+  const promotion = await vms.hold('promote');
+  try {
+    await withWorker(async () => {
+      await Promise.all([fleet.startMonitor('rec-01'), fleet.startMonitor('rec-02')]);
+      await eventually('a promotion to be held', () => promotion.reached());
+      const [done] = await eventually('the other take-over to commit its cameras', async () => {
+        const rows = await camerasCommitted();
+        return rows.length === 1 && rows;
+      });
+      // Its recording is restored; its monitor is not told while the other take-over is under way.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(await untold()).toContain(done?.id);
+      expect(await fleet.monitorState(done?.slave_id ?? '')).toMatchObject({ broken: null });
+
+      await promotion.release();
+      for (const slaveId of ['rec-01', 'rec-02']) {
+        expect(await failoverOf(world.current, slaveId, { stopPromotedMonitor: true })).toMatchObject({
+          ipCameraIds: [`${slaveId}-ip-1`],
+        });
+      }
+      expect(await untold()).toEqual([]);
+    });
+  } finally {
+    await promotion.release();
+  }
 });

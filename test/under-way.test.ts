@@ -1,0 +1,48 @@
+/**
+ * Work of lower priority waits until no work counted as under way is left, or until its time limit: a
+ * detector's finished take-over tells its monitor once the other take-overs have ended.
+ */
+import { UnderWay } from '../infra/limit';
+
+afterEach(() => jest.useRealTimers());
+
+/** Whether the promise has settled by now (after the callbacks already queued). */
+const settled = async (promise: Promise<unknown>): Promise<boolean> => {
+  let done = false;
+  void promise.then(() => (done = true));
+  await Promise.resolve();
+  await Promise.resolve();
+  return done;
+};
+
+test('idle answers at once when nothing is under way, and once the last work ends otherwise', async () => {
+  const underWay = new UnderWay();
+  expect(await settled(underWay.idle(60_000))).toBe(true);
+
+  underWay.begin();
+  underWay.begin();
+  const idle = underWay.idle(60_000);
+  underWay.end();
+  expect(await settled(idle)).toBe(false);
+  underWay.end();
+  expect(await settled(idle)).toBe(true);
+
+  // Counted again from nothing: a new wait waits for the new work.
+  underWay.begin();
+  expect(await settled(underWay.idle(60_000))).toBe(false);
+});
+
+test('idle gives up waiting after its time limit, with work still under way', async () => {
+  jest.useFakeTimers();
+  const underWay = new UnderWay();
+  underWay.begin();
+  const idle = underWay.idle(3_000);
+  jest.advanceTimersByTime(2_999);
+  expect(await settled(idle)).toBe(false);
+  jest.advanceTimersByTime(1);
+  expect(await settled(idle)).toBe(true);
+  // The work ending later wakes no one twice, and a new wait still waits for it.
+  const next = underWay.idle(3_000);
+  underWay.end();
+  expect(await settled(next)).toBe(true);
+});
