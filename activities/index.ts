@@ -188,7 +188,8 @@ export const createActivities = ({
     beginFailover,
     claimMatchedStandby,
     promoteStandby,
-    fenceBrokenSlave,
+    // Alone: a workflow's fence asks the VMS whatever it reported of the Slave before.
+    fenceBrokenSlave: (failoverId: string) => fenceBrokenSlave(failoverId),
     rebindIpCameras,
 
     /** A standby that failed the failover: released, out of service, with an alert; the failover claims again. */

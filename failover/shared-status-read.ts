@@ -3,7 +3,8 @@
  * shared by all of them, instead of one call each. A hundred Slaves failing at once ask the VMS once, and each
  * take-over finds its answer read while its claim was being made. A read is shared while it is younger than
  * `maxAgeMs` (counted from when it was asked); a server it does not hold, or a read that failed, is asked
- * about alone, as a take-over decided alone always is.
+ * about alone, as a take-over decided alone always is. The same read tells which broken Slaves the VMS cannot
+ * reach: their fence is not asked for (see fenceBrokenSlave in take-over.ts).
  */
 import type { VmsControlPlane } from '../vms/control-plane';
 
@@ -33,5 +34,12 @@ export class SharedStatusRead {
     this.refresh();
     const reachable = await this.read?.reachable;
     return reachable?.get(serverId) ?? this.vms.isServerUp(serverId);
+  }
+
+  /** Whether the shared read holds the server as one the VMS cannot reach; never asks about it alone. */
+  async reportedUnreachable(serverId: string): Promise<boolean> {
+    this.refresh();
+    const reachable = await this.read?.reachable;
+    return reachable?.get(serverId) === false;
   }
 }

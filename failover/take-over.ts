@@ -178,8 +178,20 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
     await failovers.recordPromotion(db, input.failoverId, tuning.serverUpTimeoutMs);
   };
 
-  /** Asks the VMS to stop the Slave recording: what came of it, or a throw when the VMS itself did not answer. */
-  const fenceInVms = async (target: fencing.FenceTarget): Promise<{ fence: SlaveFence; error?: string }> => {
+  /**
+   * Asks the VMS to stop the Slave recording: what came of it, or a throw when the VMS itself did not answer.
+   * `together`: decided with other take-overs, whose shared status read may already say that the VMS cannot
+   * reach the Slave (a crashed server, the usual case when several fail at once). Such a fence would fail
+   * the same way, after a call the VMS may spend its own connection timeout on: it is recorded unreachable
+   * without the call, and repeated, like any such fence, when the Slave is heard again.
+   */
+  const fenceInVms = async (
+    target: fencing.FenceTarget,
+    together: boolean,
+  ): Promise<{ fence: SlaveFence; error?: string }> => {
+    if (together && (await sharedStatus.reportedUnreachable(target.slaveId))) {
+      return { fence: 'unreachable', error: `the VMS reports that it cannot reach ${target.slaveId}` };
+    }
     try {
       await vms.fenceRecorder({ requestId: target.failoverId, serverId: target.slaveId });
       return { fence: 'fenced' };
@@ -200,10 +212,10 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
    * recorded by two servers. Best effort: a Slave the VMS cannot reach is recorded as such (with an alert),
    * the failover goes on, and the fence is repeated when the Slave is heard again. Done once per failover.
    */
-  const fenceBrokenSlave = async (failoverId: string): Promise<SlaveFence> => {
+  const fenceBrokenSlave = async (failoverId: string, together = false): Promise<SlaveFence> => {
     const target = await fencing.fenceTarget(db, failoverId);
     if (fencing.isFenceSettled(target.fence)) return target.fence;
-    const fence = await fencing.recordFence(db, { ...target, ...(await fenceInVms(target)) });
+    const fence = await fencing.recordFence(db, { ...target, ...(await fenceInVms(target, together)) });
     if (fence === 'fenced') log.info('Broken Slave fenced', { failoverId, slaveId: target.slaveId });
     else log.warn('Broken Slave not fenced', { failoverId, slaveId: target.slaveId, fence });
     return fence;
@@ -228,8 +240,8 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
   /**
    * The steps after the failover is open, back to back. `stillOwned` is asked before each: a run that lost the
    * right to go on (the detector's session ended) stops there with TakeOverLeft, and the other run goes on
-   * alone. `together`: decided with other take-overs, whose claims share one read of the VMS's status
-   * (`SharedStatusRead`), asked as this one starts.
+   * alone. `together`: decided with other take-overs, whose claims and fences share one read of the VMS's
+   * status (`SharedStatusRead`), asked as this one starts.
    */
   const takeOverFrom = async (
     plan: FailoverPlan,
@@ -249,7 +261,7 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
     if (standbyClaim.toPromote) {
       await step('promoteStandby', () => promoteStandby({ failoverId, slaveId, serverId: failoverServerId }));
     }
-    await step('fenceBrokenSlave', () => fenceBrokenSlave(failoverId));
+    await step('fenceBrokenSlave', () => fenceBrokenSlave(failoverId, together));
     const cameras = await step('rebindIpCameras', () => rebindIpCameras(failoverId));
     return { plan, claim, cameras };
   };

@@ -16,6 +16,8 @@ import {
 } from '../store/failovers';
 import { createTakeOver } from '../failover/take-over';
 import { findServer } from '../store/servers';
+import { fenceTarget } from '../store/fencing';
+import { listAlerts } from '../store/alerts';
 import { prepareTakeOverStatements } from '../store/warm-up';
 import { createPool } from '../infra/database';
 import { activitiesOf } from './support/activities';
@@ -24,6 +26,8 @@ import { eventually, failoverOf, monitorHandle } from './support/wait';
 import { useTestWorld } from './support/world';
 
 const world = useTestWorld();
+
+const bySubject = (a: { subject: string }, b: { subject: string }) => a.subject.localeCompare(b.subject);
 
 test('recording is restored before the failover workflow starts, and every step happens once', async () => {
   const { fleet, db, vms, client, seed, withWorker } = world.current;
@@ -223,7 +227,7 @@ test('a failover the detector opened is untold until its monitor is told or join
   expect(await untold()).toEqual([]);
 });
 
-test('take-overs decided together ask the VMS once whether their standbys are up, and pass over one it reports down', async () => {
+test('take-overs decided together ask the VMS once about their servers: a standby it reports down is passed over, a Slave it cannot reach is not asked to fence', async () => {
   const { db, seed, vms, config } = world.current;
   const description = site(
     slave({ id: 'rec-01', ipCameras: 1 }),
@@ -239,6 +243,9 @@ test('take-overs decided together ask the VMS once whether their standbys are up
   await seed(description);
   await vms.putSite(parseSite(description));
   await vms.setServerState('fo-02', 'down');
+  // Crashed: the VMS cannot reach them.
+  await vms.setServerState('rec-02', 'down');
+  await vms.setServerState('rec-04', 'down');
   const statusReads = jest.spyOn(vms, 'serverStatus');
   const oneServerAsks = jest.spyOn(vms, 'isServerUp');
   const steps = createTakeOver({ db, vms, tuning: config.failover, log: { info: () => {}, warn: () => {} } });
@@ -259,8 +266,17 @@ test('take-overs decided together ask the VMS once whether their standbys are up
   });
   expect(statusReads).toHaveBeenCalledTimes(1);
   expect(oneServerAsks).not.toHaveBeenCalled();
+  // The Slaves the VMS reaches are fenced; the one it cannot reach is recorded so, with its alert, uncalled.
+  const fences = await vms.calls('fence');
+  expect(fences.map(({ subject, outcome }) => ({ subject, outcome })).sort(bySubject)).toEqual([
+    { subject: 'rec-01', outcome: 'applied' },
+    { subject: 'rec-03', outcome: 'applied' },
+  ]);
+  expect((await fenceTarget(db, 'together-rec-02')).fence).toBe('unreachable');
+  const fencingAlerts = (await listAlerts(db)).filter((alert) => alert.kind === 'fencing-failed');
+  expect(fencingAlerts).toEqual([expect.objectContaining({ serverId: 'rec-02' })]);
 
-  // Decided alone, a take-over asks about its standby alone.
+  // Decided alone, a take-over asks about its standby alone, and asks the VMS to fence its Slave.
   const alone = await openFailover(
     db,
     { failoverId: 'alone-rec-04', slaveId: 'rec-04', reason: 'heartbeat-timeout', deadlineMs: Date.now() },
@@ -269,6 +285,10 @@ test('take-overs decided together ask the VMS once whether their standbys are up
   expect((await steps.takeOverFrom(alone.plan)).claim).toEqual({ claimed: true, serverId: 'fo-05' });
   expect(statusReads).toHaveBeenCalledTimes(1);
   expect(oneServerAsks).toHaveBeenCalledTimes(1);
+  expect((await vms.calls('fence')).filter((call) => call.subject === 'rec-04')).toEqual([
+    expect.objectContaining({ outcome: 'failed', code: 'server-unreachable' }),
+  ]);
+  expect((await fenceTarget(db, 'alone-rec-04')).fence).toBe('unreachable');
 });
 
 test('a finished take-over tells its monitor once the take-overs under way with it have ended', async () => {
