@@ -45,7 +45,8 @@ export class UnderWay {
   idle(maxWaitMs: number): Promise<void> {
     if (this.count === 0) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, maxWaitMs);
+      // A wait holds no process open: a worker stopping with take-overs under way exits at once.
+      const timer = setTimeout(resolve, maxWaitMs).unref();
       this.waiting.push(() => {
         clearTimeout(timer);
         resolve();

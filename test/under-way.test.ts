@@ -29,7 +29,10 @@ test('idle answers at once when nothing is under way, and once the last work end
 
   // Counted again from nothing: a new wait waits for the new work.
   underWay.begin();
-  expect(await settled(underWay.idle(60_000))).toBe(false);
+  const again = underWay.idle(60_000);
+  expect(await settled(again)).toBe(false);
+  underWay.end();
+  expect(await settled(again)).toBe(true);
 });
 
 test('idle gives up waiting after its time limit, with work still under way', async () => {
