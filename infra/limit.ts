@@ -29,18 +29,11 @@ export class UnderWay {
   private count = 0;
   private waiting: (() => void)[] = [];
 
-  /** Counts one more piece of work; the function returned ends it, once however often it is called. */
-  begin(): () => void {
+  begin(): void {
     this.count += 1;
-    let ended = false;
-    return () => {
-      if (ended) return;
-      ended = true;
-      this.end();
-    };
   }
 
-  private end(): void {
+  end(): void {
     this.count -= 1;
     if (this.count > 0) return;
     const waiting = this.waiting;

@@ -19,28 +19,26 @@ test('idle answers at once when nothing is under way, and once the last work end
   const underWay = new UnderWay();
   expect(await settled(underWay.idle(60_000))).toBe(true);
 
-  const first = underWay.begin();
-  const second = underWay.begin();
+  underWay.begin();
+  underWay.begin();
   const idle = underWay.idle(60_000);
-  first();
-  // Ending one piece of work twice ends it once.
-  first();
+  underWay.end();
   expect(await settled(idle)).toBe(false);
-  second();
+  underWay.end();
   expect(await settled(idle)).toBe(true);
 
   // Counted again from nothing: a new wait waits for the new work.
-  const third = underWay.begin();
+  underWay.begin();
   const again = underWay.idle(60_000);
   expect(await settled(again)).toBe(false);
-  third();
+  underWay.end();
   expect(await settled(again)).toBe(true);
 });
 
 test('idle gives up waiting after its time limit, with work still under way', async () => {
   jest.useFakeTimers();
   const underWay = new UnderWay();
-  const work = underWay.begin();
+  underWay.begin();
   const idle = underWay.idle(3_000);
   jest.advanceTimersByTime(2_999);
   expect(await settled(idle)).toBe(false);
@@ -48,6 +46,6 @@ test('idle gives up waiting after its time limit, with work still under way', as
   expect(await settled(idle)).toBe(true);
   // The work ending later wakes no one twice, and a new wait still waits for it.
   const next = underWay.idle(3_000);
-  work();
+  underWay.end();
   expect(await settled(next)).toBe(true);
 });
