@@ -39,7 +39,12 @@ import {
 } from '../infra/signed-webhook';
 import { DomainError, ErrorType } from '../domain/errors';
 import type { AlertsConfig } from '../infra/config';
-import { deliveryOf, findAlert, recordDeliveryAttempt } from '../store/alert-deliveries';
+import {
+  beginDeliveryAttempt,
+  deliveryOf,
+  findAlert,
+  recordDeliveryOutcome,
+} from '../store/alert-deliveries';
 
 /** Starts the monitor workflow of a Slave (the promoted server, after a failover). */
 export interface MonitorStarter {
@@ -309,6 +314,7 @@ export const createActivities = ({
         raisedAt: alert.raisedAt.toISOString(),
       });
       const timestamp = String(Math.floor(Date.now() / 1_000));
+      await beginDeliveryAttempt(db, { alertId: alert.id, webhook: name });
       try {
         await postToWebhook(
           url,
@@ -322,13 +328,13 @@ export const createActivities = ({
         );
       } catch (error) {
         const message = (error as Error).message;
-        await recordDeliveryAttempt(db, { alertId: alert.id, webhook: name, error: message });
+        await recordDeliveryOutcome(db, { alertId: alert.id, webhook: name, error: message });
         throw ApplicationFailure.retryable(
           `alert ${alert.id} not delivered to ${name}: ${message}`,
           'AlertNotDelivered',
         );
       }
-      await recordDeliveryAttempt(db, { alertId: alert.id, webhook: name, error: null });
+      await recordDeliveryOutcome(db, { alertId: alert.id, webhook: name, error: null });
       log.info('Alert delivered', { alertId: alert.id, webhook: name });
     },
 

@@ -51,21 +51,34 @@ export const findAlert = async (db: Queryable, alertId: string): Promise<Alert |
   return rows[0] && toAlert(rows[0]);
 };
 
-/** Counts an attempt; `error` null means the webhook took it. Returns the delivery as it is now. */
-export const recordDeliveryAttempt = async (
+/**
+ * Counts an attempt before its request is sent, so one cut short (the worker killed while the webhook had it)
+ * is counted too.
+ */
+export const beginDeliveryAttempt = async (
+  db: Queryable,
+  input: { alertId: string; webhook: string },
+): Promise<void> => {
+  await db.query(
+    `INSERT INTO alert_deliveries AS d (alert_id, webhook, attempts)
+     VALUES ($1, $2, 1)
+     ON CONFLICT (alert_id, webhook) DO UPDATE SET attempts = d.attempts + 1`,
+    [input.alertId, input.webhook],
+  );
+};
+
+/** Records how an attempt begun ended; `error` null means the webhook took it. */
+export const recordDeliveryOutcome = async (
   db: Queryable,
   input: { alertId: string; webhook: string; error: string | null },
-): Promise<AlertDelivery> => {
-  const { rows } = await db.query<DeliveryRow>(
-    `INSERT INTO alert_deliveries AS d (alert_id, webhook, attempts, last_error, delivered_at)
-     VALUES ($1, $2, 1, $3, CASE WHEN $3::text IS NULL THEN now() END)
-     ON CONFLICT (alert_id, webhook) DO UPDATE
-        SET attempts = d.attempts + 1, last_error = coalesce(excluded.last_error, d.last_error),
-            delivered_at = coalesce(d.delivered_at, excluded.delivered_at)
-     RETURNING alert_id, webhook, attempts, last_error, delivered_at`,
+): Promise<void> => {
+  await db.query(
+    `UPDATE alert_deliveries
+        SET last_error = coalesce($3, last_error),
+            delivered_at = coalesce(delivered_at, CASE WHEN $3::text IS NULL THEN now() END)
+      WHERE alert_id = $1 AND webhook = $2`,
     [input.alertId, input.webhook, input.error],
   );
-  return toDelivery(rows[0] as DeliveryRow);
 };
 
 export const deliveryOf = async (

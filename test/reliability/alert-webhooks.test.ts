@@ -25,17 +25,25 @@ const SECRET = 'webhook-signing-key-for-tests';
 interface Received {
   headers: IncomingHttpHeaders;
   body: string;
-  answered: number;
+  /** The status answered; none for a request held unanswered. */
+  answered?: number;
 }
 
-/** The operator's receiver: answers 503 while `down`, 204 otherwise; keeps every request it got. */
+/**
+ * The operator's receiver: answers 503 while `down`, 204 otherwise, and nothing while `holding` (a webhook
+ * slow to answer); keeps every request it got.
+ */
 const startReceiver = async () => {
   const received: Received[] = [];
-  const state = { down: true };
+  const state = { down: true, holding: false };
   const server: Server = createServer((request, response) => {
     let body = '';
     request.on('data', (chunk: Buffer) => (body += chunk.toString()));
     request.on('end', () => {
+      if (state.holding) {
+        received.push({ headers: request.headers, body });
+        return;
+      }
       const answered = state.down ? 503 : 204;
       received.push({ headers: request.headers, body, answered });
       response.writeHead(answered).end();
@@ -47,7 +55,11 @@ const startReceiver = async () => {
     url: `http://127.0.0.1:${port}/vms-alerts`,
     received,
     state,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 };
 
@@ -85,14 +97,20 @@ test('an alert raised while the webhook is down is delivered once, signed, when 
     message: 'a test alert',
     details: { reason: 'test' },
   });
-  await eventually('the webhook to be tried twice while it is down', () =>
+  await eventually('the webhook to refuse a first attempt', () =>
+    Promise.resolve(receiver !== undefined && receiver.received.length >= 1 ? true : undefined),
+  );
+  // The second attempt reaches the webhook, which holds it; the worker dies with it unanswered. Another
+  // worker starts and the webhook comes back: the delivery goes on.
+  receiver.state.holding = true;
+  await eventually('the webhook to hold a second attempt', () =>
     Promise.resolve(receiver !== undefined && receiver.received.length >= 2 ? true : undefined),
   );
-  // The worker dies while the webhook is still down; another starts: the delivery goes on.
   await first.kill();
+  receiver.state.holding = false;
+  receiver.state.down = false;
   const second = startService(env);
   await second.ready();
-  receiver.state.down = false;
 
   const taken = await eventually(
     'the webhook to take the alert',
@@ -133,7 +151,7 @@ test('an alert raised while the webhook is down is delivered once, signed, when 
     ),
   ).toBe(false);
 
-  // The worker records the delivery once the webhook answered.
+  // The worker records the delivery once the webhook answered, and every attempt, the one cut short too.
   const recorded = await eventually('the delivery to be recorded', async () => {
     const [delivery] = await deliveriesOf(w.db, ['test-alert-1']);
     return delivery?.deliveredAt ? delivery : undefined;
