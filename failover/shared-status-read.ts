@@ -31,15 +31,17 @@ export class SharedStatusRead {
   }
 
   async isServerUp(serverId: string): Promise<boolean> {
-    this.refresh();
-    const reachable = await this.read?.reachable;
-    return reachable?.get(serverId) ?? this.vms.isServerUp(serverId);
+    return (await this.reachability())?.get(serverId) ?? this.vms.isServerUp(serverId);
   }
 
   /** Whether the shared read holds the server as one the VMS cannot reach; never asks about it alone. */
   async reportedUnreachable(serverId: string): Promise<boolean> {
+    return (await this.reachability())?.get(serverId) === false;
+  }
+
+  /** Each server's reachability from a read young enough (asked now if none is); undefined if it failed. */
+  private async reachability(): Promise<Map<string, boolean> | undefined> {
     this.refresh();
-    const reachable = await this.read?.reachable;
-    return reachable?.get(serverId) === false;
+    return this.read?.reachable;
   }
 }

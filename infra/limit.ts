@@ -29,11 +29,18 @@ export class UnderWay {
   private count = 0;
   private waiting: (() => void)[] = [];
 
-  begin(): void {
+  /** Counts one more piece of work; the function returned ends it, once however often it is called. */
+  begin(): () => void {
     this.count += 1;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      this.end();
+    };
   }
 
-  end(): void {
+  private end(): void {
     this.count -= 1;
     if (this.count > 0) return;
     const waiting = this.waiting;

@@ -561,12 +561,7 @@ export class Detector implements SessionListener {
     watched.state = 'reported';
     this.counts.deadlinesReported += 1;
     // Counted from the decision, so that take-overs decided together are all counted before one ends.
-    this.takeOversUnderWay.begin();
-    let underWay = true;
-    const ended = () => {
-      if (underWay) this.takeOversUnderWay.end();
-      underWay = false;
-    };
+    const ended = this.takeOversUnderWay.begin();
     try {
       await this.takeOverAndTell(watched, term, deadlineMs, together, ended);
     } finally {

@@ -19,26 +19,28 @@ test('idle answers at once when nothing is under way, and once the last work end
   const underWay = new UnderWay();
   expect(await settled(underWay.idle(60_000))).toBe(true);
 
-  underWay.begin();
-  underWay.begin();
+  const first = underWay.begin();
+  const second = underWay.begin();
   const idle = underWay.idle(60_000);
-  underWay.end();
+  first();
+  // Ending one piece of work twice ends it once.
+  first();
   expect(await settled(idle)).toBe(false);
-  underWay.end();
+  second();
   expect(await settled(idle)).toBe(true);
 
   // Counted again from nothing: a new wait waits for the new work.
-  underWay.begin();
+  const third = underWay.begin();
   const again = underWay.idle(60_000);
   expect(await settled(again)).toBe(false);
-  underWay.end();
+  third();
   expect(await settled(again)).toBe(true);
 });
 
 test('idle gives up waiting after its time limit, with work still under way', async () => {
   jest.useFakeTimers();
   const underWay = new UnderWay();
-  underWay.begin();
+  const work = underWay.begin();
   const idle = underWay.idle(3_000);
   jest.advanceTimersByTime(2_999);
   expect(await settled(idle)).toBe(false);
@@ -46,6 +48,6 @@ test('idle gives up waiting after its time limit, with work still under way', as
   expect(await settled(idle)).toBe(true);
   // The work ending later wakes no one twice, and a new wait still waits for it.
   const next = underWay.idle(3_000);
-  underWay.end();
+  work();
   expect(await settled(next)).toBe(true);
 });
