@@ -72,6 +72,16 @@ export class TakeOversHere {
   }
 }
 
+/** A take-over found committed: recording restored by the standby it claimed. */
+const asTakeOver = (
+  plan: FailoverPlan,
+  committed: { failoverServerId: string; cameras: TakeOver['cameras'] },
+): TakeOver => ({
+  plan,
+  claim: { claimed: true, serverId: committed.failoverServerId },
+  cameras: committed.cameras,
+});
+
 /** A run of the take-over that stopped before a step because it may no longer run it (another run goes on). */
 export class TakeOverLeft extends Error {
   constructor(failoverId: string, step: string) {
@@ -281,12 +291,20 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
   const takeOver = async (input: FailoverStart): Promise<TakeOver> => {
     const plan = await logged(input.failoverId, 'beginFailover', () => beginFailover(input));
     const committed = await failovers.committedTakeOver(db, input.failoverId);
-    if (committed === undefined) return takeOverFrom(plan);
-    return {
-      plan,
-      claim: { claimed: true, serverId: committed.failoverServerId },
-      cameras: committed.cameras,
-    };
+    return committed === undefined ? takeOverFrom(plan) : asTakeOver(plan, committed);
+  };
+
+  /**
+   * What the take-over of an open failover committed, for its failover workflow started on its monitor's behalf
+   * (no monitor to tell): that workflow goes on from there. Undefined while recording is not restored: it then
+   * takes the steps left itself.
+   */
+  const committedTakeOver = async (input: FailoverStart): Promise<TakeOver | undefined> => {
+    const committed = await failovers.committedTakeOver(db, input.failoverId);
+    if (committed === undefined) return undefined;
+    // The failover exists: it is joined, for its plan.
+    const { plan } = await failovers.openFailover(db, input, 'detector');
+    return asTakeOver(plan, committed);
   };
 
   return {
@@ -298,6 +316,7 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
     fenceIfPending,
     rebindIpCameras,
     takeOverFrom,
+    committedTakeOver,
     /** Opens the failover on the caller's behalf, and says whether this call opened it. */
     openFailover: (input: FailoverStart, openedBy: FailoverOpener) =>
       failovers.openFailover(db, input, openedBy),

@@ -43,15 +43,15 @@ import { TakeOverLeft, TakeOversHere } from '../failover/take-over';
 import type { TakeOverSteps } from '../failover/take-over';
 import { TakeOverLocks } from './take-over-locks';
 import type { VmsControlPlane } from '../vms/control-plane';
-import type { UntoldFailover } from '../store/failovers';
-import { recordMonitorsTold, untoldFailovers } from '../store/failovers';
+import type { OpenedFailover } from '../store/failovers';
+import { recordMonitorsTold, toldOpenFailovers, untoldFailovers } from '../store/failovers';
 import { findHold, findOpenHold, holdFailover } from '../store/holds';
 import { leasesWrittenByOthers, readLeases } from '../store/leases';
 import type { RosterEntry } from '../store/monitoring';
 import { loadRoster } from '../store/monitoring';
 import type { Lease, LeaseTable } from './lease-table';
 import type { LivenessChannel, PgSession, SessionListener } from './pg-session';
-import type { Reporter } from './reporter';
+import type { FailoverStartOutcome, Reporter } from './reporter';
 import { TimerQueue } from './timer-queue';
 
 /** The same constant in every process of a site's database. */
@@ -63,7 +63,7 @@ export interface DetectorOptions {
   /** The site, part of the failover ids its monitors use. */
   site: string;
   /** Opens a failover at its deadline and runs its take-over. */
-  takeOver: Pick<TakeOverSteps, 'openFailover' | 'takeOverFrom'>;
+  takeOver: Pick<TakeOverSteps, 'openFailover' | 'takeOverFrom' | 'committedTakeOver'>;
   /** Where the monitor's take-over activity, run in this process, finds the detector's run. */
   takeOversHere?: TakeOversHere;
   /** How often a monitor hears that all is well when nothing changes. */
@@ -125,8 +125,11 @@ const LEADER_RETRY_MS = 1_000;
 const RENEW_MS = 1_000;
 const CHECKPOINT_SWEEP_MS = 1_000;
 const ROSTER_RELOAD_MS = 60_000;
-/** Failovers opened at their deadline whose monitor was not told are looked for this often (and as a term starts). */
-const UNTOLD_SWEEP_MS = 30_000;
+/**
+ * Failovers left with nobody to finish them (their monitor not told, or ended before it started their failover
+ * workflow) are looked for this often, and as a term starts.
+ */
+const OPENED_SWEEP_MS = 30_000;
 /** Leases other gateways wrote this long ago are read again: commits may land out of order. */
 const REMOTE_LOOK_BACK_MS = 5_000;
 /** While another gateway was heard from this recently, a deadline waits for its leases to be read. */
@@ -321,9 +324,9 @@ export class Detector implements SessionListener {
       setInterval(() => this.sendDueCheckpoints(), CHECKPOINT_SWEEP_MS),
       setInterval(() => void this.readRemoteLeases(), this.options.leaseWriteIntervalMs),
       setInterval(() => void this.reloadRoster(), ROSTER_RELOAD_MS),
-      setInterval(() => void this.tellUntoldFailovers(), UNTOLD_SWEEP_MS),
+      setInterval(() => void this.sweepOpenedFailovers(), OPENED_SWEEP_MS),
     ];
-    void this.tellUntoldFailovers();
+    void this.sweepOpenedFailovers();
     this.logger.info(
       {
         term: term.term,
@@ -666,7 +669,7 @@ export class Detector implements SessionListener {
    * stays with nobody to finish it.
    */
   private async tellOpened(
-    failover: UntoldFailover,
+    failover: OpenedFailover,
     report: LivenessReport & { kind: 'deadline' },
     takeOver?: TakeOver,
   ): Promise<void> {
@@ -674,15 +677,11 @@ export class Detector implements SessionListener {
     if (this.telling.has(failoverId)) return;
     this.telling.add(failoverId);
     try {
-      // The failover workflow goes on from the take-over's result; without one (told in a later term) it runs
-      // the steps again, each of which finds itself done.
       const startInstead = async (): Promise<boolean> => {
-        const outcome = await this.reporter.startFailover(failoverId, {
-          slaveId,
-          reason: failover.reason,
+        const outcome = await this.startFailoverWorkflow(failover, takeOver, {
+          term: report.term,
+          lastSeenMs: report.lastSeenMs,
           deadlineMs: failover.deadlineMs,
-          claim: { term: report.term, lastSeenMs: report.lastSeenMs, deadlineMs: failover.deadlineMs },
-          ...(takeOver !== undefined && { takeOver }),
         });
         if (outcome === 'unavailable') return false;
         this.logger.warn(
@@ -703,11 +702,17 @@ export class Detector implements SessionListener {
     }
   }
 
-  /** Failovers opened by a detector whose monitor was not told (the detector stopped, or lost its term, between). */
-  private async tellUntoldFailovers(): Promise<void> {
+  /** Failovers left with nobody to finish them, found in PostgreSQL: each is handed to who finishes it. */
+  private async sweepOpenedFailovers(): Promise<void> {
     const term = this.term;
     if (term === undefined) return;
-    let untold: UntoldFailover[];
+    await this.tellUntoldFailovers(term);
+    await this.finishAbandonedFailovers(term);
+  }
+
+  /** Failovers opened by a detector whose monitor was not told (the detector stopped, or lost its term, between). */
+  private async tellUntoldFailovers(term: DetectorTerm): Promise<void> {
+    let untold: OpenedFailover[];
     try {
       untold = await untoldFailovers(this.db);
     } catch (error) {
@@ -728,6 +733,65 @@ export class Detector implements SessionListener {
         lastSeenMs: null,
         deadlineMs: failover.deadlineMs,
       });
+    }
+  }
+
+  /**
+   * Failovers whose monitor was told of them, or opened them itself, and ended before it started their failover
+   * workflow (terminated by hand in between): nobody else would finish them. Their failover workflow is started
+   * as the monitor would have, from the steps done. A monitor still running starts it itself.
+   */
+  private async finishAbandonedFailovers(term: DetectorTerm): Promise<void> {
+    let told: OpenedFailover[];
+    try {
+      told = await toldOpenFailovers(this.db);
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message }, 'Open failovers not read: read again later');
+      return;
+    }
+    for (const failover of told) {
+      const { failoverId, slaveId } = failover;
+      if (this.term !== term) return;
+      if (this.takeOversHere.runningFor(failoverId) !== undefined || this.telling.has(failoverId)) continue;
+      // Unknown (Temporal not answering) counts as started or running: asked again at the next sweep.
+      if ((await this.reporter.failoverWorkflowStarted(failoverId)) !== false) continue;
+      if ((await this.reporter.monitorRunning(slaveId)) !== false) continue;
+      const outcome = await this.startFailoverWorkflow(failover);
+      if (outcome === 'started') {
+        this.logger.warn({ serverId: slaveId, failoverId }, 'Abandoned failover: failover workflow started');
+      }
+    }
+  }
+
+  /**
+   * Starts the failover workflow of an open failover whose monitor cannot start it. It goes on from the
+   * take-over's result: this run's, or (told in a later term, or abandoned) what PostgreSQL says was committed;
+   * without one it takes the steps left, each finding itself done if it was.
+   */
+  private async startFailoverWorkflow(
+    failover: OpenedFailover,
+    takeOver?: TakeOver,
+    claim?: SilenceClaim,
+  ): Promise<FailoverStartOutcome> {
+    const done = takeOver ?? (await this.committedTakeOverOf(failover));
+    return this.reporter.startFailover(failover.failoverId, {
+      slaveId: failover.slaveId,
+      reason: failover.reason,
+      deadlineMs: failover.deadlineMs,
+      ...(claim !== undefined && { claim }),
+      ...(done !== undefined && { takeOver: done }),
+    });
+  }
+
+  private async committedTakeOverOf(failover: OpenedFailover): Promise<TakeOver | undefined> {
+    try {
+      return await this.options.takeOver.committedTakeOver(failover);
+    } catch (error) {
+      this.logger.warn(
+        { failoverId: failover.failoverId, err: (error as Error).message },
+        'Committed take-over not read: the failover workflow takes the steps',
+      );
+      return undefined;
     }
   }
 

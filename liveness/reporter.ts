@@ -24,9 +24,29 @@ export interface Reporter {
     failoverId: string,
     input: Omit<FailoverInput, 'site' | 'tuning'>,
   ): Promise<FailoverStartOutcome>;
+  /** Whether a workflow of this failover was ever started (running or closed); undefined: Temporal did not say. */
+  failoverWorkflowStarted(failoverId: string): Promise<boolean | undefined>;
+  /** Whether the server's monitor runs; undefined: Temporal did not say. */
+  monitorRunning(serverId: string): Promise<boolean | undefined>;
 }
 
 const SIGNAL_DEADLINE_MS = 5_000;
+
+/** Whether the workflow runs (`running`) or exists at all; undefined when Temporal did not answer in time. */
+const workflowExists = async (
+  client: Client,
+  workflowId: string,
+  which: 'running' | 'started',
+): Promise<boolean | undefined> => {
+  try {
+    const { status } = await client.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, () =>
+      client.workflow.getHandle(workflowId).describe(),
+    );
+    return which === 'started' || status.name === 'RUNNING';
+  } catch (error) {
+    return error instanceof WorkflowNotFoundError ? false : undefined;
+  }
+};
 
 export const signalReporter = (
   client: Client,
@@ -60,4 +80,8 @@ export const signalReporter = (
       return error instanceof WorkflowExecutionAlreadyStartedError ? 'started-before' : 'unavailable';
     }
   },
+
+  failoverWorkflowStarted: (failoverId) => workflowExists(client, failoverId, 'started'),
+
+  monitorRunning: (serverId) => workflowExists(client, monitorWorkflowId(site, serverId), 'running'),
 });

@@ -167,8 +167,8 @@ export const openFailover = (
     return { plan: plan(await pluginsToReinstall(tx, input.slaveId, input.failoverId)), openedNow: false };
   });
 
-/** A failover the detector opened whose monitor has not been told of it. */
-export interface UntoldFailover {
+/** An open failover, as the detector tells its monitor of it or starts its failover workflow. */
+export interface OpenedFailover {
   failoverId: string;
   slaveId: string;
   reason: BrokenReason;
@@ -176,11 +176,11 @@ export interface UntoldFailover {
 }
 
 /**
- * Failovers whose monitor has not been told of them yet, oldest first, while their Slave is still in Broken
- * recorders for them (its latest failover): a Slave restored since has a life of its own (promoted again, a new
- * monitor of the same id), which a report of its old failover must not reach.
+ * Failovers not completed whose monitor was told of them (`told`) or not, oldest first, while their Slave is
+ * still in Broken recorders for them (its latest failover): a Slave restored since has a life of its own
+ * (promoted again, a new monitor of the same id), which a report of its old failover must not reach.
  */
-export const untoldFailovers = async (db: Queryable): Promise<UntoldFailover[]> => {
+const openedFailovers = async (db: Queryable, told: boolean): Promise<OpenedFailover[]> => {
   const { rows } = await db.query<{
     id: string;
     slave_id: string;
@@ -189,7 +189,8 @@ export const untoldFailovers = async (db: Queryable): Promise<UntoldFailover[]> 
   }>(
     `SELECT f.id, f.slave_id, f.reason, round(extract(epoch FROM f.deadline_at) * 1000) AS deadline_ms
        FROM failovers f JOIN servers s ON s.id = f.slave_id
-      WHERE f.monitor_told_at IS NULL AND s.role = 'slave' AND s.status = 'broken'
+      WHERE f.monitor_told_at IS ${told ? 'NOT NULL' : 'NULL'} AND f.status <> 'completed'
+        AND s.role = 'slave' AND s.status = 'broken'
         AND f.id = (SELECT latest.id FROM failovers latest WHERE latest.slave_id = f.slave_id
                      ORDER BY latest.started_at DESC, latest.id DESC LIMIT 1)
       ORDER BY f.started_at, f.id`,
@@ -201,6 +202,15 @@ export const untoldFailovers = async (db: Queryable): Promise<UntoldFailover[]> 
     deadlineMs: Number(row.deadline_ms),
   }));
 };
+
+/** Failovers the detector opened whose monitor has not been told of them yet. */
+export const untoldFailovers = (db: Queryable): Promise<OpenedFailover[]> => openedFailovers(db, false);
+
+/**
+ * Failovers not completed whose monitor was told of them, or opened them itself: each has a failover workflow,
+ * started by that monitor, unless the monitor ended before it started one (terminated by hand).
+ */
+export const toldOpenFailovers = (db: Queryable): Promise<OpenedFailover[]> => openedFailovers(db, true);
 
 /** Records the monitors of these failovers told (or their failover workflows started, with no monitor to tell). */
 export const recordMonitorsTold = async (db: Queryable, failoverIds: string[]): Promise<void> => {

@@ -369,8 +369,38 @@ describe('the detector opens the failover as the deadline passes', () => {
     expect((await vms.calls('rebind')).map((call) => call.outcome)).toEqual(['applied']);
   });
 
-  test('a detector stopped between its take-over and telling the monitor: the next term tells it, and the monitor finishes the failover', async () => {
-    const { db, vms, seed, createWorker, config, liveness, logger } = world.current;
+  test('a monitor terminated by hand after it was told, before it started the failover workflow: the detector starts it, which finishes the failover', async () => {
+    const { db, vms, withWorker, client } = world.current;
+    const { failoverId } = await silentWithoutWorker();
+    // Told while no worker runs: the report waits in its history, and the monitor is terminated with it there.
+    await monitorHandle(world.current, 'rec-01').terminate('terminated by hand');
+    expect(await findFailover(db, failoverId)).toMatchObject({ status: 'recording-restored' });
+
+    const result = await withWorker(async () => {
+      // The detector looks for such failovers every 30 s.
+      const result = await failoverResult(client, failoverId);
+      await world.current.fleet.stopMonitor(result.failoverServerId);
+      return result;
+    });
+
+    expect(result).toMatchObject({ failoverId, failoverServerId: 'fo-01' });
+    expect(await failoverRows(db)).toEqual([
+      expect.objectContaining({ id: failoverId, status: 'completed', failover_server_id: 'fo-01' }),
+    ]);
+    expect(await camerasOf(db, 'fo-01')).toEqual(['rec-01-ip-1', 'rec-01-ip-2']);
+    // The failover workflow found the take-over's steps done: each VMS change was asked once.
+    expect((await vms.calls('promote')).map((call) => call.outcome)).toEqual(['applied']);
+    expect((await vms.calls('rebind')).map((call) => call.outcome)).toEqual(['applied']);
+  });
+
+  test.each([
+    ['the next term tells the monitor, which finishes the failover', false],
+    [
+      'with the monitor stopped meanwhile, the next term starts the failover workflow from what was committed',
+      true,
+    ],
+  ])('a detector stopped between its take-over and telling the monitor: %s', async (_, monitorStopped) => {
+    const { db, vms, seed, createWorker, config, liveness, logger, fleet, client } = world.current;
     await seed(site(slave({ id: 'rec-01', timeout: '2s' }), standby('fo-01')));
     const rebind = await vms.hold('rebind');
     const worker = await createWorker();
@@ -404,9 +434,16 @@ describe('the detector opens the failover as the deadline passes', () => {
           toldAt: await monitorToldAt(db, failoverId),
           phase: (await monitorReaches(world.current, 'rec-01', () => true)).phase,
         };
-        // The next term (another worker's detector) tells the monitor.
+        if (monitorStopped) {
+          await fleet.stopMonitor('rec-01');
+          await monitorHandle(world.current, 'rec-01').result();
+        }
+        // The next term (another worker's detector) tells the monitor, or starts the failover workflow.
         await next.start();
-        const result = await failoverOf(world.current, 'rec-01', { stopPromotedMonitor: true });
+        const result = monitorStopped
+          ? await failoverResult(client, failoverId)
+          : await failoverOf(world.current, 'rec-01', { stopPromotedMonitor: true });
+        if (monitorStopped) await fleet.stopMonitor(result.failoverServerId);
         return { failoverId, untold, result, toldAt: await monitorToldAt(db, failoverId) };
       });
 
