@@ -176,41 +176,44 @@ export interface OpenedFailover {
 }
 
 /**
- * Failovers not completed whose monitor was told of them (`told`) or not, oldest first, while their Slave is
- * still in Broken recorders for them (its latest failover): a Slave restored since has a life of its own
- * (promoted again, a new monitor of the same id), which a report of its old failover must not reach.
+ * Failovers not completed, oldest first, while their Slave is still in Broken recorders for them (its latest
+ * failover): a Slave restored since has a life of its own (promoted again, a new monitor of the same id), which
+ * a report of its old failover must not reach.
  */
-const openedFailovers = async (db: Queryable, told: boolean): Promise<OpenedFailover[]> => {
-  const { rows } = await db.query<{
-    id: string;
-    slave_id: string;
-    reason: BrokenReason;
-    deadline_ms: string;
-  }>(
-    `SELECT f.id, f.slave_id, f.reason, round(extract(epoch FROM f.deadline_at) * 1000) AS deadline_ms
-       FROM failovers f JOIN servers s ON s.id = f.slave_id
-      WHERE f.monitor_told_at IS ${told ? 'NOT NULL' : 'NULL'} AND f.status <> 'completed'
-        AND s.role = 'slave' AND s.status = 'broken'
-        AND f.id = (SELECT latest.id FROM failovers latest WHERE latest.slave_id = f.slave_id
-                     ORDER BY latest.started_at DESC, latest.id DESC LIMIT 1)
-      ORDER BY f.started_at, f.id`,
-  );
-  return rows.map((row) => ({
-    failoverId: row.id,
-    slaveId: row.slave_id,
-    reason: row.reason,
-    deadlineMs: Number(row.deadline_ms),
-  }));
-};
+const OPENED_FAILOVERS = `
+  SELECT f.id, f.slave_id, f.reason, round(extract(epoch FROM f.deadline_at) * 1000) AS deadline_ms
+    FROM failovers f JOIN servers s ON s.id = f.slave_id
+   WHERE f.status <> 'completed' AND s.role = 'slave' AND s.status = 'broken'
+     AND f.id = (SELECT latest.id FROM failovers latest WHERE latest.slave_id = f.slave_id
+                  ORDER BY latest.started_at DESC, latest.id DESC LIMIT 1)`;
+
+interface OpenedFailoverRow {
+  id: string;
+  slave_id: string;
+  reason: BrokenReason;
+  deadline_ms: string;
+}
+
+const toOpenedFailover = (row: OpenedFailoverRow): OpenedFailover => ({
+  failoverId: row.id,
+  slaveId: row.slave_id,
+  reason: row.reason,
+  deadlineMs: Number(row.deadline_ms),
+});
+
+const UNTOLD_FAILOVERS = `${OPENED_FAILOVERS} AND f.monitor_told_at IS NULL ORDER BY f.started_at, f.id`;
+const TOLD_OPEN_FAILOVERS = `${OPENED_FAILOVERS} AND f.monitor_told_at IS NOT NULL ORDER BY f.started_at, f.id`;
 
 /** Failovers the detector opened whose monitor has not been told of them yet. */
-export const untoldFailovers = (db: Queryable): Promise<OpenedFailover[]> => openedFailovers(db, false);
+export const untoldFailovers = async (db: Queryable): Promise<OpenedFailover[]> =>
+  (await db.query<OpenedFailoverRow>(UNTOLD_FAILOVERS)).rows.map(toOpenedFailover);
 
 /**
  * Failovers not completed whose monitor was told of them, or opened them itself: each has a failover workflow,
  * started by that monitor, unless the monitor ended before it started one (terminated by hand).
  */
-export const toldOpenFailovers = (db: Queryable): Promise<OpenedFailover[]> => openedFailovers(db, true);
+export const toldOpenFailovers = async (db: Queryable): Promise<OpenedFailover[]> =>
+  (await db.query<OpenedFailoverRow>(TOLD_OPEN_FAILOVERS)).rows.map(toOpenedFailover);
 
 /** Records the monitors of these failovers told (or their failover workflows started, with no monitor to tell). */
 export const recordMonitorsTold = async (db: Queryable, failoverIds: string[]): Promise<void> => {
