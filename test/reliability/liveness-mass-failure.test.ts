@@ -19,7 +19,8 @@ const INTERVAL_MS = 500;
 const SLAVES = ['rec-01', 'rec-02', 'rec-03', 'rec-04', 'rec-05', 'rec-06'];
 const SILENT = SLAVES.slice(1);
 
-let agents: HeartbeatLoop | undefined;
+/** Every heartbeat loop a test started: each is stopped after it, or its agents would outlive the test. */
+let loops: HeartbeatLoop[] = [];
 let cli: string;
 
 beforeAll(() => {
@@ -27,8 +28,8 @@ beforeAll(() => {
 }, 180_000);
 
 afterEach(async () => {
-  await agents?.stop();
-  agents = undefined;
+  await Promise.all(loops.map((loop) => loop.stop()));
+  loops = [];
   // Failovers still waiting for a standby, and the promoted servers' monitors.
   await terminateRunningWorkflows(world.current.client, world.current.taskQueue);
 });
@@ -36,6 +37,12 @@ afterEach(async () => {
 const world = useTestWorld();
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const heartbeating = (serverIds: string[]): HeartbeatLoop => {
+  const loop = keepHeartbeating(world.current.agents, serverIds, INTERVAL_MS);
+  loops.push(loop);
+  return loop;
+};
 
 /** Six Slaves heartbeating (and the standbys), then five of them silent at the same moment. */
 const fiveOfSixGoSilent = async () => {
@@ -50,7 +57,7 @@ const fiveOfSixGoSilent = async () => {
   await w.startLiveness();
   for (const id of SLAVES) await w.fleet.startMonitor(id);
   for (const id of SLAVES) await monitorReaches(w, id, (state) => state.phase === 'monitoring');
-  agents = keepHeartbeating(w.agents, [...SLAVES, 'fo-01', 'fo-02'], INTERVAL_MS);
+  const agents = heartbeating([...SLAVES, 'fo-01', 'fo-02']);
   await sleep(3 * INTERVAL_MS);
   for (const id of SILENT) await agents.stop(id);
   return eventually(
@@ -128,10 +135,10 @@ test('five of six silent, then dismissed: nobody fails over; once heard again th
     expect(await failoverRows(w.db)).toEqual([]);
 
     // The network is back: their agents are heard again. Then one of them dies alone: not held.
-    agents = keepHeartbeating(w.agents, SILENT, INTERVAL_MS);
+    const heardAgain = heartbeating(SILENT);
     await sleep(2 * TIMEOUT_MS);
     expect(await failoverRows(w.db)).toEqual([]);
-    await agents.stop('rec-03');
+    await heardAgain.stop('rec-03');
     // Its failover begins, then claims a standby (once the VMS says the standby is up).
     const failover = await eventually(
       'rec-03 alone to fail over to a standby',
