@@ -3,7 +3,11 @@
  * workflow, an update or an activity failed with (a rejected update, a non-retryable activity error).
  */
 import { ApplicationFailure, TemporalFailure } from '@temporalio/common';
-import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import {
+  WorkflowFailedError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+} from '@temporalio/client';
 import { DomainError } from '../domain/errors';
 
 /**
@@ -26,3 +30,22 @@ export const failureType = (error: unknown): string | undefined => {
   if (root instanceof DomainError) return root.type;
   return root instanceof ApplicationFailure ? (root.type ?? undefined) : undefined;
 };
+
+const GRPC_DEADLINE_EXCEEDED = 4;
+
+/** The error itself and the causes it wraps, outermost first. */
+export const causeChain = (error: unknown): unknown[] => {
+  const chain: unknown[] = [];
+  for (let current = error; current instanceof Error && chain.length < 10; current = current.cause) {
+    chain.push(current);
+  }
+  return chain;
+};
+
+export const hasCode = (error: unknown, matches: (code: unknown) => boolean): boolean =>
+  causeChain(error).some((link) => matches((link as { code?: unknown }).code));
+
+/** A call given a deadline (a query, an update) that got no answer within it. */
+export const isDeadlineExceeded = (error: unknown): boolean =>
+  error instanceof WorkflowUpdateRPCTimeoutOrCancelledError ||
+  hasCode(error, (code) => code === GRPC_DEADLINE_EXCEEDED);

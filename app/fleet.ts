@@ -13,7 +13,8 @@ import { DomainError, ErrorType } from '../domain/errors';
 import { monitorWorkflowId, restoreWorkflowId } from '../domain/names';
 import { checkMonitorable, checkRestorable, isMonitorable, monitoredSlave } from '../domain/rules';
 import { VmsFolder, VmsRole, VmsServerId } from '../domain/search-attributes';
-import type { FailoverSettings } from '../domain/site';
+import { isFolder } from '../domain/site';
+import type { FailoverSettings, Folder } from '../domain/site';
 import {
   InvalidInput,
   checkDriveLetters,
@@ -74,6 +75,9 @@ const notMonitored = (serverId: string): DomainError =>
     ErrorType.MonitorNotRunning,
     `"${serverId}" is not monitored: start its monitor first (vms monitor start ${serverId})`,
   );
+
+export type MonitorRecord =
+  { running: false } | { running: true; folder: Folder | undefined; taskAttempt: number | undefined };
 
 export class Fleet {
   constructor(private readonly deps: FleetDeps) {}
@@ -224,15 +228,22 @@ export class Fleet {
   }
 
   /**
-   * The attempt of the monitor's pending workflow task, when it has one: above 1, its earlier attempts failed
-   * (the worker log says why) and the monitor acts on nothing until one completes.
+   * The monitor as Temporal records it, from one describe (no worker needed): whether it runs, the folder it
+   * last put its Slave in (Servers while it monitors, Broken recorders once it fails over) and the attempt of
+   * its pending workflow task (above 1: its earlier attempts failed).
    */
-  async monitorTaskAttempt(serverId: string): Promise<number | undefined> {
+  async monitorRecord(serverId: string): Promise<MonitorRecord> {
     try {
-      const { raw } = await this.monitorHandle(serverId).describe();
-      return raw.pendingWorkflowTask?.attempt ?? undefined;
+      const description = await this.monitorHandle(serverId).describe();
+      if (description.status.name !== 'RUNNING') return { running: false };
+      const folder = description.typedSearchAttributes.get(VmsFolder);
+      return {
+        running: true,
+        folder: isFolder(folder) ? folder : undefined,
+        taskAttempt: description.raw.pendingWorkflowTask?.attempt ?? undefined,
+      };
     } catch (error) {
-      if (error instanceof WorkflowNotFoundError) return undefined;
+      if (error instanceof WorkflowNotFoundError) return { running: false };
       throw error;
     }
   }

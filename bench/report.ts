@@ -42,6 +42,7 @@ export const summaryLine = (result: RunResult) => ({
   machineCpuCores: round(result.steadyCpu.machineCores, 2),
   cores: cpus().length,
   workerRssMb: round(result.workerRssMb),
+  statusMs: result.statusMs,
   ...result.correctness,
 });
 
@@ -105,7 +106,7 @@ export const report = (result: RunResult): string => {
       (result.reportsChecked
         ? ' (every monitor told of its Slave)'
         : ' (roster and leases; checkpoints not due)'),
-    `monitors started at ${round(result.monitorStartsPerSec)}/s`,
+    `monitors started at ${round(result.monitorStartsPerSec)}/s; vms status read the site in ${result.statusMs} ms`,
     `steady CPU (cores of ${cores}): worker ${round(cpu.workerCores, 2)} (${perThousand(cpu.workerCores)} per 1000 ` +
       `Slaves), PostgreSQL ${round(cpu.postgresCores, 2)}, Temporal server ${server(cpu.serverCores)}` +
       `${persistence(cpu.temporalPersistenceCores)}, ` +

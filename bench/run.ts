@@ -11,6 +11,8 @@ import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { createFleet } from '../app/fleet';
 import type { Fleet } from '../app/fleet';
+import { collectSiteStatus } from '../app/site-status';
+import { SiteView } from '../app/site-view';
 import { monitorWorkflowId } from '../domain/names';
 import type { AppConfig } from '../infra/config';
 import type { Logger } from '../infra/logger';
@@ -67,6 +69,8 @@ export interface LivenessCorrectness {
   monitorsBehind: number;
   /** Slaves alive at the end (healthy or promoted) whose monitor is not running or not in 'monitoring'. */
   monitorsLost: number;
+  /** Slaves alive at the end that `vms status` does not show as 'monitoring' (asked once, after the above). */
+  statusMisread: number;
   /** 1 when the wait for the above gave up before they were all 0. */
   drainGaveUp: number;
 }
@@ -104,6 +108,8 @@ export interface RunResult {
   /** Whether every monitor was due a checkpoint within the run, so `monitorsBehind` checked what it was told. */
   reportsChecked: boolean;
   drainMs: number;
+  /** How long `vms status` took to read the site, once, after the wait for the liveness view. */
+  statusMs: number;
   steadyCpu: CpuWindow;
   failoverCpu: CpuWindow;
   workerRssIdleMb: number;
@@ -179,27 +185,39 @@ const waitFor = async (what: string, withinMs: number, done: () => Promise<boole
 
 interface MonitorView {
   running: boolean;
-  phase: string | undefined;
-  /** The monitor was told of a heartbeat of its Slave. */
+  /** The monitor keeps its Slave in the Servers folder: it is in phase 'monitoring'. */
+  monitoring: boolean;
+  /** The monitor was told of a heartbeat of its Slave (asked only when `withTold`). */
   told: boolean;
 }
 
 /**
- * A monitor as the bench sees it: running (Temporal's record: a query alone would answer for a workflow that
- * ended, from its history), its phase, whether it heard its Slave; null when it did not answer in time.
+ * A monitor as the bench sees it, from Temporal's record (one describe: running, the folder it keeps its Slave
+ * in), and only when asked whether it was told of its Slave, from its state query, which a worker answers (at
+ * 10,000 Slaves most monitors are out of the worker's cache, and queries alone would make it replay them all);
+ * null when it did not answer in time.
  */
-const monitorView = async (fleet: Fleet, serverId: string): Promise<MonitorView | null> => {
+const monitorView = async (
+  fleet: Fleet,
+  serverId: string,
+  withTold: boolean,
+): Promise<MonitorView | null> => {
   try {
-    if (!(await fleet.isMonitorRunning(serverId))) return { running: false, phase: undefined, told: false };
-    const state = await fleet.monitorState(serverId);
-    return { running: true, phase: state?.phase, told: (state?.lastHeartbeatAtMs ?? null) !== null };
+    const record = await fleet.monitorRecord(serverId);
+    if (!record.running) return { running: false, monitoring: false, told: false };
+    const state = withTold ? await fleet.monitorState(serverId) : undefined;
+    return {
+      running: true,
+      monitoring: record.folder === 'Servers',
+      told: (state?.lastHeartbeatAtMs ?? null) !== null,
+    };
   } catch {
     return null;
   }
 };
 
 const isMonitoring = (view: MonitorView | null | undefined): boolean =>
-  view?.running === true && view.phase === 'monitoring';
+  view?.running === true && view.monitoring;
 
 /** Ends every workflow of the run, so that nothing of it stays on the shared dev server. */
 const terminateRun = async (client: Client, workflowIds: string[]): Promise<void> => {
@@ -378,7 +396,11 @@ export const runOnce = async (
     const settled = await waitFor('the liveness view of every live server', DRAIN_WITHIN_MS, async () => {
       const asked = [...new Set([...liveness.lost, ...liveness.untold])];
       const views = new Map(
-        await mapLimited(asked, BULK_CONCURRENCY, async (id) => [id, await monitorView(fleet, id)] as const),
+        await mapLimited(
+          asked,
+          BULK_CONCURRENCY,
+          async (id) => [id, await monitorView(fleet, id, reportsChecked)] as const,
+        ),
       );
       liveness = {
         leases: await leasesBehind(
@@ -394,16 +416,25 @@ export const runOnce = async (
     const drainMs = Date.now() - drainBegan;
     // A monitor that only failed to answer in time is asked once more.
     const lost = await mapLimited(liveness.lost, BULK_CONCURRENCY, async (id) =>
-      isMonitoring(await monitorView(fleet, id)) ? [] : [id],
+      isMonitoring(await monitorView(fleet, id, false)) ? [] : [id],
     );
+    // What an operator's `vms status` shows of the live servers, and how long it takes to answer.
+    const statusBegan = Date.now();
+    const shown = await collectSiteStatus(new SiteView(db), client, fleet);
+    const statusMs = Date.now() - statusBegan;
+    const aliveSet = new Set(alive);
+    const misread = shown
+      .filter((server) => aliveSet.has(server.id) && server.monitor !== 'monitoring')
+      .map((server) => `${server.id} (${server.monitor})`);
     const livenessCorrectness: LivenessCorrectness = {
       heartbeatsFailed: agents.counts.failed,
       leasesBehind: liveness.leases.length,
       monitorsBehind: new Set([...liveness.roster, ...liveness.untold]).size,
       monitorsLost: lost.flat().length,
+      statusMisread: misread.length,
       drainGaveUp: settled ? 0 : 1,
     };
-    for (const [name, ids] of Object.entries({ ...liveness, lost: lost.flat() })) {
+    for (const [name, ids] of Object.entries({ ...liveness, lost: lost.flat(), misread })) {
       if (ids.length > 0) log(`${name}: ${ids.slice(0, 10).join(', ')}${ids.length > 10 ? ', ...' : ''}`);
     }
 
@@ -482,6 +513,7 @@ export const runOnce = async (
       otherSignals: histories.reduce((sum, history) => sum + history.otherSignals.length, 0),
       reportsChecked,
       drainMs,
+      statusMs,
       steadyCpu,
       failoverCpu,
       workerRssIdleMb,

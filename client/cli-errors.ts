@@ -3,8 +3,7 @@
  * Bad input (2) is the operator's to fix; an unreachable service (3) may pass by itself.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
-import { rootFailure } from '../app/failures';
+import { causeChain, hasCode, rootFailure } from '../app/failures';
 import { DomainError, ErrorType } from '../domain/errors';
 import { InvalidInput } from '../domain/validation';
 import { ConfigError } from '../infra/config';
@@ -21,22 +20,9 @@ export class CliError extends Error {
   }
 }
 
-const GRPC_DEADLINE_EXCEEDED = 4;
 const GRPC_UNAVAILABLE = 14;
 const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH']);
 const KNOWN_FAILURE_TYPES = new Set<string>(Object.values(ErrorType));
-
-/** The error itself and the causes it wraps, outermost first. */
-const causeChain = (error: unknown): unknown[] => {
-  const chain: unknown[] = [];
-  for (let current = error; current instanceof Error && chain.length < 10; current = current.cause) {
-    chain.push(current);
-  }
-  return chain;
-};
-
-const hasCode = (error: unknown, matches: (code: unknown) => boolean): boolean =>
-  causeChain(error).some((link) => matches((link as { code?: unknown }).code));
 
 /** "Failed to query Workflow: 9 FAILED_PRECONDITION: ...": a wrapper's message says little without its cause's. */
 const causeMessages = (error: unknown): string => {
@@ -46,10 +32,6 @@ const causeMessages = (error: unknown): string => {
     ': ',
   );
 };
-
-export const isDeadlineExceeded = (error: unknown): boolean =>
-  error instanceof WorkflowUpdateRPCTimeoutOrCancelledError ||
-  hasCode(error, (code) => code === GRPC_DEADLINE_EXCEEDED);
 
 /** Bounds a call that needs a worker to answer (a query, an update, a workflow result). */
 export const workerNotAnswering = (what: string, waitedMs: number): CliError =>

@@ -15,7 +15,8 @@ import { createPool } from '../infra/database';
 import { createLogger } from '../infra/logger';
 import type { Logger } from '../infra/logger';
 import { connectClient } from '../infra/temporal';
-import { CliError, ExitCode, isDeadlineExceeded, workerNotAnswering } from './cli-errors';
+import { isDeadlineExceeded } from '../app/failures';
+import { CliError, ExitCode, workerNotAnswering } from './cli-errors';
 
 const CONNECT_TIMEOUT_MS = 10_000;
 

@@ -3,7 +3,9 @@
 export type ServerRole = 'master' | 'slave' | 'failover';
 export type ServerStatus = 'active' | 'broken' | 'standby';
 /** Folders of the VMS server list. */
-export type Folder = 'Servers' | 'FailoverServers' | 'BrokenRecorders';
+export const FOLDERS = ['Servers', 'FailoverServers', 'BrokenRecorders'] as const;
+export type Folder = (typeof FOLDERS)[number];
+export const isFolder = (value: unknown): value is Folder => (FOLDERS as readonly unknown[]).includes(value);
 export type CameraKind = 'ip' | 'analog';
 
 export interface DiskHealth {

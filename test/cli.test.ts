@@ -297,8 +297,8 @@ describe('vms status', () => {
     const [json, text] = await withWorker(
       async () => {
         await eventually('a failed workflow task of the monitor', async () => {
-          const attempt = await fleet.monitorTaskAttempt('rec-01');
-          return attempt !== undefined && attempt > 1;
+          const record = await fleet.monitorRecord('rec-01');
+          return record.running && (record.taskAttempt ?? 0) > 1;
         });
         return [await vms('status', '--json'), await vms('status')];
       },

@@ -1,182 +1,28 @@
 /**
  * `vms status`: the server list as the VMS shows it, by folder, with the last heartbeat each gateway heard and
- * what the monitors know; then the liveness detector, a mass-failure hold and the alerts not acknowledged.
- * Monitor state comes from a query, which needs a worker: queries are bounded, so the command answers even
- * with no worker. A monitor that does not answer is described: a workflow task failing again and again is told
- * apart from a worker that is not there.
+ * what the monitors know (app/site-status); then the liveness detector, a mass-failure hold and the alerts not
+ * acknowledged. It answers with no worker running, and says so.
  */
-import { ServiceError } from '@temporalio/client';
-import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
-import type { Fleet } from '../../app/fleet';
 import type { SiteView } from '../../app/site-view';
+import { QUERY_DEADLINE_MS, collectSiteStatus } from '../../app/site-status';
+import type { ServerStatus } from '../../app/site-status';
 import { formatDuration } from '../../domain/duration';
-import { TERM_STALE_AFTER_MS, brokenLetters } from '../../domain/liveness';
+import { TERM_STALE_AFTER_MS } from '../../domain/liveness';
+import { isMonitorable } from '../../domain/rules';
+import type { Folder } from '../../domain/site';
 import type { Alert } from '../../store/alerts';
 import type { DetectorTerm } from '../../store/detector-term';
 import type { Hold } from '../../store/holds';
-import { isMonitorable } from '../../domain/rules';
-import { mapLimited } from '../../infra/limit';
-import type { Folder } from '../../domain/site';
 import type { ServerRecord } from '../../store/servers';
-import type { MonitorState } from '../../workflows/definitions';
-import { isDeadlineExceeded } from '../cli-errors';
 import { formatAgo, formatTime, printJson, printLine, printTable } from '../output';
 import { withSession } from '../session';
 
-/** How long the monitors get to answer their state query before the worker is deemed not running. */
-const QUERY_DEADLINE_MS = 5_000;
-/** How long the monitors that did not answer get to be described. */
-const DESCRIBE_DEADLINE_MS = 5_000;
-const DESCRIBE_CONCURRENCY = 16;
-
-export type MonitorStatus =
-  | 'monitoring'
-  | 'failover held'
-  | 'failing over'
-  | 'failed over'
-  | 'not monitored'
-  | 'worker not answering'
-  | 'monitor stuck';
-
-export interface ServerStatus {
-  id: string;
-  hostname: string;
-  folder: Folder;
-  role: ServerRecord['role'];
-  state: ServerRecord['status'];
-  protected: boolean;
-  timeoutMs: number;
-  /** The broken Slave this server took over from. */
-  replaces: string | null;
-  cameras: { ip: number; analog: number };
-  monitor: MonitorStatus;
-  /** A stuck monitor: the attempt of its workflow task, whose earlier attempts failed. */
-  monitorTaskAttempt: number | null;
-  lastHeartbeatAt: string | null;
-  brokenDisks: string[];
-  maintenanceUntil: string | null;
-  /** A standby that failed a failover, until `vms standby in-service`. */
-  outOfService: { since: string; reason: string } | null;
-}
-
-const FOLDERS: { folder: Folder; title: string }[] = [
+const FOLDER_TITLES: { folder: Folder; title: string }[] = [
   { folder: 'Servers', title: 'Servers' },
   { folder: 'FailoverServers', title: 'Failover servers' },
   { folder: 'BrokenRecorders', title: 'Broken recorders' },
 ];
-
-const PHASE_STATUS: Record<MonitorState['phase'], MonitorStatus> = {
-  monitoring: 'monitoring',
-  'failing-over': 'failing over',
-  'failed-over': 'failed over',
-};
-
-type MonitorView = { status: MonitorStatus; state?: MonitorState; taskAttempt?: number };
-
-/**
- * No answer within the deadline, or a call that failed because the worker that held the workflow has just
- * stopped: either way nobody can tell the monitor's state now.
- */
-const isUnanswered = (error: unknown): boolean => isDeadlineExceeded(error) || error instanceof ServiceError;
-
-const monitorView = async (fleet: Fleet, server: ServerRecord): Promise<MonitorView> => {
-  if (server.role !== 'slave' || !(await fleet.isMonitorRunning(server.id)))
-    return { status: 'not monitored' };
-  try {
-    const state = await fleet.monitorState(server.id);
-    if (state === undefined) return { status: 'not monitored' };
-    // A monitor started before the liveness layer answers without `heldBy`.
-    const held = state.phase === 'monitoring' && (state.heldBy ?? null) !== null;
-    return { status: held ? 'failover held' : PHASE_STATUS[state.phase], state };
-  } catch (error) {
-    if (isUnanswered(error)) return { status: 'worker not answering' };
-    throw error;
-  }
-};
-
-/**
- * A monitor that did not answer: its workflow task failed and is tried again (a defect of the workflow code,
- * which the worker log names), or no worker took its query. A monitor stuck so acts on no report: its Slave
- * would not fail over.
- */
-const unansweredView = async (fleet: Fleet, serverId: string): Promise<MonitorView> => {
-  try {
-    const attempt = await fleet.monitorTaskAttempt(serverId);
-    return attempt !== undefined && attempt > 1
-      ? { status: 'monitor stuck', taskAttempt: attempt }
-      : { status: 'worker not answering' };
-  } catch (error) {
-    if (isUnanswered(error)) return { status: 'worker not answering' };
-    throw error;
-  }
-};
-
-const describeUnanswered = async (
-  client: Client,
-  fleet: Fleet,
-  servers: ServerRecord[],
-  views: MonitorView[],
-): Promise<MonitorView[]> => {
-  if (!views.some((view) => view.status === 'worker not answering')) return views;
-  return client.withDeadline(Date.now() + DESCRIBE_DEADLINE_MS, () =>
-    mapLimited(
-      servers.map((server, index) => ({ server, view: views[index] ?? { status: 'not monitored' } })),
-      DESCRIBE_CONCURRENCY,
-      async ({ server, view }) =>
-        view.status === 'worker not answering' ? unansweredView(fleet, server.id) : view,
-    ),
-  );
-};
-
-const isoOrNull = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
-
-const collectStatus = async (site: SiteView, client: Client, fleet: Fleet): Promise<ServerStatus[]> => {
-  const servers = await site.servers();
-  const cameras = await site.cameras();
-  const leases = new Map((await site.leases()).map((lease) => [lease.serverId, lease]));
-  const nowMs = Date.now();
-  const views = await describeUnanswered(
-    client,
-    fleet,
-    servers,
-    await client.withDeadline(nowMs + QUERY_DEADLINE_MS, () =>
-      Promise.all(servers.map((server) => monitorView(fleet, server))),
-    ),
-  );
-  return servers.map((server, index): ServerStatus => {
-    const view = views[index] ?? { status: 'not monitored' };
-    const own = cameras.filter((camera) => camera.serverId === server.id);
-    const lease = leases.get(server.id);
-    const inMaintenance = server.maintenanceUntilMs !== null && server.maintenanceUntilMs > nowMs;
-    return {
-      id: server.id,
-      hostname: server.hostname,
-      folder: server.folder,
-      role: server.role,
-      state: server.status,
-      protected: server.settings.protected,
-      timeoutMs: server.settings.timeoutMs,
-      replaces: server.replacesServerId,
-      cameras: {
-        ip: own.filter((camera) => camera.kind === 'ip').length,
-        analog: own.filter((camera) => camera.kind === 'analog').length,
-      },
-      monitor: view.status,
-      monitorTaskAttempt: view.taskAttempt ?? null,
-      lastHeartbeatAt: isoOrNull(lease?.lastSeenMs ?? null),
-      brokenDisks: lease === undefined ? (view.state?.brokenDisks ?? []) : brokenLetters(lease.disks),
-      maintenanceUntil: inMaintenance ? isoOrNull(server.maintenanceUntilMs) : null,
-      outOfService:
-        server.outOfService === null
-          ? null
-          : {
-              since: new Date(server.outOfService.sinceMs).toISOString(),
-              reason: server.outOfService.reason,
-            },
-    };
-  });
-};
 
 const ROLE_NAMES: Record<ServerRecord['role'], string> = {
   master: 'Master',
@@ -287,7 +133,7 @@ const printStatus = (site: string, servers: ServerStatus[], liveness: LivenessSt
   const nowMs = Date.now();
   printLine(`Site ${site}, ${formatTime(nowMs)}`);
   printLiveness(liveness, nowMs);
-  for (const { folder, title } of FOLDERS) {
+  for (const { folder, title } of FOLDER_TITLES) {
     printLine();
     printLine(title);
     printTable(
@@ -328,7 +174,7 @@ export const registerStatusCommand = (program: Command): void => {
     .action((options: { json?: boolean }) =>
       withSession(async (session) => {
         const site = await session.site();
-        const servers = await collectStatus(site, await session.client(), await session.fleet());
+        const servers = await collectSiteStatus(site, await session.client(), await session.fleet());
         const liveness = await collectLiveness(site);
         if (options.json === true) {
           printJson({
