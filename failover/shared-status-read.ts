@@ -1,47 +1,54 @@
 /**
- * Whether the VMS reports standbys up, for take-overs decided together: one read of every server's status
- * shared by all of them, instead of one call each. A hundred Slaves failing at once ask the VMS once, and each
- * take-over finds its answer read while its claim was being made. A read is shared while it is younger than
- * `maxAgeMs` (counted from when it was asked); a server it does not hold, or a read that failed, is asked
- * about alone, as a take-over decided alone always is. The same read tells which broken Slaves the VMS cannot
- * reach: their fence is not asked for (see fenceBrokenSlave in take-over.ts).
+ * What the VMS says of the servers a take-over decided with others is about: its broken Slave (asked as the
+ * take-over starts, so that its fence knows by then whether the VMS can reach it) and the standby it claims.
+ * Each server is asked about alone, and the answer is shared by every take-over that asks about it while it
+ * is younger than `maxAgeMs` (counted from when it was asked): a hundred take-overs ask about their own
+ * servers, never the whole site, whose read grows with the site (10,000 servers) and not with the failures.
+ * A Slave the VMS reports it cannot reach is not asked to fence (see fenceBrokenSlave in take-over.ts).
  */
-import type { VmsControlPlane } from '../vms/control-plane';
+import type { VmsControlPlane, VmsServerStatus } from '../vms/control-plane';
 
 export class SharedStatusRead {
-  private read: { askedAtMs: number; reachable: Promise<Map<string, boolean> | undefined> } | undefined;
+  private readonly reads = new Map<string, { askedAtMs: number; status: Promise<VmsServerStatus> }>();
 
   constructor(
-    private readonly vms: Pick<VmsControlPlane, 'serverStatus' | 'isServerUp'>,
+    private readonly vms: Pick<VmsControlPlane, 'serverStatusOf'>,
     private readonly maxAgeMs: number,
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Asks the VMS now, unless a read young enough is under way or done. */
-  refresh(): void {
-    const nowMs = this.now();
-    if (this.read !== undefined && nowMs - this.read.askedAtMs <= this.maxAgeMs) return;
-    this.read = {
-      askedAtMs: nowMs,
-      reachable: this.vms.serverStatus().then(
-        (servers) => new Map(servers.map((server) => [server.serverId, server.reachable])),
-        () => undefined,
-      ),
-    };
+  /** Asks the VMS about the server now, unless a read of it young enough is under way or done. */
+  refresh(serverId: string): void {
+    void this.read(serverId).catch(() => undefined);
   }
 
+  /** Whether the VMS reports the server up; its refusal or failure to answer is the caller's to handle. */
   async isServerUp(serverId: string): Promise<boolean> {
-    return (await this.reachability())?.get(serverId) ?? this.vms.isServerUp(serverId);
+    return (await this.read(serverId)).reachable;
   }
 
-  /** Whether the shared read holds the server as one the VMS cannot reach; never asks about it alone. */
+  /** Whether the VMS reports that it cannot reach the server; a read that failed says nothing. */
   async reportedUnreachable(serverId: string): Promise<boolean> {
-    return (await this.reachability())?.get(serverId) === false;
+    return this.read(serverId).then(
+      (status) => !status.reachable,
+      () => false,
+    );
   }
 
-  /** Each server's reachability from a read young enough (asked now if none is); undefined if it failed. */
-  private async reachability(): Promise<Map<string, boolean> | undefined> {
-    this.refresh();
-    return this.read?.reachable;
+  private read(serverId: string): Promise<VmsServerStatus> {
+    const nowMs = this.now();
+    for (const [id, read] of this.reads) {
+      if (nowMs - read.askedAtMs > this.maxAgeMs) this.reads.delete(id);
+    }
+    const young = this.reads.get(serverId);
+    if (young !== undefined) return young.status;
+    const status = this.vms.serverStatusOf(serverId);
+    const read = { askedAtMs: nowMs, status };
+    this.reads.set(serverId, read);
+    // A failed read is not shared: the next take-over to ask asks again.
+    status.catch(() => {
+      if (this.reads.get(serverId) === read) this.reads.delete(serverId);
+    });
+    return status;
   }
 }

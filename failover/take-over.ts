@@ -90,7 +90,7 @@ export class TakeOverLeft extends Error {
   }
 }
 
-/** How long take-overs decided together share one read of the VMS's status (a claim is about as quick). */
+/** How long take-overs decided together share what the VMS said of a server (a claim is about as quick). */
 const SHARED_STATUS_MAX_AGE_MS = 1_000;
 
 export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
@@ -105,7 +105,7 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
   };
 
   const sharedStatus = new SharedStatusRead(vms, SHARED_STATUS_MAX_AGE_MS);
-  /** Whether the VMS reports a server up: for a take-over decided with others, from a read they share. */
+  /** Whether the VMS reports a server up: for a take-over decided with others, from reads they share. */
   const upCheck = (together: boolean): ((serverId: string) => Promise<boolean>) =>
     together ? (serverId) => sharedStatus.isServerUp(serverId) : (serverId) => vms.isServerUp(serverId);
 
@@ -190,8 +190,8 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
 
   /**
    * Asks the VMS to stop the Slave recording: what came of it, or a throw when the VMS itself did not answer.
-   * `together`: decided with other take-overs, whose shared status read may already say that the VMS cannot
-   * reach the Slave (a crashed server, the usual case when several fail at once). Such a fence would fail
+   * `together`: decided with other take-overs; the Slave's status, asked as the take-over started, may say that
+   * the VMS cannot reach it (a crashed server, the usual case when several fail at once). Such a fence would fail
    * the same way, after a call the VMS may spend its own connection timeout on: it is recorded unreachable
    * without the call, and repeated, like any such fence, when the Slave is heard again.
    */
@@ -250,15 +250,15 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
   /**
    * The steps after the failover is open, back to back. `stillOwned` is asked before each: a run that lost the
    * right to go on (the detector's session ended) stops there with TakeOverLeft, and the other run goes on
-   * alone. `together`: decided with other take-overs, whose claims and fences share one read of the VMS's
-   * status (`SharedStatusRead`), asked as this one starts.
+   * alone. `together`: decided with other take-overs, whose claims and fences share what the VMS says of each
+   * server (`SharedStatusRead`); the Slave's status is asked as this one starts.
    */
   const takeOverFrom = async (
     plan: FailoverPlan,
     { stillOwned = () => true, together = false }: { stillOwned?: () => boolean; together?: boolean } = {},
   ): Promise<TakeOver> => {
     const { failoverId, slaveId } = plan;
-    if (together) sharedStatus.refresh();
+    if (together) sharedStatus.refresh(slaveId);
     const step = <T>(name: string, run: () => Promise<T>): Promise<T> => {
       if (!stillOwned()) throw new TakeOverLeft(failoverId, name);
       return logged(failoverId, name, run);

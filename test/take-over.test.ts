@@ -227,7 +227,7 @@ test('a failover the detector opened is untold until its monitor is told or join
   expect(await untold()).toEqual([]);
 });
 
-test('take-overs decided together ask the VMS once about their servers: a standby it reports down is passed over, a Slave it cannot reach is not asked to fence', async () => {
+test('take-overs decided together ask the VMS about their own servers, never the whole site: a standby it reports down is passed over, a Slave it cannot reach is not asked to fence', async () => {
   const { db, seed, vms, config } = world.current;
   const description = site(
     slave({ id: 'rec-01', ipCameras: 1 }),
@@ -246,7 +246,8 @@ test('take-overs decided together ask the VMS once about their servers: a standb
   // Crashed: the VMS cannot reach them.
   await vms.setServerState('rec-02', 'down');
   await vms.setServerState('rec-04', 'down');
-  const statusReads = jest.spyOn(vms, 'serverStatus');
+  const siteReads = jest.spyOn(vms, 'serverStatus');
+  const serverReads = jest.spyOn(vms, 'serverStatusOf');
   const oneServerAsks = jest.spyOn(vms, 'isServerUp');
   const steps = createTakeOver({ db, vms, tuning: config.failover, log: { info: () => {}, warn: () => {} } });
   const plans = await Promise.all(
@@ -264,7 +265,17 @@ test('take-overs decided together ask the VMS once about their servers: a standb
     role: 'failover',
     outOfService: { reason: 'the VMS reports it down' },
   });
-  expect(statusReads).toHaveBeenCalledTimes(1);
+  // Each Slave, asked about as its take-over started, and each standby claimed, once.
+  expect(serverReads.mock.calls.map(([serverId]) => serverId).sort()).toEqual([
+    'fo-01',
+    'fo-02',
+    'fo-03',
+    'fo-04',
+    'rec-01',
+    'rec-02',
+    'rec-03',
+  ]);
+  expect(siteReads).not.toHaveBeenCalled();
   expect(oneServerAsks).not.toHaveBeenCalled();
   // The Slaves the VMS reaches are fenced; the one it cannot reach is recorded so, with its alert, uncalled.
   const fences = await vms.calls('fence');
@@ -283,7 +294,7 @@ test('take-overs decided together ask the VMS once about their servers: a standb
     'detector',
   );
   expect((await steps.takeOverFrom(alone.plan)).claim).toEqual({ claimed: true, serverId: 'fo-05' });
-  expect(statusReads).toHaveBeenCalledTimes(1);
+  expect(siteReads).not.toHaveBeenCalled();
   expect(oneServerAsks).toHaveBeenCalledTimes(1);
   expect((await vms.calls('fence')).filter((call) => call.subject === 'rec-04')).toEqual([
     expect.objectContaining({ outcome: 'failed', code: 'server-unreachable' }),

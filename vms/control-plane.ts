@@ -55,6 +55,8 @@ export interface VmsControlPlane {
   ): Promise<VmsOutcome>;
   /** Every server of the site, in one call. */
   serverStatus(): Promise<VmsServerStatus[]>;
+  /** One server's status; rejects with VmsRejected 'unknown-server' for a server the VMS does not have. */
+  serverStatusOf(serverId: string): Promise<VmsServerStatus>;
   /** Whether the server's services answer. */
   isServerUp(serverId: string): Promise<boolean>;
 }

@@ -118,12 +118,13 @@ export class HttpVmsBridge implements VmsControlPlane {
    * and a hundred failovers at once reading the whole site each took seconds on a site of 1,000 servers. A
    * bridge written before that call (404 `not-found`, 405) is asked for every server instead, from then on.
    */
-  async isServerUp(serverId: string): Promise<boolean> {
+  async serverStatusOf(serverId: string): Promise<VmsServerStatus> {
     if (this.asksOneServer) {
       try {
-        return (
-          await this.answer({ method: 'GET', path: BridgePaths.serverStatus(serverId) }, parseOneStatusBody)
-        ).reachable;
+        return await this.answer(
+          { method: 'GET', path: BridgePaths.serverStatus(serverId) },
+          parseOneStatusBody,
+        );
       } catch (error) {
         if (!(error instanceof VmsRejected && OLDER_BRIDGE_CODES.has(error.code))) throw error;
         this.asksOneServer = false;
@@ -133,7 +134,11 @@ export class HttpVmsBridge implements VmsControlPlane {
     if (server === undefined) {
       throw new VmsRejected('unknown-server', `the VMS does not know server ${serverId}`);
     }
-    return server.reachable;
+    return server;
+  }
+
+  async isServerUp(serverId: string): Promise<boolean> {
+    return (await this.serverStatusOf(serverId)).reachable;
   }
 
   /** Closes the kept-alive connections. */
