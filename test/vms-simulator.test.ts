@@ -262,7 +262,11 @@ describe('migrations', () => {
       const applied = await db.query<{ name: string }>(
         'SELECT name FROM vms_sim.schema_migrations ORDER BY id',
       );
-      expect(applied.rows.map((row) => row.name)).toEqual(['001_simulator.sql', '002_recording_model.sql']);
+      expect(applied.rows.map((row) => row.name)).toEqual([
+        '001_simulator.sql',
+        '002_recording_model.sql',
+        '003_by_server.sql',
+      ]);
     } finally {
       await db.end();
     }
