@@ -1,6 +1,6 @@
 /** PostgreSQL access: one pool per process, the database created when missing, transactions. */
 import { Pool } from 'pg';
-import type { PoolClient, PoolConfig, QueryResult, QueryResultRow } from 'pg';
+import type { ClientBase, PoolClient, PoolConfig, QueryResult, QueryResultRow } from 'pg';
 import type { Logger } from './logger';
 
 /** Where a query runs: the pool, or the client of an open transaction. */
@@ -11,19 +11,39 @@ const DUPLICATE_DATABASE = '42P04';
 const UNIQUE_VIOLATION = '23505';
 const INVALID_CATALOG_NAME = '3D000';
 
-export const createPool = (databaseUrl: string, logger: Logger, options: PoolConfig = {}): Pool => {
+/**
+ * How PostgreSQL plans the statements of a pool's connections. `generic`: planned once for any values, for a
+ * process whose hot path runs prepared statements (`queryPrepared`), which PostgreSQL then neither parses nor
+ * plans again. The setting (`plan_cache_mode = force_generic_plan`) holds for every statement with parameters
+ * on those connections, prepared or not: each statement run there must read the same rows, by the same
+ * indexes, whatever its values: no filter that a missing value turns off (test/sql-style.test.ts).
+ * `custom` (PostgreSQL's default): planned for each execution's values.
+ */
+export type PlanMode = 'generic' | 'custom';
+
+export interface PoolOptions extends PoolConfig {
+  plans?: PlanMode;
+}
+
+export const createPool = (
+  databaseUrl: string,
+  logger: Logger,
+  { plans = 'custom', ...options }: PoolOptions = {},
+): Pool => {
   const pool = new Pool({
     connectionString: databaseUrl,
     max: 10,
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
-    // Awaited before the pool hands the new connection out (pg-pool 3.14; its types still say void).
-    // eslint-disable-next-line @typescript-eslint/no-misused-promises
-    onConnect: async (client) => {
-      await client.query(GENERIC_PLANS).catch((error: unknown) => {
-        logger.warn({ err: (error as Error).message }, 'PostgreSQL connection keeps custom plans');
-      });
-    },
+    ...(plans === 'generic' && {
+      // Awaited before the pool hands the new connection out (pg-pool 3.14; its types still say void).
+      // eslint-disable-next-line @typescript-eslint/no-misused-promises
+      onConnect: async (client: ClientBase) => {
+        await client.query(GENERIC_PLANS).catch((error: unknown) => {
+          logger.warn({ err: (error as Error).message }, 'PostgreSQL connection keeps custom plans');
+        });
+      },
+    }),
     ...options,
   });
   // An idle client losing its connection (PostgreSQL restarted) must not crash the process: the pool
@@ -32,11 +52,6 @@ export const createPool = (databaseUrl: string, logger: Logger, options: PoolCon
   return pool;
 };
 
-/**
- * The prepared statements of a connection are planned once, for any values (a generic plan), instead of for
- * each execution's values. Only prepared statements (`queryPrepared`) and PL/pgSQL are planned so; every
- * prepared statement here looks rows up by key, where the values do not change the plan.
- */
 const GENERIC_PLANS = 'SET plan_cache_mode = force_generic_plan';
 
 /**
@@ -102,8 +117,13 @@ export const queryPrepared = async <Row extends QueryResultRow>(
  * touch the database for longer than any idle timeout, and a failover should not pay for starting PostgreSQL
  * backends (docs/benchmark.md: on the benchmark machine the commit flush, not this, dominates a step).
  */
-export const createWarmPool = async (databaseUrl: string, logger: Logger, size: number): Promise<Pool> => {
-  const pool = createPool(databaseUrl, logger, { max: size, min: size });
+export const createWarmPool = async (
+  databaseUrl: string,
+  logger: Logger,
+  size: number,
+  plans: PlanMode = 'custom',
+): Promise<Pool> => {
+  const pool = createPool(databaseUrl, logger, { max: size, min: size, plans });
   const clients = await Promise.all(Array.from({ length: size }, () => pool.connect()));
   for (const client of clients) client.release();
   return pool;

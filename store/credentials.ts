@@ -17,6 +17,10 @@ interface CredentialRow {
 }
 
 const CREDENTIAL_COLUMNS = 'id, server_id, issued_at, revoked_at';
+const SELECT_CREDENTIALS = `SELECT ${CREDENTIAL_COLUMNS} FROM agent_credentials`;
+const CREDENTIALS_ORDER = 'ORDER BY server_id, issued_at, id';
+const REVOKE_SERVER_CREDENTIALS =
+  'UPDATE agent_credentials SET revoked_at = now() WHERE server_id = $1 AND revoked_at IS NULL';
 
 const toCredentialRecord = (row: CredentialRow): CredentialRecord => ({
   id: row.id,
@@ -60,20 +64,23 @@ export const revokeCredentials = async (
   credentialId?: string,
 ): Promise<string[]> => {
   await getServer(db, serverId);
-  const { rows } = await db.query<{ id: string }>(
-    `UPDATE agent_credentials SET revoked_at = now()
-      WHERE server_id = $1 AND revoked_at IS NULL AND ($2::text IS NULL OR id = $2) RETURNING id`,
-    [serverId, credentialId ?? null],
-  );
+  const { rows } =
+    credentialId === undefined
+      ? await db.query<{ id: string }>(`${REVOKE_SERVER_CREDENTIALS} RETURNING id`, [serverId])
+      : await db.query<{ id: string }>(`${REVOKE_SERVER_CREDENTIALS} AND id = $2 RETURNING id`, [
+          serverId,
+          credentialId,
+        ]);
   return rows.map((row) => row.id).sort();
 };
 
 export const listCredentials = async (db: Queryable, serverId?: string): Promise<CredentialRecord[]> => {
-  const { rows } = await db.query<CredentialRow>(
-    `SELECT ${CREDENTIAL_COLUMNS} FROM agent_credentials WHERE $1::text IS NULL OR server_id = $1
-      ORDER BY server_id, issued_at, id`,
-    [serverId ?? null],
-  );
+  const { rows } =
+    serverId === undefined
+      ? await db.query<CredentialRow>(`${SELECT_CREDENTIALS} ${CREDENTIALS_ORDER}`)
+      : await db.query<CredentialRow>(`${SELECT_CREDENTIALS} WHERE server_id = $1 ${CREDENTIALS_ORDER}`, [
+          serverId,
+        ]);
   return rows.map(toCredentialRecord);
 };
 

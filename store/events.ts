@@ -114,18 +114,22 @@ const toEventRecord = (row: FailoverEventRow): FailoverEventRecord => ({
   at: row.at,
 });
 
+const SELECT_EVENTS = 'SELECT id, server_id, failover_id, event, details, at FROM failover_events';
+
 export const listEvents = async (
   db: Queryable,
   serverId?: string,
   limit = 200,
 ): Promise<FailoverEventRecord[]> => {
-  const { rows } = await db.query<FailoverEventRow>(
-    `SELECT id, server_id, failover_id, event, details, at
-       FROM failover_events
-      WHERE $1::text IS NULL OR server_id = $1
-         OR failover_id IN (SELECT id FROM failovers WHERE slave_id = $1 OR failover_server_id = $1)
-      ORDER BY id DESC LIMIT $2`,
-    [serverId ?? null, limit],
-  );
+  const { rows } =
+    serverId === undefined
+      ? await db.query<FailoverEventRow>(`${SELECT_EVENTS} ORDER BY id DESC LIMIT $1`, [limit])
+      : await db.query<FailoverEventRow>(
+          `${SELECT_EVENTS}
+            WHERE server_id = $1
+               OR failover_id IN (SELECT id FROM failovers WHERE slave_id = $1 OR failover_server_id = $1)
+            ORDER BY id DESC LIMIT $2`,
+          [serverId, limit],
+        );
   return rows.map(toEventRecord).reverse();
 };

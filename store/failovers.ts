@@ -91,10 +91,13 @@ const lockFailover = async (tx: PoolClient, failoverId: string): Promise<Failove
 };
 
 export const listFailovers = async (db: Queryable, serverId?: string): Promise<FailoverRecord[]> => {
-  const { rows } = await db.query<FailoverRow>(
-    `${SELECT_FAILOVERS} WHERE $1::text IS NULL OR slave_id = $1 OR failover_server_id = $1 ORDER BY started_at`,
-    [serverId ?? null],
-  );
+  const { rows } =
+    serverId === undefined
+      ? await db.query<FailoverRow>(`${SELECT_FAILOVERS} ORDER BY started_at`)
+      : await db.query<FailoverRow>(
+          `${SELECT_FAILOVERS} WHERE slave_id = $1 OR failover_server_id = $1 ORDER BY started_at`,
+          [serverId],
+        );
   return rows.map(toFailoverRecord);
 };
 

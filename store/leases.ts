@@ -60,10 +60,12 @@ export const writeLeases = async (db: Queryable, leases: StoredLease[]): Promise
 };
 
 export const readLeases = async (db: Queryable, serverIds?: string[]): Promise<StoredLease[]> => {
-  const { rows } = await db.query<LeaseRow>(
-    `${SELECT_LEASES} WHERE $1::text[] IS NULL OR server_id = ANY($1) ORDER BY server_id`,
-    [serverIds ?? null],
-  );
+  const { rows } =
+    serverIds === undefined
+      ? await db.query<LeaseRow>(`${SELECT_LEASES} ORDER BY server_id`)
+      : await db.query<LeaseRow>(`${SELECT_LEASES} WHERE server_id = ANY($1) ORDER BY server_id`, [
+          serverIds,
+        ]);
   return rows.map(toStoredLease);
 };
 

@@ -59,10 +59,10 @@ const toRosterEntry = (row: RosterRow): RosterEntry => ({
  * (a heartbeat from them is a late heartbeat). `serverIds` limits it to those servers.
  */
 export const loadRoster = async (db: Queryable, serverIds?: string[]): Promise<RosterEntry[]> => {
-  const { rows } = await db.query<RosterRow>(
-    `${SELECT_ROSTER} AND ($1::text[] IS NULL OR id = ANY($1)) ORDER BY id`,
-    [serverIds ?? null],
-  );
+  const { rows } =
+    serverIds === undefined
+      ? await db.query<RosterRow>(`${SELECT_ROSTER} ORDER BY id`)
+      : await db.query<RosterRow>(`${SELECT_ROSTER} AND id = ANY($1) ORDER BY id`, [serverIds]);
   return rows.map(toRosterEntry);
 };
 

@@ -122,11 +122,13 @@ const toCameraRecord = (row: CameraRow): CameraRecord => ({
   serverId: row.server_id,
 });
 
+const SELECT_CAMERAS = 'SELECT id, name, kind, server_id FROM cameras';
+
 export const listCameras = async (db: Queryable, serverId?: string): Promise<CameraRecord[]> => {
-  const { rows } = await db.query<CameraRow>(
-    `SELECT id, name, kind, server_id FROM cameras WHERE $1::text IS NULL OR server_id = $1 ORDER BY id`,
-    [serverId ?? null],
-  );
+  const { rows } =
+    serverId === undefined
+      ? await db.query<CameraRow>(`${SELECT_CAMERAS} ORDER BY id`)
+      : await db.query<CameraRow>(`${SELECT_CAMERAS} WHERE server_id = $1 ORDER BY id`, [serverId]);
   return rows.map(toCameraRecord);
 };
 

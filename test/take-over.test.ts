@@ -157,7 +157,7 @@ test('a worker prepares every take-over statement on its connections as it start
       )
     ).rows;
   const before = await siteNow();
-  const pool = createPool(databaseUrl, logger, { max: 3 });
+  const pool = createPool(databaseUrl, logger, { max: 3, plans: 'generic' });
   try {
     // A statement whose values drifted from its parameters would be answered as failed.
     expect(await prepareTakeOverStatements(pool, 3)).toEqual({ statements: 12, failed: [] });

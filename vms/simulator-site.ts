@@ -196,12 +196,14 @@ export const resetFaults = async (db: Pool): Promise<void> => {
   });
 };
 
+const SELECT_CALLS = `SELECT operation, request_id AS "requestId", subject, outcome, error_code AS code
+                        FROM vms_sim.calls`;
+
 export const calls = async (db: Pool, operation?: string): Promise<CallRecord[]> => {
-  const { rows } = await db.query<CallRecord>(
-    `SELECT operation, request_id AS "requestId", subject, outcome, error_code AS code FROM vms_sim.calls
-        WHERE $1::text IS NULL OR operation = $1 ORDER BY id`,
-    [operation ?? null],
-  );
+  const { rows } =
+    operation === undefined
+      ? await db.query<CallRecord>(`${SELECT_CALLS} ORDER BY id`)
+      : await db.query<CallRecord>(`${SELECT_CALLS} WHERE operation = $1 ORDER BY id`, [operation]);
   return rows;
 };
 

@@ -73,6 +73,7 @@ export const findServer = async (db: Db, serverId: string): Promise<ServerRow | 
 
 /** The role the VMS gives a server of the orchestrator's site: its Slaves record, its failovers stand by. */
 const VMS_ROLE_OF_SITE_SERVER = `CASE role WHEN 'master' THEN 'master' WHEN 'failover' THEN 'standby' ELSE 'recorder' END`;
+const SELECT_SITE_SERVER_ROLES = `SELECT id, ${VMS_ROLE_OF_SITE_SERVER} AS role FROM public.servers`;
 
 /**
  * Without a site put, the simulated VMS has every server it is asked about, up: with the role the
@@ -88,11 +89,13 @@ export const implicitServers = async (
   );
   if (present[0]?.present !== true)
     return (serverIds ?? []).map((serverId) => ({ serverId, role: 'standby' }));
-  const { rows } = await db.query<{ id: string; role: VmsServerRole }>(
-    `SELECT id, ${VMS_ROLE_OF_SITE_SERVER} AS role FROM public.servers
-      WHERE $1::text[] IS NULL OR id = ANY($1) ORDER BY id`,
-    [serverIds ?? null],
-  );
+  const { rows } =
+    serverIds === undefined
+      ? await db.query<{ id: string; role: VmsServerRole }>(`${SELECT_SITE_SERVER_ROLES} ORDER BY id`)
+      : await db.query<{ id: string; role: VmsServerRole }>(
+          `${SELECT_SITE_SERVER_ROLES} WHERE id = ANY($1) ORDER BY id`,
+          [serverIds],
+        );
   const known = new Map(rows.map((row) => [row.id, row.role]));
   return serverIds === undefined
     ? rows.map((row) => ({ serverId: row.id, role: row.role }))

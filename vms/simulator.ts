@@ -89,6 +89,13 @@ const unreachable = (serverId: string): VmsUnavailable =>
 /** Migration logs of the in-process simulator stay out of the worker's log (the site's migrations are in). */
 const SILENT = pino({ level: 'silent' });
 
+/** Each server's status as the simulated VMS reports it: its state and its disks' health. */
+const SELECT_STATUS = `SELECT s.server_id, s.role, s.state, s.fenced, now() AS observed_at,
+       coalesce(json_agg(json_build_object('letter', d.letter, 'healthy', d.healthy) ORDER BY d.letter)
+                FILTER (WHERE d.letter IS NOT NULL), '[]') AS disks
+  FROM vms_sim.servers s LEFT JOIN vms_sim.disks d ON d.server_id = s.server_id`;
+const STATUS_GROUPED = 'GROUP BY s.server_id ORDER BY s.server_id';
+
 export class VmsSimulator implements VmsControlPlane {
   constructor(private readonly db: Pool) {}
 
@@ -309,15 +316,13 @@ export class VmsSimulator implements VmsControlPlane {
 
   /** The servers the simulated VMS holds: all of them, or the one named. */
   private async statusRows(serverId: string | null): Promise<VmsServerStatus[]> {
-    const { rows } = await this.db.query<ServerRow & { disks: DiskHealth[]; observed_at: Date }>(
-      `SELECT s.server_id, s.role, s.state, s.fenced, now() AS observed_at,
-              coalesce(json_agg(json_build_object('letter', d.letter, 'healthy', d.healthy) ORDER BY d.letter)
-                       FILTER (WHERE d.letter IS NOT NULL), '[]') AS disks
-         FROM vms_sim.servers s LEFT JOIN vms_sim.disks d ON d.server_id = s.server_id
-        WHERE $1::text IS NULL OR s.server_id = $1
-        GROUP BY s.server_id ORDER BY s.server_id`,
-      [serverId],
-    );
+    type StatusRow = ServerRow & { disks: DiskHealth[]; observed_at: Date };
+    const { rows } =
+      serverId === null
+        ? await this.db.query<StatusRow>(`${SELECT_STATUS} ${STATUS_GROUPED}`)
+        : await this.db.query<StatusRow>(`${SELECT_STATUS} WHERE s.server_id = $1 ${STATUS_GROUPED}`, [
+            serverId,
+          ]);
     return rows.map((row) => ({
       serverId: row.server_id,
       role: row.role,

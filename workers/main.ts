@@ -98,7 +98,7 @@ async function run(config: AppConfig, logger: Logger): Promise<void> {
   const health = await startHealthServer(config.worker.healthPort, status, logger);
 
   await ensureDatabase(config.databaseUrl, logger);
-  const db = await createWarmPool(config.databaseUrl, logger, config.worker.databaseConnections);
+  const db = await createWarmPool(config.databaseUrl, logger, config.worker.databaseConnections, 'generic');
   await migrate(db, logger);
   // A burst of failovers right after a start finds the take-over's statements prepared on every connection.
   const { failed } = await prepareTakeOverStatements(db, config.worker.databaseConnections);

@@ -107,7 +107,8 @@ export const useTestWorld = (env: Record<string, string> = {}): { current: TestC
       WORKER_IDENTITY: `test-worker-${id}`,
     });
     const logger = createLogger(config);
-    const db = createPool(databaseUrl, logger);
+    // Planned as in the worker service, whose detector and activities this pool serves.
+    const db = createPool(databaseUrl, logger, { plans: 'generic' });
     const vms = new VmsSimulator(db);
     const fleet = createFleet({ config, client, db });
     // As in the worker service: the detector and the worker share one process.
