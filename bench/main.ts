@@ -32,9 +32,7 @@ const fail = (message: string): never => {
 /** The worker tuning the operator set for the bench, passed on to the worker process it starts. */
 const workerTuningEnv = (config: AppConfig): Record<string, string> => ({
   WORKER_DATABASE_CONNECTIONS: String(config.worker.databaseConnections),
-  ...(config.worker.maxCachedWorkflows !== undefined && {
-    WORKER_MAX_CACHED_WORKFLOWS: String(config.worker.maxCachedWorkflows),
-  }),
+  WORKER_MAX_CACHED_WORKFLOWS: String(config.worker.maxCachedWorkflows),
   ...(config.worker.workflowTaskPollers !== undefined && {
     WORKER_WORKFLOW_TASK_POLLERS: String(config.worker.workflowTaskPollers),
   }),

@@ -97,7 +97,11 @@ export interface AppConfig {
     healthPort: number;
     /** Written once the worker polls, removed as soon as it starts shutting down. */
     readyFile?: string;
-    maxCachedWorkflows?: number;
+    /**
+     * Workflows kept in the worker's cache. A monitor runs a workflow task about once per checkpoint period, so
+     * with more monitors than cache slots the cache serves a burst (failovers, restores), not the steady state.
+     */
+    maxCachedWorkflows: number;
     /** PostgreSQL connections of the worker, all opened at start and kept open. */
     databaseConnections: number;
     /** Workflow tasks polled at once; heartbeats of many monitors need more than the SDK's 10 (docs/benchmark.md). */
@@ -141,6 +145,15 @@ const integer = (env: Env, name: string, fallback: number, min: number, max: num
 /** An integer setting that has no default of ours: left out, the SDK chooses. */
 const optionalInteger = (env: Env, name: string, min: number, max: number): number | undefined =>
   text(env, name) === undefined ? undefined : integer(env, name, min, min, max);
+
+/**
+ * Workflows the worker caches unless told otherwise: the monitors, failover workflows and promoted servers'
+ * monitors of a burst of a hundred failovers, and every monitor of a site of up to 500 Slaves. The SDK's own
+ * default, sized from the heap limit (2,310 on a 4 GB heap), held 1.1 GB at 10,000 Slaves for workflows a
+ * checkpoint every 10 minutes evicts before they are used again: 500 halved the worker's memory there and
+ * made nothing slower (docs/benchmark.md).
+ */
+const DEFAULT_CACHED_WORKFLOWS = 500;
 
 /** The SDK's maxConcurrentWorkflowTaskExecutions when none is given. */
 const SDK_WORKFLOW_TASK_SLOTS = 40;
@@ -418,7 +431,6 @@ export const loadConfig = (env: Env = process.env): AppConfig => {
   if (formatRaw !== 'pretty' && formatRaw !== 'json')
     throw new ConfigError(`LOG_FORMAT="${formatRaw}" must be pretty or json`);
   const readyFile = text(env, 'WORKER_READY_FILE');
-  const maxCachedWorkflows = optionalInteger(env, 'WORKER_MAX_CACHED_WORKFLOWS', 0, 1_000_000);
   const workflowTaskSlots = optionalInteger(env, 'WORKER_WORKFLOW_TASK_SLOTS', 2, 10_000);
   const workflowTaskPollers = optionalInteger(env, 'WORKER_WORKFLOW_TASK_POLLERS', 2, 1_000);
   const workflowThreads = optionalInteger(env, 'WORKER_WORKFLOW_THREADS', 1, 16);
@@ -428,6 +440,22 @@ export const loadConfig = (env: Env = process.env): AppConfig => {
   ) {
     throw new ConfigError(
       `WORKER_WORKFLOW_TASK_POLLERS=${workflowTaskPollers} cannot exceed WORKER_WORKFLOW_TASK_SLOTS=${workflowTaskSlots ?? SDK_WORKFLOW_TASK_SLOTS}`,
+    );
+  }
+  // The SDK would take 1 as 2, and slots above the cache as the cache's size, with a warning only.
+  const maxCachedWorkflows = integer(
+    env,
+    'WORKER_MAX_CACHED_WORKFLOWS',
+    DEFAULT_CACHED_WORKFLOWS,
+    0,
+    1_000_000,
+  );
+  if (maxCachedWorkflows === 1) {
+    throw new ConfigError('WORKER_MAX_CACHED_WORKFLOWS=1 must be 0 (no cache) or at least 2');
+  }
+  if (maxCachedWorkflows > 0 && (workflowTaskSlots ?? SDK_WORKFLOW_TASK_SLOTS) > maxCachedWorkflows) {
+    throw new ConfigError(
+      `WORKER_WORKFLOW_TASK_SLOTS=${workflowTaskSlots ?? SDK_WORKFLOW_TASK_SLOTS} cannot exceed WORKER_MAX_CACHED_WORKFLOWS=${maxCachedWorkflows}`,
     );
   }
   const site = text(env, 'VMS_SITE') ?? DEFAULT_SITE;
@@ -466,7 +494,7 @@ export const loadConfig = (env: Env = process.env): AppConfig => {
       healthPort: integer(env, 'HEALTH_PORT', 0, 0, 65_535),
       databaseConnections: integer(env, 'WORKER_DATABASE_CONNECTIONS', 10, 1, 500),
       ...(readyFile !== undefined && { readyFile }),
-      ...(maxCachedWorkflows !== undefined && { maxCachedWorkflows }),
+      maxCachedWorkflows,
       ...(workflowTaskPollers !== undefined && { workflowTaskPollers }),
       ...(workflowTaskSlots !== undefined && { workflowTaskSlots }),
       ...(workflowThreads !== undefined && { workflowThreads }),

@@ -9,10 +9,11 @@ import { templateDatabase, testServerUrl } from './support/environment';
 
 const BASE_ENV = { LOG_FORMAT: 'json' };
 
-test('by default the worker keeps 10 PostgreSQL connections and the SDK chooses slots and pollers', () => {
+test('by default the worker keeps 10 PostgreSQL connections, caches 500 workflows and the SDK chooses slots and pollers', () => {
   const { worker } = loadConfig(BASE_ENV);
 
   expect(worker.databaseConnections).toBe(10);
+  expect(worker.maxCachedWorkflows).toBe(500);
   expect(worker.workflowTaskSlots).toBeUndefined();
   expect(worker.workflowTaskPollers).toBeUndefined();
   expect(worker.workflowThreads).toBeUndefined();
@@ -25,10 +26,12 @@ test('workflow task slots, pollers and threads are taken from the environment', 
     WORKER_WORKFLOW_TASK_SLOTS: '80',
     WORKER_WORKFLOW_TASK_POLLERS: '40',
     WORKER_WORKFLOW_THREADS: '2',
+    WORKER_MAX_CACHED_WORKFLOWS: '0',
   });
 
   expect(worker).toMatchObject({
     databaseConnections: 4,
+    maxCachedWorkflows: 0,
     workflowTaskSlots: 80,
     workflowTaskPollers: 40,
     workflowThreads: 2,
@@ -45,6 +48,15 @@ test.each([
     'WORKER_WORKFLOW_TASK_SLOTS="1" must be a whole number from 2 to 10000',
   ],
   [{ WORKER_WORKFLOW_THREADS: '0' }, 'WORKER_WORKFLOW_THREADS="0" must be a whole number from 1 to 16'],
+  [{ WORKER_MAX_CACHED_WORKFLOWS: '1' }, 'WORKER_MAX_CACHED_WORKFLOWS=1 must be 0 (no cache) or at least 2'],
+  [
+    { WORKER_MAX_CACHED_WORKFLOWS: '20' },
+    'WORKER_WORKFLOW_TASK_SLOTS=40 cannot exceed WORKER_MAX_CACHED_WORKFLOWS=20',
+  ],
+  [
+    { WORKER_MAX_CACHED_WORKFLOWS: '-1' },
+    'WORKER_MAX_CACHED_WORKFLOWS="-1" must be a whole number from 0 to 1000000',
+  ],
   [
     { WORKER_DATABASE_CONNECTIONS: '0' },
     'WORKER_DATABASE_CONNECTIONS="0" must be a whole number from 1 to 500',

@@ -43,9 +43,7 @@ export const createVmsWorker = async (deps: VmsWorkerDeps): Promise<Worker> => {
       site: deps.config.site,
       alerts: deps.config.alerts,
     }),
-    ...(deps.config.worker.maxCachedWorkflows !== undefined && {
-      maxCachedWorkflows: deps.config.worker.maxCachedWorkflows,
-    }),
+    maxCachedWorkflows: deps.config.worker.maxCachedWorkflows,
     ...(deps.config.worker.workflowTaskPollers !== undefined && {
       maxConcurrentWorkflowTaskPolls: deps.config.worker.workflowTaskPollers,
     }),
