@@ -67,7 +67,7 @@ const configVariables = (): string[] => {
   const source = read('infra/config.ts');
   const names = [
     ...source.matchAll(
-      /\b(text|durationMs|integer|optionalInteger|fraction|flag|secret|fileContents)\(env, '([A-Z0-9_]+)'/g,
+      /\b(text|durationMs|integer|optionalInteger|fraction|flag|secret|fileContents)\(\s*env,\s*'([A-Z0-9_]+)'/g,
     ),
   ];
   return [

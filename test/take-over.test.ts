@@ -186,6 +186,7 @@ test('a worker prepares every take-over statement on its connections as it start
         ]);
         // Planned once for any values: a take-over on this connection neither parses nor plans them again.
         expect(rows.every((row) => Number(row.generic_plans) === 1)).toBe(true);
+        expect((await client.query<{ jit: string }>('SHOW jit')).rows).toEqual([{ jit: 'off' }]);
       }
     } finally {
       for (const client of clients) client.release();
