@@ -317,9 +317,9 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
     rebindIpCameras,
     takeOverFrom,
     committedTakeOver,
-    /** Opens the failover on the caller's behalf, and says whether this call opened it. */
-    openFailover: (input: FailoverStart, openedBy: FailoverOpener) =>
-      failovers.openFailover(db, input, openedBy),
+    /** Opens failovers on the caller's behalf, in one transaction: each says whether this call opened it. */
+    openFailovers: (inputs: FailoverStart[], openedBy: FailoverOpener) =>
+      failovers.openFailovers(db, inputs, openedBy),
   };
 };
 

@@ -41,6 +41,7 @@ import { beginTerm, recordVmsObservation, renewTerm } from '../store/detector-te
 import type { TakeOver } from '../domain/contracts';
 import { TakeOverLeft, TakeOversHere } from '../failover/take-over';
 import type { TakeOverSteps } from '../failover/take-over';
+import { FailoverOpenings } from './failover-openings';
 import { TakeOverLocks } from './take-over-locks';
 import { VmsRejected } from '../vms/control-plane';
 import type { VmsControlPlane, VmsServerStatus } from '../vms/control-plane';
@@ -64,7 +65,7 @@ export interface DetectorOptions {
   /** The site, part of the failover ids its monitors use. */
   site: string;
   /** Opens a failover at its deadline and runs its take-over. */
-  takeOver: Pick<TakeOverSteps, 'openFailover' | 'takeOverFrom' | 'committedTakeOver'>;
+  takeOver: Pick<TakeOverSteps, 'openFailovers' | 'takeOverFrom' | 'committedTakeOver'>;
   /** Where the monitor's take-over activity, run in this process, finds the detector's run. */
   takeOversHere?: TakeOversHere;
   /** How often a monitor hears that all is well when nothing changes. */
@@ -167,6 +168,8 @@ export class Detector implements SessionListener {
   /** Take-overs from their decision to their end, whose monitors wait to be told until none is (or a while). */
   private readonly takeOversUnderWay = new UnderWay();
   private readonly takeOversHere: TakeOversHere;
+  /** Failovers decided together are opened in one transaction. */
+  private readonly openings: FailoverOpenings;
   /** Failovers whose monitor is being told. */
   private readonly telling = new Set<string>();
   private trying = false;
@@ -203,6 +206,7 @@ export class Detector implements SessionListener {
     private readonly now: () => number = Date.now,
   ) {
     this.takeOversHere = options.takeOversHere ?? new TakeOversHere();
+    this.openings = new FailoverOpenings((inputs) => options.takeOver.openFailovers(inputs, 'detector'));
     this.deadlines = new TimerQueue((due) => this.decide(due.map(({ key }) => key)), now);
     leases.onHeard((lease) => this.heard(lease));
     session.addListener(this);
@@ -632,7 +636,9 @@ export class Detector implements SessionListener {
     const { failoverId, slaveId } = start;
     let opened = false;
     try {
-      const { plan, openedNow } = await this.options.takeOver.openFailover(start, 'detector');
+      const opening = await this.openings.open(start);
+      if ('refused' in opening) throw opening.refused;
+      const { plan, openedNow } = opening;
       opened = true;
       this.counts.failoversOpened += 1;
       this.logger.info({ serverId: slaveId, failoverId }, 'Failover opened at the deadline');

@@ -13,7 +13,7 @@ import type {
   StandbyRestore,
 } from '../domain/contracts';
 import { DomainError, ErrorType } from '../domain/errors';
-import type { SilenceClaim } from '../domain/liveness';
+import type { SilenceRecord } from '../domain/liveness';
 import { refuteSilence } from '../domain/liveness';
 import { checkRestorable } from '../domain/rules';
 import type { BrokenReason } from '../domain/site';
@@ -22,8 +22,9 @@ import { preparedStatement, queryPrepared, withTransaction } from '../infra/data
 import type { Queryable } from '../infra/database';
 import { raiseAlert } from './alerts';
 import { appendEvent, appendEventFrom } from './events';
-import { livenessRecord } from './monitoring';
-import { cameraIdsOf, getServer, lockServer } from './servers';
+import { livenessRecords } from './monitoring';
+import type { LivenessRecord } from './monitoring';
+import { cameraIdsOf, getServer, lockServer, lockServers } from './servers';
 import type { ServerRecord } from './servers';
 
 export type FailoverStatus =
@@ -101,74 +102,163 @@ export const listFailovers = async (db: Queryable, serverId?: string): Promise<F
   return rows.map(toFailoverRecord);
 };
 
-const OPEN_FAILOVERS_OF_SLAVE_SQL = `
-  SELECT id FROM failovers
-   WHERE id = $2 OR (slave_id = $1 AND status NOT IN ('recording-restored', 'completed'))
-   ORDER BY id = $2 DESC`;
-export const OPEN_FAILOVERS_OF_SLAVE = preparedStatement(
-  'open-failovers-of-slave',
-  OPEN_FAILOVERS_OF_SLAVE_SQL,
+/** This failover and any other of the same Slaves still moving them ($1 the Slaves, $2 the failovers). */
+const OPEN_FAILOVERS_OF_SLAVES_SQL = `
+  SELECT id, slave_id FROM failovers
+   WHERE id = ANY($2) OR (slave_id = ANY($1) AND status NOT IN ('recording-restored', 'completed'))`;
+export const OPEN_FAILOVERS_OF_SLAVES = preparedStatement(
+  'open-failovers-of-slaves',
+  OPEN_FAILOVERS_OF_SLAVES_SQL,
 );
 
 /** Who opened a failover: its monitor's take-over, or the detector as the deadline passed. */
 export type FailoverOpener = 'monitor' | 'detector';
 
+/** What came of opening one failover: its plan, or why it was refused (nothing changed for it). */
+export type FailoverOpening = { plan: FailoverPlan; openedNow: boolean } | { refused: DomainError };
+
+/** What an opening found of its Slave, its failovers and its liveness, as read in the opening's transaction. */
+interface OpeningFound {
+  slave: ServerRecord | undefined;
+  /** This failover exists already (its id is taken). */
+  exists: boolean;
+  /** Another failover still moving the Slave: its id, or how it is known. */
+  movedBy: string | undefined;
+  record: LivenessRecord | undefined;
+}
+
 /**
- * Opens the failover and moves the Slave to Broken recorders, once the detector's decision is confirmed
- * against what PostgreSQL holds now (domain/liveness.ts `refuteSilence`). A Slave promoted by earlier
- * failovers takes over the plugin reinstalls they left unfinished on it (`handOverPluginReinstalls`). Opened
- * already under the same id (by the detector, or an earlier attempt), it answers the same plan; `openedNow`
- * says whether this call opened it.
+ * Whether a failover opens now, joins itself (opened already under its id), or is refused: the Slave is not
+ * a Slave, its silence is refuted by what PostgreSQL holds now (domain/liveness.ts `refuteSilence`), another
+ * failover moves it, or it is in Broken recorders already.
  */
-export const openFailover = (
+const openingDecision = (
+  input: FailoverStart,
+  { slave, exists, movedBy, record }: OpeningFound,
+): 'open' | 'join' | DomainError => {
+  if (slave === undefined)
+    return new DomainError(ErrorType.UnknownServer, `unknown server "${input.slaveId}"`);
+  if (slave.role !== 'slave')
+    return new DomainError(ErrorType.NotASlave, `"${input.slaveId}" is not a Slave server`);
+  if (exists) return 'join';
+  if (input.claim !== undefined && slave.status === 'active' && record !== undefined) {
+    const refutation = refuteSilence(silenceRecord(slave, record), input.claim, input.reason);
+    if (refutation !== undefined) {
+      return new DomainError(
+        ErrorType.FailoverNotConfirmed,
+        `"${input.slaveId}" is not failed over: ${refutation}`,
+      );
+    }
+  }
+  // An older failover that has restored recording may still reinstall plugins: it does not hold the Slave,
+  // which may have been restored, promoted again and broken since.
+  if (movedBy !== undefined) {
+    return new DomainError(
+      ErrorType.FailoverInProgress,
+      `"${input.slaveId}" is already failing over (${movedBy})`,
+    );
+  }
+  if (slave.status !== 'active')
+    return new DomainError(ErrorType.ServerNotActive, `"${input.slaveId}" is already in Broken recorders`);
+  return 'open';
+};
+
+const silenceRecord = (
+  slave: Pick<ServerRecord, 'materialDriveLetters' | 'settings'>,
+  record: LivenessRecord,
+): SilenceRecord => ({
+  protected: slave.settings.protected,
+  currentTerm: record.term?.term ?? null,
+  leaseLastSeenMs: record.lease?.lastSeenMs ?? null,
+  leaseDisks: record.lease?.disks ?? [],
+  materialDriveLetters: slave.materialDriveLetters,
+  timeoutMs: record.timeoutMs,
+  maintenanceUntilMs: record.maintenanceUntilMs,
+  silenceFromMs: record.silenceFromMs,
+  observingSinceMs: record.term?.observingSinceMs ?? null,
+});
+
+/**
+ * Opens failovers, in one transaction however many: each Slave moved to Broken recorders once its decision is
+ * confirmed against what PostgreSQL holds now (`openingDecision`). A Slave promoted by earlier failovers takes
+ * over the plugin reinstalls they left unfinished on it. A failover opened already under its id (by the
+ * detector, or an earlier attempt) answers the same plan; `openedNow` says whether this call opened it. One
+ * refused changes nothing and does not keep the others from opening. A detector deciding a hundred deadlines
+ * at once opens them in five statements, not in a hundred transactions queued for the pool's connections.
+ */
+export const openFailovers = (
+  db: Pool,
+  inputs: readonly FailoverStart[],
+  openedBy: FailoverOpener,
+): Promise<FailoverOpening[]> =>
+  withTransaction(db, async (tx) => {
+    const slaveIds = [...new Set(inputs.map((input) => input.slaveId))];
+    const slaves = await lockServers(tx, slaveIds);
+    const { rows: open } = await queryPrepared<{ id: string; slave_id: string }>(
+      tx,
+      OPEN_FAILOVERS_OF_SLAVES,
+      [slaveIds, inputs.map((input) => input.failoverId)],
+    );
+    const toConfirm = inputs.filter((input) => input.claim !== undefined).map((input) => input.slaveId);
+    const records =
+      toConfirm.length === 0 ? new Map<string, LivenessRecord>() : await livenessRecords(tx, toConfirm);
+    const openedInBatch = new Set<string>();
+    const decisions = inputs.map((input) => {
+      const decision = openingDecision(input, {
+        slave: slaves.get(input.slaveId),
+        exists: open.some((row) => row.id === input.failoverId),
+        movedBy:
+          open.find((row) => row.slave_id === input.slaveId && row.id !== input.failoverId)?.id ??
+          (openedInBatch.has(input.slaveId) ? 'opened together with this one' : undefined),
+        record: records.get(input.slaveId),
+      });
+      if (decision === 'open') openedInBatch.add(input.slaveId);
+      return decision;
+    });
+    const toOpen = inputs.filter((_, index) => decisions[index] === 'open');
+    const joined = inputs.filter((_, index) => decisions[index] === 'join');
+    const plugins = new Map<string, string[]>();
+    const pluginRows = [
+      ...(toOpen.length === 0
+        ? []
+        : (await queryPrepared<PluginRow>(tx, OPEN_FAILOVERS, openingValues(toOpen, openedBy))).rows),
+      ...(joined.length === 0 ? [] : await pluginsToReinstallOfMany(tx, joined)),
+    ];
+    for (const row of pluginRows)
+      plugins.set(row.failover_id, [...(plugins.get(row.failover_id) ?? []), row.name]);
+    // The monitor's take-over joins a failover the detector opened: its monitor knows of it.
+    if (openedBy === 'monitor' && joined.length > 0)
+      await recordMonitorsTold(
+        tx,
+        joined.map((input) => input.failoverId),
+      );
+    return inputs.map((input, index): FailoverOpening => {
+      const decision = decisions[index];
+      if (decision instanceof DomainError) return { refused: decision };
+      const slave = slaves.get(input.slaveId);
+      return {
+        plan: {
+          failoverId: input.failoverId,
+          slaveId: input.slaveId,
+          driveLetters: slave?.driveLetters ?? [],
+          plugins: plugins.get(input.failoverId) ?? [],
+        },
+        openedNow: decision === 'open',
+      };
+    });
+  });
+
+/** Opens one failover (`openFailovers`); a refusal is thrown. */
+export const openFailover = async (
   db: Pool,
   input: FailoverStart,
   openedBy: FailoverOpener,
-): Promise<{ plan: FailoverPlan; openedNow: boolean }> =>
-  withTransaction(db, async (tx) => {
-    const slave = await lockServer(tx, input.slaveId);
-    if (slave.role !== 'slave')
-      throw new DomainError(ErrorType.NotASlave, `"${input.slaveId}" is not a Slave server`);
-    const plan = (plugins: string[]): FailoverPlan => ({
-      failoverId: input.failoverId,
-      slaveId: input.slaveId,
-      driveLetters: slave.driveLetters,
-      plugins,
-    });
-    // This failover, if it began already, and any failover of the Slave still moving it.
-    const { rows: open } = await queryPrepared<{ id: string }>(tx, OPEN_FAILOVERS_OF_SLAVE, [
-      input.slaveId,
-      input.failoverId,
-    ]);
-    if (open[0]?.id !== input.failoverId) {
-      if (input.claim !== undefined && slave.status === 'active')
-        await confirmSilence(tx, { ...input, claim: input.claim }, slave);
-      // An older failover that has restored recording may still reinstall plugins: it does not hold the
-      // Slave, which may have been restored, promoted again and broken since.
-      const moving = open[0];
-      if (moving) {
-        throw new DomainError(
-          ErrorType.FailoverInProgress,
-          `"${input.slaveId}" is already failing over (${moving.id})`,
-        );
-      }
-      if (slave.status !== 'active') {
-        throw new DomainError(ErrorType.ServerNotActive, `"${input.slaveId}" is already in Broken recorders`);
-      }
-      const { rows } = await queryPrepared<{ name: string }>(tx, OPEN_FAILOVER, [
-        input.failoverId,
-        input.slaveId,
-        input.reason,
-        input.deadlineMs,
-        new Date(input.deadlineMs).toISOString(),
-        openedBy,
-      ]);
-      return { plan: plan(rows.map((row) => row.name)), openedNow: true };
-    }
-    // The monitor's take-over joins a failover the detector opened: its monitor knows of it.
-    if (openedBy === 'monitor') await recordMonitorsTold(tx, [input.failoverId]);
-    return { plan: plan(await pluginsToReinstall(tx, input.slaveId, input.failoverId)), openedNow: false };
-  });
+): Promise<{ plan: FailoverPlan; openedNow: boolean }> => {
+  const [opening] = await openFailovers(db, [input], openedBy);
+  if (opening === undefined) throw new Error(`failover ${input.failoverId} was not opened`);
+  if ('refused' in opening) throw opening.refused;
+  return opening;
+};
 
 /** An open failover, as the detector tells its monitor of it or starts its failover workflow. */
 export interface OpenedFailover {
@@ -227,99 +317,102 @@ export const recordMonitorsTold = async (db: Queryable, failoverIds: string[]): 
 };
 
 /**
- * SQL (CTEs of the statement that opens failover $1 of Slave $2): the broken Slave was the promoted server of
+ * SQL (CTEs of the statement that opens the failovers of `input`): a broken Slave was the promoted server of
  * earlier failovers; their reinstalls still pending on it (their installs would go to a broken server) or left
  * for manual action there become the new failover's, and are marked handed over to it, with an event each.
  * The earlier failover's reinstall activity finds its row so and ends. `handed` has a row per plugin taken over.
  */
 const HAND_OVER_PLUGIN_REINSTALLS = `
   unfinished AS (
-    SELECT r.failover_id, r.plugin, r.status, f.slave_id
+    SELECT r.failover_id, r.plugin, r.status, f.slave_id, i.failover_id AS to_failover_id,
+           i.slave_id AS to_slave_id
       FROM plugin_reinstalls r JOIN failovers f ON f.id = r.failover_id
-     WHERE f.failover_server_id = $2 AND r.status IN ('pending', 'needs-manual-action')
+      JOIN input i ON f.failover_server_id = i.slave_id
+     WHERE r.status IN ('pending', 'needs-manual-action')
      FOR UPDATE OF r
   ), handed AS (
-    UPDATE plugin_reinstalls r SET status = 'handed-over', handed_over_to = $1, updated_at = now()
+    UPDATE plugin_reinstalls r SET status = 'handed-over', handed_over_to = u.to_failover_id, updated_at = now()
       FROM unfinished u
      WHERE r.failover_id = u.failover_id AND r.plugin = u.plugin
-    RETURNING u.failover_id, u.plugin, u.slave_id AS server_id,
-              jsonb_build_object('plugin', u.plugin, 'serverId', $2::text, 'was', u.status,
-                                 'toFailoverId', $1::text) AS details
+    RETURNING u.failover_id, u.plugin, u.slave_id AS server_id, u.to_failover_id,
+              jsonb_build_object('plugin', u.plugin, 'serverId', u.to_slave_id, 'was', u.status,
+                                 'toFailoverId', u.to_failover_id) AS details
   ), handed_events AS (${appendEventFrom('handed', 'plugin-handed-over', 'handed.plugin')})`;
 
 const MOVED_TO_BROKEN_RECORDERS_EVENT = appendEventFrom('moved', 'moved-to-broken-recorders');
 
 /**
- * Opened, the Slave in Broken recorders, earlier reinstalls on it taken over, and the event: one statement,
- * which answers the plugins to reinstall. Of a server that does not exist it opens nothing (the warm-up runs it
- * so; a take-over has locked its Slave first).
+ * Every failover of the arrays opened ($1 ids, $2 Slaves, $3 reasons, $4 deadlines in ms and $5 as text, $6
+ * who opens them), its Slave in Broken recorders, earlier reinstalls on it taken over, and the events: one
+ * statement, which answers the plugins each reinstalls. Of a server that does not exist it opens nothing (the
+ * warm-up runs it so; an opening has locked its Slaves first). Opened at this statement's time: the moment
+ * the Slave moves, whatever the transaction did before.
  */
-const OPEN_FAILOVER_SQL = `
-  WITH opened AS (
-    INSERT INTO failovers (id, slave_id, reason, deadline_at, status, monitor_told_at)
-    SELECT $1::text, id, $3::text, to_timestamp($4 / 1000.0), 'started',
+const OPEN_FAILOVERS_SQL = `
+  WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::text[])
+                  AS i (failover_id, slave_id, reason, deadline_ms, deadline)
+  ), opened AS (
+    INSERT INTO failovers (id, slave_id, reason, deadline_at, status, started_at, monitor_told_at)
+    SELECT i.failover_id, s.id, i.reason, to_timestamp(i.deadline_ms / 1000.0), 'started', statement_timestamp(),
            CASE WHEN $6::text = 'monitor' THEN now() END
-      FROM servers WHERE id = $2
+      FROM input i JOIN servers s ON s.id = i.slave_id
     RETURNING id
   ), broken AS (
-    UPDATE servers SET status = 'broken', updated_at = now() WHERE id = $2
+    UPDATE servers s SET status = 'broken', updated_at = now() FROM input i WHERE s.id = i.slave_id
   ), ${HAND_OVER_PLUGIN_REINSTALLS},
   moved AS (
-    SELECT opened.id AS failover_id, $2::text AS server_id,
-           jsonb_build_object('reason', $3::text, 'deadline', $5::text, 'openedBy', $6::text)
-           || CASE WHEN EXISTS (SELECT 1 FROM handed)
-                THEN jsonb_build_object('pluginsTakenOver',
-                       (SELECT jsonb_agg(DISTINCT plugin COLLATE "C" ORDER BY plugin COLLATE "C") FROM handed))
-                ELSE '{}' END AS details
-      FROM opened
+    SELECT opened.id AS failover_id, i.slave_id AS server_id,
+           jsonb_build_object('reason', i.reason, 'deadline', i.deadline, 'openedBy', $6::text)
+           || coalesce((SELECT jsonb_build_object('pluginsTakenOver',
+                                 jsonb_agg(DISTINCT h.plugin COLLATE "C" ORDER BY h.plugin COLLATE "C"))
+                          FROM handed h WHERE h.to_failover_id = opened.id HAVING count(*) > 0), '{}')
+             AS details
+      FROM opened JOIN input i ON i.failover_id = opened.id
   ), moved_event AS (${MOVED_TO_BROKEN_RECORDERS_EVENT})
-  SELECT name FROM plugins WHERE server_id = $2 UNION SELECT plugin FROM handed ORDER BY name`;
-export const OPEN_FAILOVER = preparedStatement('open-failover', OPEN_FAILOVER_SQL);
+  SELECT i.failover_id, p.name FROM input i JOIN plugins p ON p.server_id = i.slave_id
+   UNION SELECT to_failover_id, plugin FROM handed
+   ORDER BY failover_id, name`;
+export const OPEN_FAILOVERS = preparedStatement('open-failovers', OPEN_FAILOVERS_SQL);
 
-/** The plugins the failover reinstalls: the broken Slave's own, and those it took over from earlier failovers. */
+/** The values of OPEN_FAILOVERS for these failovers. */
+const openingValues = (inputs: readonly FailoverStart[], openedBy: FailoverOpener): unknown[] => [
+  inputs.map((input) => input.failoverId),
+  inputs.map((input) => input.slaveId),
+  inputs.map((input) => input.reason),
+  inputs.map((input) => input.deadlineMs),
+  inputs.map((input) => new Date(input.deadlineMs).toISOString()),
+  openedBy,
+];
+
+interface PluginRow {
+  failover_id: string;
+  name: string;
+}
+
 /** The plugins to reinstall, as SQL over the failover and its Slave (SQL expressions). */
 const pluginsToReinstallOf = (failoverId: string, slaveId: string): string => `
   SELECT name FROM plugins WHERE server_id = ${slaveId}
    UNION SELECT plugin FROM plugin_reinstalls WHERE handed_over_to = ${failoverId}`;
-const PLUGINS_TO_REINSTALL = pluginsToReinstallOf('$1', '$2');
 /** In the statement that commits a camera move: of the failover it locked. */
 const PLUGINS_TO_REINSTALL_OF_LOCKED_FAILOVER = pluginsToReinstallOf('$1', '(SELECT slave_id FROM failover)');
+/** Of failovers open already ($1 ids, $2 their Slaves). */
+const PLUGINS_TO_REINSTALL_OF_OPEN_FAILOVERS = `
+  SELECT i.failover_id, p.name FROM unnest($1::text[], $2::text[]) AS i (failover_id, slave_id)
+    JOIN LATERAL (${pluginsToReinstallOf('i.failover_id', 'i.slave_id')}) p ON true
+   ORDER BY i.failover_id, p.name`;
 
-const pluginsToReinstall = async (db: Queryable, slaveId: string, failoverId: string): Promise<string[]> => {
-  const { rows } = await db.query<{ name: string }>(`${PLUGINS_TO_REINSTALL} ORDER BY name`, [
-    failoverId,
-    slaveId,
-  ]);
-  return rows.map((row) => row.name);
-};
-
-const confirmSilence = async (
-  tx: PoolClient,
-  { slaveId, reason, claim }: FailoverStart & { claim: SilenceClaim },
-  slave: Pick<ServerRecord, 'materialDriveLetters' | 'settings'>,
-): Promise<void> => {
-  const record = await livenessRecord(tx, slaveId);
-  const refutation =
-    record &&
-    refuteSilence(
-      {
-        protected: slave.settings.protected,
-        currentTerm: record.term?.term ?? null,
-        leaseLastSeenMs: record.lease?.lastSeenMs ?? null,
-        leaseDisks: record.lease?.disks ?? [],
-        materialDriveLetters: slave.materialDriveLetters,
-        timeoutMs: record.timeoutMs,
-        maintenanceUntilMs: record.maintenanceUntilMs,
-        silenceFromMs: record.silenceFromMs,
-        observingSinceMs: record.term?.observingSinceMs ?? null,
-      },
-      claim,
-      reason,
-    );
-  if (refutation !== undefined) {
-    throw new DomainError(ErrorType.FailoverNotConfirmed, `"${slaveId}" is not failed over: ${refutation}`);
-  }
-};
+/** The plugins failovers open already reinstall: their broken Slave's own, and those they took over. */
+const pluginsToReinstallOfMany = async (
+  db: Queryable,
+  inputs: readonly FailoverStart[],
+): Promise<PluginRow[]> =>
+  (
+    await db.query<PluginRow>(PLUGINS_TO_REINSTALL_OF_OPEN_FAILOVERS, [
+      inputs.map((input) => input.failoverId),
+      inputs.map((input) => input.slaveId),
+    ])
+  ).rows;
 
 /**
  * What an event about the failover's current claim is about: the standby and the claim's number (a failover

@@ -104,6 +104,7 @@ export interface LivenessRecord {
 }
 
 interface LivenessRow {
+  id: string;
   now: Date;
   term: string | null;
   observing_since: Date | null;
@@ -138,24 +139,28 @@ const toLivenessRecord = (row: LivenessRow): LivenessRecord => ({
   livenessSource: row.liveness_source,
 });
 
-const LIVENESS_RECORD_SQL = `
-  SELECT clock_timestamp() AS now, t.term, t.observing_since, t.renewed_at, t.vms_observing_since,
+const LIVENESS_RECORDS_SQL = `
+  SELECT s.id, clock_timestamp() AS now, t.term, t.observing_since, t.renewed_at, t.vms_observing_since,
          l.last_seen_at, l.disks, s.monitored_since, s.silence_from, s.failover_timeout_ms, s.maintenance_until,
          s.liveness_source
     FROM servers s
     LEFT JOIN server_leases l
            ON l.server_id = s.id AND (s.lease_valid_from IS NULL OR l.last_seen_at >= s.lease_valid_from)
     LEFT JOIN detector_term t ON true
-   WHERE s.id = $1`;
-export const LIVENESS_RECORD = preparedStatement('liveness-record', LIVENESS_RECORD_SQL);
+   WHERE s.id = ANY($1)`;
+export const LIVENESS_RECORDS = preparedStatement('liveness-records', LIVENESS_RECORDS_SQL);
 
-export const livenessRecord = async (
+/** The liveness records of these servers that exist, by id, read in one statement. */
+export const livenessRecords = async (
   db: Queryable,
-  serverId: string,
-): Promise<LivenessRecord | undefined> => {
-  const { rows } = await queryPrepared<LivenessRow>(db, LIVENESS_RECORD, [serverId]);
-  return rows[0] && toLivenessRecord(rows[0]);
+  serverIds: string[],
+): Promise<Map<string, LivenessRecord>> => {
+  const { rows } = await queryPrepared<LivenessRow>(db, LIVENESS_RECORDS, [serverIds]);
+  return new Map(rows.map((row) => [row.id, toLivenessRecord(row)]));
 };
+
+export const livenessRecord = async (db: Queryable, serverId: string): Promise<LivenessRecord | undefined> =>
+  (await livenessRecords(db, [serverId])).get(serverId);
 
 /** How a server is heard from now on; the detector hears of the change at once. */
 export const saveLivenessSource = async (

@@ -13,23 +13,23 @@ import {
   ATTEMPT_CLAIM,
   COMMIT_CAMERA_MOVE,
   IP_CAMERAS_TO_MOVE,
-  OPEN_FAILOVERS_OF_SLAVE,
-  OPEN_FAILOVER,
+  OPEN_FAILOVERS_OF_SLAVES,
+  OPEN_FAILOVERS,
   RECORD_PROMOTION,
 } from './failovers';
 import { FENCE_TARGET, RECORD_SETTLED_FENCE, RECORD_UNSETTLED_FENCE } from './fencing';
-import { LIVENESS_RECORD } from './monitoring';
-import { LOCK_SERVER } from './servers';
+import { LIVENESS_RECORDS } from './monitoring';
+import { LOCK_SERVERS } from './servers';
 import { STALE_AGENT_LAST_SEEN } from './standbys';
 
 const NO_ID = '(prepared only)';
 
 /** Each statement of a take-over, in the order a take-over runs them, with values of the types it takes. */
 const TAKE_OVER_STATEMENTS: [PreparedStatement, unknown[]][] = [
-  [LOCK_SERVER, [NO_ID]],
-  [OPEN_FAILOVERS_OF_SLAVE, [NO_ID, NO_ID]],
-  [LIVENESS_RECORD, [NO_ID]],
-  [OPEN_FAILOVER, [NO_ID, NO_ID, 'heartbeat-timeout', 0, NO_ID, 'detector']],
+  [LOCK_SERVERS, [[NO_ID]]],
+  [OPEN_FAILOVERS_OF_SLAVES, [[NO_ID], [NO_ID]]],
+  [LIVENESS_RECORDS, [[NO_ID]]],
+  [OPEN_FAILOVERS, [[NO_ID], [NO_ID], ['heartbeat-timeout'], [0], [NO_ID], 'detector']],
   [ATTEMPT_CLAIM, [NO_ID]],
   [STALE_AGENT_LAST_SEEN, [NO_ID]],
   [RECORD_PROMOTION, [NO_ID, 0]],

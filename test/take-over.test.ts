@@ -10,6 +10,7 @@ import {
   findFailover,
   ipCamerasToMove,
   openFailover,
+  openFailovers,
   recordPromotion,
   restoreAsStandby,
   untoldFailovers,
@@ -175,10 +176,10 @@ test('a worker prepares every take-over statement on its connections as it start
           'commit-camera-move',
           'fence-target',
           'ip-cameras-to-move',
-          'liveness-record',
-          'lock-server',
-          'open-failover',
-          'open-failovers-of-slave',
+          'liveness-records',
+          'lock-servers',
+          'open-failovers',
+          'open-failovers-of-slaves',
           'record-promotion',
           'record-settled-fence',
           'record-unsettled-fence',
@@ -194,6 +195,82 @@ test('a worker prepares every take-over statement on its connections as it start
   } finally {
     await pool.end();
   }
+});
+
+test('failovers decided together open in one transaction: each refusal changes nothing for its own, the others open with their plugins', async () => {
+  const { db, seed } = world.current;
+  await seed(
+    site(
+      slave({ id: 'rec-01', plugins: ['ANPR+', 'Activity Map'] }),
+      slave({ id: 'rec-02', plugins: ['ANPR+'] }),
+      slave({ id: 'rec-03' }),
+      standby('fo-01'),
+    ),
+  );
+  const start = (failoverId: string, slaveId: string) =>
+    ({ failoverId, slaveId, reason: 'heartbeat-timeout', deadlineMs: Date.now() }) as const;
+  // Opened before: the batch joins it.
+  await openFailover(db, start('f-rec-02', 'rec-02'), 'detector');
+  const eventsBefore = await db.query('SELECT id FROM failover_events');
+
+  const openings = await openFailovers(
+    db,
+    [
+      start('f-rec-01', 'rec-01'),
+      start('f-rec-02', 'rec-02'),
+      start('f-master', 'master'),
+      start('f-rec-99', 'rec-99'),
+      start('f-fo-01', 'fo-01'),
+      start('f-rec-01-again', 'rec-01'),
+      start('f-rec-03', 'rec-03'),
+    ],
+    'detector',
+  );
+
+  expect(openings).toEqual([
+    {
+      plan: {
+        failoverId: 'f-rec-01',
+        slaveId: 'rec-01',
+        driveLetters: ['C', 'D', 'E'],
+        plugins: ['ANPR+', 'Activity Map'],
+      },
+      openedNow: true,
+    },
+    {
+      plan: { failoverId: 'f-rec-02', slaveId: 'rec-02', driveLetters: ['C', 'D', 'E'], plugins: ['ANPR+'] },
+      openedNow: false,
+    },
+    { refused: expect.objectContaining({ type: 'NotASlave' }) },
+    { refused: expect.objectContaining({ type: 'UnknownServer', message: 'unknown server "rec-99"' }) },
+    { refused: expect.objectContaining({ type: 'NotASlave' }) },
+    { refused: expect.objectContaining({ type: 'FailoverInProgress' }) },
+    {
+      plan: { failoverId: 'f-rec-03', slaveId: 'rec-03', driveLetters: ['C', 'D', 'E'], plugins: [] },
+      openedNow: true,
+    },
+  ]);
+  const { rows: servers } = await db.query<{ id: string; status: string }>(
+    "SELECT id, status FROM servers WHERE id IN ('master', 'fo-01', 'rec-01', 'rec-02', 'rec-03') ORDER BY id",
+  );
+  expect(servers).toEqual([
+    { id: 'fo-01', status: 'standby' },
+    { id: 'master', status: 'active' },
+    { id: 'rec-01', status: 'broken' },
+    { id: 'rec-02', status: 'broken' },
+    { id: 'rec-03', status: 'broken' },
+  ]);
+  const { rows: failovers } = await db.query<{ id: string }>('SELECT id FROM failovers ORDER BY id');
+  expect(failovers.map((row) => row.id)).toEqual(['f-rec-01', 'f-rec-02', 'f-rec-03']);
+  // One event each for the two opened now, none for the joined or the refused.
+  const { rows: events } = await db.query<{ failover_id: string; event: string }>(
+    'SELECT failover_id, event FROM failover_events WHERE NOT id = ANY($1) ORDER BY failover_id',
+    [eventsBefore.rows.map((row: { id: string }) => row.id)],
+  );
+  expect(events).toEqual([
+    { failover_id: 'f-rec-01', event: 'moved-to-broken-recorders' },
+    { failover_id: 'f-rec-03', event: 'moved-to-broken-recorders' },
+  ]);
 });
 
 test('a failover the detector opened is untold until its monitor is told or joins it, and never once its Slave is restored', async () => {
