@@ -32,6 +32,7 @@ export const failureType = (error: unknown): string | undefined => {
 };
 
 const GRPC_DEADLINE_EXCEEDED = 4;
+const GRPC_FAILED_PRECONDITION = 9;
 
 /** The error itself and the causes it wraps, outermost first. */
 export const causeChain = (error: unknown): unknown[] => {
@@ -49,3 +50,14 @@ export const hasCode = (error: unknown, matches: (code: unknown) => boolean): bo
 export const isDeadlineExceeded = (error: unknown): boolean =>
   error instanceof WorkflowUpdateRPCTimeoutOrCancelledError ||
   hasCode(error, (code) => code === GRPC_DEADLINE_EXCEEDED);
+
+/**
+ * An update the server aborted, before the workflow accepted it, because the workflow task it was delivered in
+ * failed (FAILED_PRECONDITION, WorkflowNotReady: "unexpected workflow task failure"). The task that ends a
+ * monitor (protection turned off) or continues it as new fails so whenever a signal arrives while it runs
+ * (UnhandledCommand), and the liveness detector signals monitors at moments of its own. Nothing of the update
+ * is in the history, but its local steps may have run: the same request, asked again, is what completes it.
+ * The server answers the same while a workflow task keeps failing: asked again, that answer stands.
+ */
+export const isUpdateAbortedWithItsTask = (error: unknown): boolean =>
+  hasCode(error, (code) => code === GRPC_FAILED_PRECONDITION);

@@ -37,7 +37,7 @@ import {
 } from '../workflows/definitions';
 import type { slaveMonitorWorkflow } from '../workflows/monitor';
 import type { restoreServerWorkflow } from '../workflows/restore';
-import { failureType, rootFailure } from './failures';
+import { failureType, isUpdateAbortedWithItsTask, rootFailure } from './failures';
 
 export interface FleetDeps {
   site: string;
@@ -66,6 +66,8 @@ const MONITOR_END_WAIT_MS = 10_000;
 const MONITOR_END_POLL_MS = 100;
 /** How long the state query of a running monitor may wait for a worker to answer it. */
 const MONITOR_QUERY_DEADLINE_MS = 10_000;
+/** Asks a running monitor again for a change the server aborted with its workflow task; then the error stands. */
+const MONITOR_UPDATE_ATTEMPTS = 3;
 
 const monitorNotReplacedYet = (serverId: string, why: string): ApplicationFailure =>
   ApplicationFailure.retryable(`the monitor of "${serverId}" ${why}`, 'MonitorNotReplacedYet');
@@ -265,37 +267,43 @@ export class Fleet {
   async updateSettings(serverId: string, settings: FailoverSettings): Promise<{ monitorStarted: boolean }> {
     checked(() => checkServerId(serverId));
     const valid = checked(() => checkSettings(settings));
-    if (await this.isMonitorRunning(serverId)) {
-      await this.unwrapped(() =>
-        this.monitorHandle(serverId).executeUpdate(updateSettingsUpdate, { args: [valid] }),
-      );
-      return { monitorStarted: false };
-    }
-    // An operator's command, run once: its own request.
-    await saveSettings(this.deps.db, serverId, valid, randomUUID());
-    return this.ensureMonitoring(serverId).then(({ started }) => ({ monitorStarted: started }));
+    return this.throughMonitor(
+      serverId,
+      async (monitor) => {
+        await monitor.executeUpdate(updateSettingsUpdate, { args: [valid] });
+        return { monitorStarted: false };
+      },
+      async () => {
+        // An operator's command, run once: its own request.
+        await saveSettings(this.deps.db, serverId, valid, randomUUID());
+        return this.ensureMonitoring(serverId).then(({ started }) => ({ monitorStarted: started }));
+      },
+    );
   }
 
   /** A planned maintenance window (a reboot): no failover of the Slave until it ends. */
   async startMaintenance(serverId: string, durationMs: number): Promise<{ untilMs: number | null }> {
     checked(() => checkServerId(serverId));
     const duration = checked(() => checkMaintenanceMs(durationMs));
-    if (await this.isMonitorRunning(serverId)) {
-      const state = await this.unwrapped(() =>
-        this.monitorHandle(serverId).executeUpdate(maintenanceUpdate, { args: [{ durationMs: duration }] }),
-      );
-      return { untilMs: state.maintenanceUntilMs };
-    }
-    const server = await getServer(this.deps.db, serverId);
-    if (server.role === 'master') {
-      throw new DomainError(
-        ErrorType.MasterCannotBeProtected,
-        `"${serverId}" is the Master: it is never failed over`,
-      );
-    }
-    const untilMs = duration === 0 ? null : Date.now() + duration;
-    await saveMaintenance(this.deps.db, serverId, untilMs, randomUUID());
-    return { untilMs };
+    return this.throughMonitor(
+      serverId,
+      async (monitor) => {
+        const state = await monitor.executeUpdate(maintenanceUpdate, { args: [{ durationMs: duration }] });
+        return { untilMs: state.maintenanceUntilMs };
+      },
+      async () => {
+        const server = await getServer(this.deps.db, serverId);
+        if (server.role === 'master') {
+          throw new DomainError(
+            ErrorType.MasterCannotBeProtected,
+            `"${serverId}" is the Master: it is never failed over`,
+          );
+        }
+        const untilMs = duration === 0 ? null : Date.now() + duration;
+        await saveMaintenance(this.deps.db, serverId, untilMs, randomUUID());
+        return { untilMs };
+      },
+    );
   }
 
   /** A repaired server in Broken recorders becomes a new standby failover server. */
@@ -357,6 +365,26 @@ export class Fleet {
     } catch (error) {
       if (error instanceof WorkflowNotFoundError) throw notMonitored(serverId);
       throw error;
+    }
+  }
+
+  /**
+   * A change through the running monitor (`update`), or without one (`otherwise`) when none runs. An update the
+   * server aborted with its workflow task (isUpdateAbortedWithItsTask) is asked again, the monitor looked at
+   * anew: the change is idempotent, and its steps that ran already change nothing the second time.
+   */
+  private async throughMonitor<T>(
+    serverId: string,
+    update: (monitor: WorkflowHandle<typeof slaveMonitorWorkflow>) => Promise<T>,
+    otherwise: () => Promise<T>,
+  ): Promise<T> {
+    for (let attempt = 1; ; attempt += 1) {
+      if (!(await this.isMonitorRunning(serverId))) return otherwise();
+      try {
+        return await this.unwrapped(() => update(this.monitorHandle(serverId)));
+      } catch (error) {
+        if (attempt >= MONITOR_UPDATE_ATTEMPTS || !isUpdateAbortedWithItsTask(error)) throw error;
+      }
     }
   }
 

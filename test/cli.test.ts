@@ -5,19 +5,21 @@
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { temporal } from '@temporalio/proto';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { monitorWorkflowId } from '../domain/names';
 import { projectRoot } from '../infra/paths';
 import { findFailover } from '../store/failovers';
 import { readLeases } from '../store/leases';
 import { findServer, listServers } from '../store/servers';
+import { livenessSignal } from '../workflows/definitions';
 import { buildCli, closedPort, runCli } from './support/cli';
 import { eventsOf, failoverRows, serverRow } from './support/db';
 import { TEST_DATA_DIR } from './support/environment';
 import { heartbeat, healthy } from './support/heartbeats';
 import { keepHeartbeating } from './support/heartbeat-loop';
 import { master, site, slave, standby } from './support/site';
-import { eventually, failoverOf, monitorReaches } from './support/wait';
+import { eventually, failoverOf, monitorHandle, monitorReaches } from './support/wait';
 import { useTestWorld } from './support/world';
 
 const world = useTestWorld();
@@ -359,11 +361,64 @@ describe('vms settings and vms maintenance', () => {
       expect(await fleet.isMonitorRunning('rec-01')).toBe(true);
 
       const unprotected = await vms('settings', 'rec-01', '--no-protect');
-      expect(unprotected.stdout).toContain('rec-01: not protected, failover after 1h without a heartbeat');
+      // The whole result at once: a failure shows the error on stderr and the exit code, not only stdout.
+      expect(unprotected).toMatchObject({
+        code: 0,
+        stdout: expect.stringContaining('rec-01: not protected, failover after 1h without a heartbeat'),
+        stderr: '',
+      });
       await expect(
         world.current.client.workflow.getHandle(`vms-${world.current.site}-monitor-rec-01`).result(),
       ).resolves.toMatchObject({ outcome: 'unprotected' });
     });
+  });
+
+  test('unprotecting while a liveness report reaches the monitor still stops it', async () => {
+    const { seed, withWorker, db } = world.current;
+    await seed(site(slave({ id: 'rec-01', timeout: '1h', protected: false })));
+
+    const outcome = await withWorker(async () => {
+      expect(await vms('settings', 'rec-01', '--protect')).toMatchObject({ code: 0, stderr: '' });
+      const monitor = monitorHandle(world.current, 'rec-01');
+      await eventually('the monitor to enter the Slave in the liveness roster', async () => {
+        const { rows } = await db.query(
+          `SELECT 1 FROM servers WHERE id = 'rec-01' AND monitored_since IS NOT NULL`,
+        );
+        return rows.length > 0;
+      });
+      // The Slave's row held: the monitor's save of the new settings waits inside the workflow task that ends
+      // the monitor, while a report of the detector (its checkpoint, at a random moment) arrives.
+      const holder = await db.connect();
+      await holder.query('BEGIN');
+      await holder.query(`SELECT id FROM servers WHERE id = 'rec-01' FOR UPDATE`);
+      const unprotecting = vms('settings', 'rec-01', '--no-protect');
+      try {
+        await eventually('the monitor to wait for the Slave row', async () => {
+          const { rows } = await db.query(
+            `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+          );
+          return rows.length > 0;
+        });
+        await monitor.signal(livenessSignal, { kind: 'checkpoint', term: 1, lastSeenMs: null, disks: [] });
+      } finally {
+        await holder.query('COMMIT');
+        holder.release();
+      }
+      expect(await unprotecting).toMatchObject({
+        code: 0,
+        stdout: expect.stringContaining('rec-01: not protected, failover after 1h without a heartbeat'),
+        stderr: '',
+      });
+      return monitor.result();
+    });
+
+    expect(outcome).toMatchObject({ outcome: 'unprotected', state: { settings: { protected: false } } });
+    expect((await findServer(db, 'rec-01'))?.settings.protected).toBe(false);
+    // The race happened: the task that was to end the monitor failed for the report that came in meanwhile.
+    const { events } = await monitorHandle(world.current, 'rec-01').fetchHistory();
+    expect(events?.map((event) => event.workflowTaskFailedEventAttributes?.cause)).toContain(
+      temporal.api.enums.v1.WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND,
+    );
   });
 
   test('a bad duration, Master protection or an unknown server is refused with one line and changes nothing', async () => {
