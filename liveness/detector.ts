@@ -157,6 +157,18 @@ const MAX_TAKE_OVERS_AT_ONCE = 40;
  * (plugin reinstalls, the promoted server's monitor) wait; recording is restored already.
  */
 const TELL_AFTER_TAKE_OVERS_MAX_MS = 3_000;
+/**
+ * The longest an opened failover's take-over waits for the openings decided with it or just after. Opened
+ * in batches, they take tens of milliseconds; take-overs started meanwhile (claims, VMS calls) slowed the
+ * last opening of 100 at 10,000 Slaves by about 110 ms (docs/benchmark.md).
+ */
+const OPENINGS_FIRST_MAX_MS = 1_000;
+
+/** What a deadline's report says as it goes: its failover opened (or not), its take-over ended. */
+interface Progress {
+  openingEnded: () => void;
+  ended: () => void;
+}
 
 export class Detector implements SessionListener {
   private term: DetectorTerm | undefined;
@@ -165,6 +177,8 @@ export class Detector implements SessionListener {
   /** The take-over locks held on the current session. */
   private takeOverLocks: TakeOverLocks | undefined;
   private readonly takeOversInFlight = new Semaphore(MAX_TAKE_OVERS_AT_ONCE);
+  /** Failovers from their decision to their opening, which the take-overs wait for (or a while). */
+  private readonly openingsUnderWay = new UnderWay();
   /** Take-overs from their decision to their end, whose monitors wait to be told until none is (or a while). */
   private readonly takeOversUnderWay = new UnderWay();
   private readonly takeOversHere: TakeOversHere;
@@ -569,22 +583,27 @@ export class Detector implements SessionListener {
     watched.state = 'reported';
     this.counts.deadlinesReported += 1;
     // Counted from the decision, so that take-overs decided together are all counted before one ends.
-    const ended = this.takeOversUnderWay.begin();
+    const progress: Progress = {
+      openingEnded: this.openingsUnderWay.begin(),
+      ended: this.takeOversUnderWay.begin(),
+    };
     try {
-      await this.takeOverAndTell(watched, term, deadlineMs, together, ended);
+      await this.takeOverAndTell(watched, term, deadlineMs, together, progress);
     } finally {
-      ended();
+      progress.openingEnded();
+      progress.ended();
     }
   }
 
-  /** reportDeadline's work; `ended` is called once the take-over has ended, before the monitor is told. */
+  /** reportDeadline's work, which says when its opening and its take-over have ended (`progress`). */
   private async takeOverAndTell(
     watched: Watched,
     term: DetectorTerm,
     deadlineMs: number,
     together: boolean,
-    ended: () => void,
+    progress: Progress,
   ): Promise<void> {
+    const { ended } = progress;
     const lastSeenMs = this.leaseOf(watched.entry)?.lastSeenMs ?? null;
     const stillWanted = () => watched.state === 'reported' && watched.decidedDeadlineMs === deadlineMs;
     const report = { kind: 'deadline', term: term.term, lastSeenMs, deadlineMs } as const;
@@ -597,6 +616,7 @@ export class Detector implements SessionListener {
     const locked = !watched.disksReportedBroken && locks !== undefined && (await locks.lock(failoverId));
     if (!locked || locks === undefined) {
       // Its monitor takes it over alone.
+      progress.openingEnded();
       ended();
       await this.deliver(slaveId, report, () => stillWatched() && stillWanted());
       return;
@@ -610,6 +630,7 @@ export class Detector implements SessionListener {
           session,
           { ...failover, claim: { term: term.term, lastSeenMs, deadlineMs } },
           together,
+          progress.openingEnded,
         );
         ended();
         // Told whatever came of it: the monitor's own take-over confirms the same decision (and counts a
@@ -632,11 +653,12 @@ export class Detector implements SessionListener {
     session: Client | undefined,
     start: FailoverStart & { claim: SilenceClaim },
     together: boolean,
+    openingEnded: () => void,
   ): Promise<{ opened: boolean; takeOver?: TakeOver }> {
     const { failoverId, slaveId } = start;
     let opened = false;
     try {
-      const opening = await this.openings.open(start);
+      const opening = await this.openings.open(start).finally(openingEnded);
       if ('refused' in opening) throw opening.refused;
       const { plan, openedNow } = opening;
       opened = true;
@@ -645,6 +667,8 @@ export class Detector implements SessionListener {
       // Opened by another run (a take-over of its monitor's): that run goes on alone.
       if (!openedNow) return { opened };
       const owned = () => this.connection === session && this.term === term;
+      // Every Slave decided broken is in Broken recorders before any take-over competes with its opening.
+      await this.openingsUnderWay.idle(OPENINGS_FIRST_MAX_MS);
       const takeOver = await this.takeOversInFlight.run(() =>
         this.options.takeOver.takeOverFrom(plan, { stillOwned: owned, together }),
       );
