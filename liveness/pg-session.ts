@@ -51,12 +51,19 @@ export class PgSession {
     void this.connect();
   }
 
+  /**
+   * Ends the session. Listeners hear it lost, as when PostgreSQL drops it: whatever they started on it and
+   * finishes later (a detector's term begun as it was stopped) must not arm its timers on a closed
+   * connection, which would keep the process from exiting.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
     const connection = this.connection;
     this.connection = undefined;
-    await connection?.end().catch(() => undefined);
+    if (connection === undefined) return;
+    for (const listener of this.listeners) listener.lost();
+    await connection.end().catch(() => undefined);
   }
 
   private async connect(): Promise<void> {
@@ -89,6 +96,8 @@ export class PgSession {
     }
     this.connection = connection;
     for (const listener of this.listeners) {
+      // Stopped (or lost) while an earlier listener was told: the later ones are not told of a closed connection.
+      if (this.connection !== connection) return;
       try {
         await listener.connected(connection);
       } catch (error) {

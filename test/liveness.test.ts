@@ -11,6 +11,7 @@ import { signalReporter } from '../liveness/reporter';
 import { LivenessService } from '../liveness/service';
 import { findFailover } from '../store/failovers';
 import { readLeases } from '../store/leases';
+import { createPool } from '../infra/database';
 import { findServer } from '../store/servers';
 import { camerasOf, eventsOf, failoverRows, serverRow } from './support/db';
 import { breakAllDisks, healthy, heartbeat } from './support/heartbeats';
@@ -506,4 +507,40 @@ describe('the detector opens the failover as the deadline passes', () => {
       expect.objectContaining({ id: failoverId, status: 'completed', failover_server_id: 'fo-01' }),
     ]);
   });
+});
+
+test('a liveness service stopped while its detector takes the lead leaves no timer running: a worker stopping then exits', async () => {
+  const { vms, config, liveness, logger, databaseUrl } = world.current;
+  // The lock is free: each service below takes the lead as it starts.
+  await liveness.stop();
+  const db = createPool(databaseUrl, logger);
+  const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+  const before = timers();
+
+  for (let round = 0; round < 30; round += 1) {
+    const service = new LivenessService(
+      {
+        site: config.site,
+        db,
+        databaseUrl,
+        reporter: signalReporter(world.current.client, config),
+        vms,
+        failover: config.failover,
+        identity: `worker-${round}`,
+        logger,
+      },
+      config.liveness,
+    );
+    await service.start();
+    // Stopped at moments spread over the lead's first steps (the lock taken, the term begun, the roster read).
+    await sleep(round % 15);
+    await service.stop();
+  }
+  await db.end();
+
+  // The detector of a term begun as its service stopped armed its timers (term renewal, checkpoints, roster
+  // reloads) on a closed session, and they kept the process alive.
+  await eventually('every timer of the stopped services cleared', () =>
+    Promise.resolve(timers() <= before ? true : undefined),
+  );
 });
