@@ -86,18 +86,9 @@ export const getServer = async (db: Queryable, serverId: string): Promise<Server
   return server;
 };
 
-/** The server, its row locked until the transaction ends: changes to one server happen one at a time. */
-const LOCK_SERVER_SQL = `${SELECT_SERVERS} WHERE s.id = $1 FOR UPDATE OF s`;
-export const LOCK_SERVER = preparedStatement('lock-server', LOCK_SERVER_SQL);
 /** Servers locked in the order of their ids, as every statement that locks several does: no deadlock. */
 const LOCK_SERVERS_SQL = `${SELECT_SERVERS} WHERE s.id = ANY($1) ORDER BY s.id FOR UPDATE OF s`;
 export const LOCK_SERVERS = preparedStatement('lock-servers', LOCK_SERVERS_SQL);
-
-export const lockServer = async (tx: PoolClient, serverId: string): Promise<ServerRecord> => {
-  const { rows } = await queryPrepared<ServerRow>(tx, LOCK_SERVER, [serverId]);
-  if (!rows[0]) throw new DomainError(ErrorType.UnknownServer, `unknown server "${serverId}"`);
-  return toServerRecord(rows[0]);
-};
 
 /** The servers of these ids that exist, by id, their rows locked until the transaction ends. */
 export const lockServers = async (
@@ -106,6 +97,13 @@ export const lockServers = async (
 ): Promise<Map<string, ServerRecord>> => {
   const { rows } = await queryPrepared<ServerRow>(tx, LOCK_SERVERS, [serverIds]);
   return new Map(rows.map((row) => [row.id, toServerRecord(row)]));
+};
+
+/** The server, its row locked until the transaction ends: changes to one server happen one at a time. */
+export const lockServer = async (tx: PoolClient, serverId: string): Promise<ServerRecord> => {
+  const server = (await lockServers(tx, [serverId])).get(serverId);
+  if (!server) throw new DomainError(ErrorType.UnknownServer, `unknown server "${serverId}"`);
+  return server;
 };
 
 export const listServers = async (db: Queryable): Promise<ServerRecord[]> => {
