@@ -34,6 +34,7 @@ import type { LivenessReport, MassFailurePolicy, SilenceClaim } from '../domain/
 import { failoverWorkflowId } from '../domain/names';
 import type { DiskHealth } from '../domain/site';
 import { brokenLetters, isMassFailure, missedTwoHeartbeats, silenceDeadline } from '../domain/liveness';
+import { Batches } from '../infra/batches';
 import type { Logger } from '../infra/logger';
 import { Semaphore, UnderWay, mapLimited } from '../infra/limit';
 import type { DetectorTerm } from '../store/detector-term';
@@ -41,11 +42,10 @@ import { beginTerm, recordVmsObservation, renewTerm } from '../store/detector-te
 import type { TakeOver } from '../domain/contracts';
 import { TakeOverLeft, TakeOversHere } from '../failover/take-over';
 import type { TakeOverSteps } from '../failover/take-over';
-import { FailoverOpenings } from './failover-openings';
 import { TakeOverLocks } from './take-over-locks';
 import { VmsRejected } from '../vms/control-plane';
 import type { VmsControlPlane, VmsServerStatus } from '../vms/control-plane';
-import type { OpenedFailover } from '../store/failovers';
+import type { FailoverOpening, OpenedFailover } from '../store/failovers';
 import { recordMonitorsTold, toldOpenFailovers, untoldFailovers } from '../store/failovers';
 import { findHold, findOpenHold, holdFailover } from '../store/holds';
 import { leasesWrittenByOthers, readLeases } from '../store/leases';
@@ -183,7 +183,8 @@ export class Detector implements SessionListener {
   private readonly takeOversUnderWay = new UnderWay();
   private readonly takeOversHere: TakeOversHere;
   /** Failovers decided together are opened in one transaction. */
-  private readonly openings: FailoverOpenings;
+  /** The failovers it opens, in batches: a hundred deadlines at once open in one transaction. */
+  private readonly openings: Batches<FailoverStart, FailoverOpening>;
   /** Failovers whose monitor is being told. */
   private readonly telling = new Set<string>();
   private trying = false;
@@ -220,7 +221,7 @@ export class Detector implements SessionListener {
     private readonly now: () => number = Date.now,
   ) {
     this.takeOversHere = options.takeOversHere ?? new TakeOversHere();
-    this.openings = new FailoverOpenings((inputs) => options.takeOver.openFailovers(inputs, 'detector'));
+    this.openings = new Batches((inputs) => options.takeOver.openFailovers(inputs, 'detector'));
     this.deadlines = new TimerQueue((due) => this.decide(due.map(({ key }) => key)), now);
     leases.onHeard((lease) => this.heard(lease));
     session.addListener(this);
@@ -658,7 +659,7 @@ export class Detector implements SessionListener {
     const { failoverId, slaveId } = start;
     let opened = false;
     try {
-      const opening = await this.openings.open(start).finally(openingEnded);
+      const opening = await this.openings.run(start).finally(openingEnded);
       if ('refused' in opening) throw opening.refused;
       const { plan, openedNow } = opening;
       opened = true;
