@@ -12,8 +12,16 @@
  * monitor's take-over cannot begin in between.
  */
 import type { Pool } from 'pg';
-import type { ClaimResult, FailoverPlan, FailoverStart, FailoverTuning, TakeOver } from '../domain/contracts';
+import type {
+  CameraMove,
+  ClaimResult,
+  FailoverPlan,
+  FailoverStart,
+  FailoverTuning,
+  TakeOver,
+} from '../domain/contracts';
 import { DomainError, ErrorType } from '../domain/errors';
+import { Batches } from '../infra/batches';
 import * as failovers from '../store/failovers';
 import type { FailoverOpener } from '../store/failovers';
 import * as fencing from '../store/fencing';
@@ -105,6 +113,31 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
   };
 
   const sharedStatus = new SharedStatusRead(vms, SHARED_STATUS_MAX_AGE_MS);
+  /**
+   * The database side of the steps, in batches (infra/batches.ts): take-overs under way at once, a hundred on
+   * a burst of deadlines, read and record each step in one statement for all of them.
+   */
+  const steps = {
+    staleAgentLastSeen: new Batches<string, Date | undefined>(async (serverIds) => {
+      const stale = await standbys.staleAgentsLastSeen(db, serverIds);
+      return serverIds.map((serverId) => stale.get(serverId));
+    }),
+    recordPromotion: new Batches<string, void>((failoverIds) =>
+      failovers.recordPromotions(db, failoverIds, tuning.serverUpTimeoutMs),
+    ),
+    fenceTarget: new Batches<string, fencing.FenceTarget>((failoverIds) =>
+      fencing.fenceTargets(db, failoverIds),
+    ),
+    recordFence: new Batches<fencing.FenceOutcome, SlaveFence>((outcomes) =>
+      fencing.recordFences(db, outcomes),
+    ),
+    ipCamerasToMove: new Batches<string, failovers.CamerasToMove>((failoverIds) =>
+      failovers.ipCamerasToMoveOf(db, failoverIds),
+    ),
+    commitCameraMove: new Batches<failovers.CameraMoveToCommit, CameraMove>((moves) =>
+      failovers.commitCameraMoves(db, moves),
+    ),
+  };
   /** Whether the VMS reports a server up: for a take-over decided with others, from reads they share. */
   const upCheck = (together: boolean): ((serverId: string) => Promise<boolean>) =>
     together ? (serverId) => sharedStatus.isServerUp(serverId) : (serverId) => vms.isServerUp(serverId);
@@ -123,7 +156,7 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
           throw error;
         },
       ),
-      standbys.staleAgentLastSeen(db, serverId),
+      steps.staleAgentLastSeen.run(serverId),
     ]);
     return vmsUnfitness ?? (lastSeen && `its agent was last heard at ${lastSeen.toISOString()}`);
   };
@@ -185,7 +218,7 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
         replacesServerId: input.slaveId,
       }),
     );
-    await failovers.recordPromotion(db, input.failoverId, tuning.serverUpTimeoutMs);
+    await steps.recordPromotion.run(input.failoverId);
   };
 
   /**
@@ -223,9 +256,9 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
    * the failover goes on, and the fence is repeated when the Slave is heard again. Done once per failover.
    */
   const fenceBrokenSlave = async (failoverId: string, together = false): Promise<SlaveFence> => {
-    const target = await fencing.fenceTarget(db, failoverId);
+    const target = await steps.fenceTarget.run(failoverId);
     if (fencing.isFenceSettled(target.fence)) return target.fence;
-    const fence = await fencing.recordFence(db, { ...target, ...(await fenceInVms(target, together)) });
+    const fence = await steps.recordFence.run({ ...target, ...(await fenceInVms(target, together)) });
     if (fence === 'fenced') log.info('Broken Slave fenced', { failoverId, slaveId: target.slaveId });
     else log.warn('Broken Slave not fenced', { failoverId, slaveId: target.slaveId, fence });
     return fence;
@@ -238,13 +271,13 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
   };
 
   const rebindIpCameras = async (failoverId: string) => {
-    const { failoverServerId, cameraIds } = await failovers.ipCamerasToMove(db, failoverId);
+    const { failoverServerId, cameraIds } = await steps.ipCamerasToMove.run(failoverId);
     if (cameraIds.length > 0) {
       await onStandby(failoverId, failoverServerId, () =>
         vms.rebindCameras({ requestId: failoverId, cameraIds, toServerId: failoverServerId }),
       );
     }
-    return failovers.commitCameraMove(db, failoverId, cameraIds);
+    return steps.commitCameraMove.run({ failoverId, cameraIds });
   };
 
   /**

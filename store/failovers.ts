@@ -394,8 +394,6 @@ interface PluginRow {
 const pluginsToReinstallOf = (failoverId: string, slaveId: string): string => `
   SELECT name FROM plugins WHERE server_id = ${slaveId}
    UNION SELECT plugin FROM plugin_reinstalls WHERE handed_over_to = ${failoverId}`;
-/** In the statement that commits a camera move: of the failover it locked. */
-const PLUGINS_TO_REINSTALL_OF_LOCKED_FAILOVER = pluginsToReinstallOf('$1', '(SELECT slave_id FROM failover)');
 /** Of failovers open already ($1 ids, $2 their Slaves). */
 const PLUGINS_TO_REINSTALL_OF_OPEN_FAILOVERS = `
   SELECT i.failover_id, p.name FROM unnest($1::text[], $2::text[]) AS i (failover_id, slave_id)
@@ -551,9 +549,9 @@ export const claimMatchedStandby = async (db: Pool, failoverId: string): Promise
     return { claimed: false, firstWait, toPromote: false };
   });
 
-const RECORD_PROMOTION_SQL = `
+const RECORD_PROMOTIONS_SQL = `
   WITH promotion AS (
-    UPDATE failovers SET status = 'promoted' WHERE id = $1 AND status = 'standby-claimed'
+    UPDATE failovers SET status = 'promoted' WHERE id = ANY($1) AND status = 'standby-claimed'
     RETURNING id AS failover_id, slave_id AS server_id, failover_server_id,
               jsonb_build_object('failoverServerId', failover_server_id) AS details
   ), promoted AS (
@@ -564,51 +562,80 @@ const RECORD_PROMOTION_SQL = `
       FROM promotion JOIN servers broken ON broken.id = promotion.server_id
      WHERE promoted.id = promotion.failover_server_id
   ), recorded AS (${STANDBY_PROMOTED_EVENT})
-  SELECT 1 FROM promotion`;
-export const RECORD_PROMOTION = preparedStatement('record-promotion', RECORD_PROMOTION_SQL);
+  SELECT failover_id FROM promotion`;
+export const RECORD_PROMOTIONS = preparedStatement('record-promotions', RECORD_PROMOTIONS_SQL);
+
+/** The failovers of `failoverIds` that do not exist, in one statement. */
+const unknownFailovers = async (db: Queryable, failoverIds: readonly string[]): Promise<string[]> => {
+  const { rows } = await db.query<{ id: string }>(
+    `SELECT i.id FROM unnest($1::text[]) AS i (id)
+      WHERE NOT EXISTS (SELECT 1 FROM failovers f WHERE f.id = i.id)`,
+    [failoverIds],
+  );
+  return rows.map((row) => row.id);
+};
+
+const unknownFailover = (failoverId: string): DomainError =>
+  new DomainError(ErrorType.InvalidInput, `unknown failover "${failoverId}"`);
 
 /**
- * Records the claimed standby as the active Slave in the broken one's place, with its failover settings. Until
- * it is heard or answers, its silence counts from when it may take to come up (`serverUpTimeoutMs`).
+ * Records each failover's claimed standby as the active Slave in the broken one's place, with its failover
+ * settings, in one statement. Until it is heard or answers, its silence counts from when it may take to come
+ * up (`serverUpTimeoutMs`). A failover promoted already, or not at this step, changes nothing. Answers, for
+ * each failover in order, undefined or the error of one that does not exist.
  */
-export const recordPromotion = async (
-  db: Pool,
-  failoverId: string,
+export const recordPromotions = async (
+  db: Queryable,
+  failoverIds: readonly string[],
   serverUpTimeoutMs: number,
-): Promise<void> => {
-  const { rowCount } = await queryPrepared(db, RECORD_PROMOTION, [failoverId, serverUpTimeoutMs]);
-  // Promoted already, or not this failover's step: nothing changed.
-  if (rowCount === 0 && (await findFailover(db, failoverId)) === undefined) {
-    throw new DomainError(ErrorType.InvalidInput, `unknown failover "${failoverId}"`);
-  }
+): Promise<(DomainError | undefined)[]> => {
+  const { rows } = await queryPrepared<{ failover_id: string }>(db, RECORD_PROMOTIONS, [
+    failoverIds,
+    serverUpTimeoutMs,
+  ]);
+  const promoted = new Set(rows.map((row) => row.failover_id));
+  const others = failoverIds.filter((failoverId) => !promoted.has(failoverId));
+  const unknown = new Set(others.length === 0 ? [] : await unknownFailovers(db, others));
+  return failoverIds.map((failoverId) => (unknown.has(failoverId) ? unknownFailover(failoverId) : undefined));
 };
 
 const IP_CAMERAS_TO_MOVE_SQL = `
-  SELECT f.failover_server_id,
+  SELECT f.id, f.failover_server_id,
         ARRAY(SELECT c.id FROM cameras c WHERE c.server_id = f.slave_id AND c.kind = 'ip' ORDER BY c.id)
           AS camera_ids
-   FROM failovers f WHERE f.id = $1`;
+   FROM failovers f WHERE f.id = ANY($1)`;
 export const IP_CAMERAS_TO_MOVE = preparedStatement('ip-cameras-to-move', IP_CAMERAS_TO_MOVE_SQL);
 
-/** The IP cameras still bound to the broken Slave, and the promoted server they move to. */
-export const ipCamerasToMove = async (
-  db: Pool,
-  failoverId: string,
-): Promise<{ failoverServerId: string; cameraIds: string[] }> => {
-  const { rows } = await queryPrepared<{ failover_server_id: string | null; camera_ids: string[] }>(
-    db,
-    IP_CAMERAS_TO_MOVE,
-    [failoverId],
-  );
-  const failoverServerId = rows[0]?.failover_server_id;
-  if (failoverServerId === null || failoverServerId === undefined) {
-    throw new DomainError(
-      ErrorType.InvalidInput,
-      `failover "${failoverId}" has not claimed a standby server`,
-    );
-  }
-  return { failoverServerId, cameraIds: rows[0]?.camera_ids ?? [] };
+/** The IP cameras a failover moves, and the promoted server they move to. */
+export interface CamerasToMove {
+  failoverServerId: string;
+  cameraIds: string[];
+}
+
+/**
+ * The IP cameras still bound to each failover's broken Slave, and the promoted server they move to, in one
+ * statement; for a failover that does not exist or has not claimed a standby, its error.
+ */
+export const ipCamerasToMoveOf = async (
+  db: Queryable,
+  failoverIds: readonly string[],
+): Promise<(CamerasToMove | DomainError)[]> => {
+  const { rows } = await queryPrepared<{
+    id: string;
+    failover_server_id: string | null;
+    camera_ids: string[];
+  }>(db, IP_CAMERAS_TO_MOVE, [failoverIds]);
+  const found = new Map(rows.map((row) => [row.id, row]));
+  return failoverIds.map((failoverId) => {
+    const row = found.get(failoverId);
+    if (row === undefined) return unknownFailover(failoverId);
+    if (row.failover_server_id === null) return noStandbyClaimed(failoverId);
+    return { failoverServerId: row.failover_server_id, cameraIds: row.camera_ids };
+  });
 };
+
+const noStandbyClaimed = (failoverId: string): DomainError =>
+  new DomainError(ErrorType.InvalidInput, `failover "${failoverId}" has not claimed a standby server`);
 
 /** SQL: the cameras a `cameras-rebound` event `e` recorded as moved, and the analog ones left. */
 const CAMERAS_OF_REBOUND_EVENT = `
@@ -661,18 +688,22 @@ export const committedTakeOver = async (
 
 const CAMERAS_REBOUND_EVENT = appendEventFrom('event', 'cameras-rebound');
 
-const COMMIT_CAMERA_MOVE_SQL = `
+const COMMIT_CAMERA_MOVES_SQL = `
   WITH failover AS (
     SELECT id, slave_id, failover_server_id FROM failovers
-     WHERE id = $1 AND cameras_committed_at IS NULL AND failover_server_id IS NOT NULL
+     WHERE id = ANY($1) AND cameras_committed_at IS NULL AND failover_server_id IS NOT NULL
+     ORDER BY id
      FOR UPDATE
   ), moved AS (
-    UPDATE cameras SET server_id = failover.failover_server_id FROM failover
-     WHERE cameras.id = ANY($2) AND cameras.server_id = failover.slave_id AND cameras.kind = 'ip'
-    RETURNING cameras.id
+    UPDATE cameras SET server_id = failover.failover_server_id
+      FROM failover JOIN unnest($2::text[], $3::text[]) AS wanted (failover_id, camera_id)
+           ON wanted.failover_id = failover.id
+     WHERE cameras.id = wanted.camera_id AND cameras.server_id = failover.slave_id AND cameras.kind = 'ip'
+    RETURNING failover.id AS failover_id, cameras.id
   ), move AS (
     SELECT failover.id AS failover_id, failover.slave_id AS server_id, failover.failover_server_id,
-           ARRAY(SELECT id FROM moved ORDER BY id COLLATE "C") AS ip_camera_ids,
+           ARRAY(SELECT moved.id FROM moved WHERE moved.failover_id = failover.id ORDER BY moved.id COLLATE "C")
+             AS ip_camera_ids,
            ARRAY(SELECT c.id FROM cameras c WHERE c.server_id = failover.slave_id AND c.kind = 'analog'
                   ORDER BY c.id) AS analog_camera_ids
       FROM failover
@@ -684,7 +715,8 @@ const COMMIT_CAMERA_MOVE_SQL = `
   ), reinstalls AS (
     INSERT INTO plugin_reinstalls (failover_id, plugin, server_id, status)
     SELECT move.failover_id, plugins.name, move.failover_server_id, 'pending'
-      FROM move, (${PLUGINS_TO_REINSTALL_OF_LOCKED_FAILOVER}) AS plugins (name)
+      FROM move JOIN LATERAL (${pluginsToReinstallOf('move.failover_id', 'move.server_id')}) AS plugins (name)
+           ON true
     ON CONFLICT DO NOTHING
   ), event AS (
     SELECT failover_id, server_id,
@@ -692,31 +724,53 @@ const COMMIT_CAMERA_MOVE_SQL = `
                               'analogCamerasLeft', to_jsonb(analog_camera_ids)) AS details
       FROM move
   ), recorded AS (${CAMERAS_REBOUND_EVENT})
-  SELECT ip_camera_ids, analog_camera_ids FROM move`;
-export const COMMIT_CAMERA_MOVE = preparedStatement('commit-camera-move', COMMIT_CAMERA_MOVE_SQL);
+  SELECT failover_id, ip_camera_ids, analog_camera_ids FROM move`;
+export const COMMIT_CAMERA_MOVES = preparedStatement('commit-camera-moves', COMMIT_CAMERA_MOVES_SQL);
+
+/** A failover's IP cameras to bind to its promoted server. */
+export interface CameraMoveToCommit {
+  failoverId: string;
+  cameraIds: readonly string[];
+}
 
 /**
- * Binds the broken Slave's IP cameras to the promoted server and schedules the plugin reinstalls. Analog
- * cameras are wired to the broken server and stay. A second run returns the first run's result.
+ * Binds each broken Slave's IP cameras to its promoted server and schedules the plugin reinstalls, in one
+ * statement for every failover given. Analog cameras are wired to the broken server and stay. A failover
+ * committed already answers its first commit's result; one that does not exist or has no standby, its error.
  */
-export const commitCameraMove = async (
-  db: Pool,
-  failoverId: string,
-  cameraIds: string[],
-): Promise<CameraMove> => {
-  const { rows } = await queryPrepared<{ ip_camera_ids: string[]; analog_camera_ids: string[] }>(
-    db,
-    COMMIT_CAMERA_MOVE,
-    [failoverId, cameraIds],
+export const commitCameraMoves = async (
+  db: Queryable,
+  moves: readonly CameraMoveToCommit[],
+): Promise<(CameraMove | DomainError)[]> => {
+  const { rows } = await queryPrepared<{
+    failover_id: string;
+    ip_camera_ids: string[];
+    analog_camera_ids: string[];
+  }>(db, COMMIT_CAMERA_MOVES, [
+    moves.map((move) => move.failoverId),
+    moves.flatMap((move) => move.cameraIds.map(() => move.failoverId)),
+    moves.flatMap((move) => move.cameraIds),
+  ]);
+  const committed = new Map(
+    rows.map((row): [string, CameraMove] => [
+      row.failover_id,
+      { ipCameraIds: row.ip_camera_ids, analogCameraIds: row.analog_camera_ids },
+    ]),
   );
-  const move = rows[0];
-  if (move !== undefined) return { ipCameraIds: move.ip_camera_ids, analogCameraIds: move.analog_camera_ids };
-  // Committed already (a second run returns the first run's result), or nothing to commit.
+  // Committed before (a second run answers the first run's result), or nothing to commit: one at a time.
+  return Promise.all(
+    moves.map(
+      async ({ failoverId }) => committed.get(failoverId) ?? (await earlierCameraMove(db, failoverId)),
+    ),
+  );
+};
+
+/** The camera move a failover committed before, or why there is none. */
+const earlierCameraMove = async (db: Queryable, failoverId: string): Promise<CameraMove | DomainError> => {
   const failover = await findFailover(db, failoverId);
-  if (failover === undefined)
-    throw new DomainError(ErrorType.InvalidInput, `unknown failover "${failoverId}"`);
+  if (failover === undefined) return unknownFailover(failoverId);
   if (failover.camerasCommittedAt !== null) return committedCameraMove(db, failoverId);
-  throw new DomainError(ErrorType.InvalidInput, `failover "${failoverId}" has not claimed a standby server`);
+  return noStandbyClaimed(failoverId);
 };
 
 /**

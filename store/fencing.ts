@@ -24,18 +24,28 @@ export interface FenceTarget {
   fence: SlaveFence | null;
 }
 
-const FENCE_TARGET_SQL = 'SELECT slave_id, slave_fence FROM failovers WHERE id = $1';
-export const FENCE_TARGET = preparedStatement('fence-target', FENCE_TARGET_SQL);
+const unknownFailover = (failoverId: string): DomainError =>
+  new DomainError(ErrorType.InvalidInput, `unknown failover "${failoverId}"`);
 
-export const fenceTarget = async (db: Queryable, failoverId: string): Promise<FenceTarget> => {
-  const { rows } = await queryPrepared<{ slave_id: string; slave_fence: SlaveFence | null }>(
+const FENCE_TARGETS_SQL = 'SELECT id, slave_id, slave_fence FROM failovers WHERE id = ANY($1)';
+export const FENCE_TARGETS = preparedStatement('fence-targets', FENCE_TARGETS_SQL);
+
+/** Each failover's Slave and its fence so far, in one statement; a failover that does not exist, an error. */
+export const fenceTargets = async (
+  db: Queryable,
+  failoverIds: readonly string[],
+): Promise<(FenceTarget | DomainError)[]> => {
+  const { rows } = await queryPrepared<{ id: string; slave_id: string; slave_fence: SlaveFence | null }>(
     db,
-    FENCE_TARGET,
-    [failoverId],
+    FENCE_TARGETS,
+    [failoverIds],
   );
-  const row = rows[0];
-  if (row === undefined) throw new DomainError(ErrorType.InvalidInput, `unknown failover "${failoverId}"`);
-  return { failoverId, slaveId: row.slave_id, fence: row.slave_fence };
+  const found = new Map(rows.map((row) => [row.id, row]));
+  return failoverIds.map((failoverId) => {
+    const row = found.get(failoverId);
+    if (row === undefined) return unknownFailover(failoverId);
+    return { failoverId, slaveId: row.slave_id, fence: row.slave_fence };
+  });
 };
 
 /** The latest failover of a server whose fence is still to repeat, if any. */
@@ -49,50 +59,98 @@ export const pendingFenceOf = async (db: Queryable, serverId: string): Promise<F
   return row && { failoverId: row.id, slaveId: serverId, fence: 'unreachable' };
 };
 
-const RECORD_FENCE = `
-  fence AS (
-    UPDATE failovers SET slave_fence = $2, slave_fenced_at = CASE WHEN $2 = 'fenced' THEN now() END
-     WHERE id = $1 AND slave_fence IS DISTINCT FROM 'fenced' AND slave_fence IS DISTINCT FROM 'not-recording'
-    RETURNING id AS failover_id, slave_id AS server_id, $3::jsonb AS details
-  )`;
-const RECORD_SETTLED_FENCE_SQL = `
-  WITH ${RECORD_FENCE}, recorded AS (${appendEventFrom('fence', 'slave-fenced')})
-  SELECT 1 FROM fence`;
-export const RECORD_SETTLED_FENCE = preparedStatement('record-settled-fence', RECORD_SETTLED_FENCE_SQL);
-/** A fence that did not settle raises its alert in the same statement. */
-const RECORD_UNSETTLED_FENCE_SQL = `
-  WITH ${RECORD_FENCE}, recorded AS (${appendEventFrom('fence', 'slave-not-fenced')}),
+/**
+ * One statement for fences of several failovers: a fence that did not settle raises its alert. A fence that
+ * succeeded stays recorded whatever a later attempt says.
+ */
+const RECORD_FENCES_SQL = `
+  WITH outcome AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[]) AS o (failover_id, fence, details, message)
+  ), fence AS (
+    UPDATE failovers SET slave_fence = outcome.fence,
+           slave_fenced_at = CASE WHEN outcome.fence = 'fenced' THEN now() END
+      FROM outcome
+     WHERE failovers.id = outcome.failover_id
+       AND slave_fence IS DISTINCT FROM 'fenced' AND slave_fence IS DISTINCT FROM 'not-recording'
+    RETURNING failovers.id AS failover_id, failovers.slave_id AS server_id, outcome.fence, outcome.details,
+              outcome.message
+  ), settled AS (
+    SELECT * FROM fence WHERE fence IN ('fenced', 'not-recording')
+  ), unsettled AS (
+    SELECT * FROM fence WHERE fence NOT IN ('fenced', 'not-recording')
+  ), settled_recorded AS (${appendEventFrom('settled', 'slave-fenced')}),
+  unsettled_recorded AS (${appendEventFrom('unsettled', 'slave-not-fenced')}),
   alert AS (
-    SELECT failover_id || ':fencing-failed' AS alert_id, 'fencing-failed' AS kind, server_id,
-           $4::text AS message, jsonb_build_object('failoverId', failover_id) || details AS details
-      FROM fence
+    SELECT failover_id || ':fencing-failed' AS alert_id, 'fencing-failed' AS kind, server_id, message,
+           jsonb_build_object('failoverId', failover_id) || details AS details
+      FROM unsettled
   ), raised AS (${raiseAlertFrom('alert')})
-  SELECT 1 FROM fence`;
-export const RECORD_UNSETTLED_FENCE = preparedStatement('record-unsettled-fence', RECORD_UNSETTLED_FENCE_SQL);
+  SELECT failover_id FROM fence`;
+export const RECORD_FENCES = preparedStatement('record-fences', RECORD_FENCES_SQL);
+
+/** What came of asking the VMS to fence a failover's Slave. */
+export interface FenceOutcome {
+  failoverId: string;
+  slaveId: string;
+  fence: SlaveFence;
+  error?: string;
+}
+
+/** The alert of a fence that did not settle. */
+const unsettledMessage = ({ slaveId, fence, error }: FenceOutcome): string =>
+  fence === 'unreachable'
+    ? `${slaveId} could not be fenced: the VMS cannot reach it. It may record its cameras next to ` +
+      'the promoted server; the fence is repeated when it is heard again.'
+    : `${slaveId} could not be fenced: the VMS refused (${error ?? 'no reason given'}).`;
 
 /**
- * Records what a fence came to, in one statement. A fence that succeeded stays recorded whatever a later
- * attempt says; one that did not raises an alert (once per failover): the Slave may still record its cameras
- * next to the promoted server until it is fenced, demoted or switched off.
+ * Records what fences came to, in one statement, and answers each failover's fence as it stands: a fence that
+ * succeeded before stays. One that did not settle raises an alert (once per failover): the Slave may still
+ * record its cameras next to the promoted server until it is fenced, demoted or switched off.
  */
-export const recordFence = async (
+export const recordFences = async (
   db: Queryable,
-  input: { failoverId: string; slaveId: string; fence: SlaveFence; error?: string },
-): Promise<SlaveFence> => {
-  const { failoverId, slaveId, fence } = input;
-  const settled = isFenceSettled(fence);
-  const details = settled ? { fence } : { fence, error: input.error ?? null };
-  const message =
-    fence === 'unreachable'
-      ? `${slaveId} could not be fenced: the VMS cannot reach it. It may record its cameras next to ` +
-        'the promoted server; the fence is repeated when it is heard again.'
-      : `${slaveId} could not be fenced: the VMS refused (${input.error ?? 'no reason given'}).`;
-  const { rowCount } = await queryPrepared(db, settled ? RECORD_SETTLED_FENCE : RECORD_UNSETTLED_FENCE, [
-    failoverId,
-    fence,
-    details,
-    ...(settled ? [] : [message]),
+  outcomes: readonly FenceOutcome[],
+): Promise<(SlaveFence | DomainError)[]> => {
+  // One outcome per failover, a settled one first: two fences of one failover in a batch record what stays.
+  const byFailover = new Map<string, FenceOutcome>();
+  for (const outcome of outcomes) {
+    const kept = byFailover.get(outcome.failoverId);
+    if (kept === undefined || (!isFenceSettled(kept.fence) && isFenceSettled(outcome.fence))) {
+      byFailover.set(outcome.failoverId, outcome);
+    }
+  }
+  const recording = [...byFailover.values()];
+  const { rows } = await queryPrepared<{ failover_id: string }>(db, RECORD_FENCES, [
+    recording.map((outcome) => outcome.failoverId),
+    recording.map((outcome) => outcome.fence),
+    recording.map((outcome) =>
+      isFenceSettled(outcome.fence)
+        ? { fence: outcome.fence }
+        : { fence: outcome.fence, error: outcome.error ?? null },
+    ),
+    recording.map((outcome) => (isFenceSettled(outcome.fence) ? null : unsettledMessage(outcome))),
   ]);
-  if (rowCount === 0) return (await fenceTarget(db, failoverId)).fence ?? fence;
-  return fence;
+  const recorded = new Set(rows.map((row) => row.failover_id));
+  const others = recording.filter((outcome) => !recorded.has(outcome.failoverId));
+  const othersNow =
+    others.length === 0
+      ? []
+      : await fenceTargets(
+          db,
+          others.map((outcome) => outcome.failoverId),
+        );
+  const standing = new Map<string, SlaveFence | DomainError>(
+    recording.map((outcome) => [outcome.failoverId, outcome.fence]),
+  );
+  othersNow.forEach((target, index) => {
+    const outcome = others[index];
+    if (outcome === undefined) return;
+    standing.set(
+      outcome.failoverId,
+      target instanceof DomainError ? target : (target.fence ?? outcome.fence),
+    );
+  });
+  // Each caller hears the fence as it stands, whichever outcome of its failover was recorded.
+  return outcomes.map((outcome) => standing.get(outcome.failoverId) ?? outcome.fence);
 };

@@ -128,19 +128,24 @@ export const putInService = (db: Pool, serverId: string, by: string): Promise<bo
     return true;
   });
 
-/**
- * When the standby's agent was last heard, if that is longer ago than its failover timeout: an agent gone
- * silent says the standby may be gone too. Undefined when it is heard through the VMS only, never heard by
- * an agent (many standbys run none) since its restore, or heard lately.
- */
 const STALE_AGENT_LAST_SEEN_SQL = `
-  SELECT l.last_seen_at FROM servers s JOIN server_leases l ON l.server_id = s.id
-   WHERE s.id = $1 AND s.liveness_source IN ('agent', 'both')
+  SELECT s.id, l.last_seen_at FROM servers s JOIN server_leases l ON l.server_id = s.id
+   WHERE s.id = ANY($1) AND s.liveness_source IN ('agent', 'both')
      AND (s.lease_valid_from IS NULL OR l.last_seen_at >= s.lease_valid_from)
      AND l.last_seen_at < now() - make_interval(secs => s.failover_timeout_ms / 1000.0)`;
 export const STALE_AGENT_LAST_SEEN = preparedStatement('stale-agent-last-seen', STALE_AGENT_LAST_SEEN_SQL);
 
-export const staleAgentLastSeen = async (db: Queryable, serverId: string): Promise<Date | undefined> => {
-  const { rows } = await queryPrepared<{ last_seen_at: Date }>(db, STALE_AGENT_LAST_SEEN, [serverId]);
-  return rows[0]?.last_seen_at;
+/**
+ * When each standby's agent was last heard, for those heard longer ago than their failover timeout: an agent
+ * gone silent says the standby may be gone too. A standby heard through the VMS only, never heard by an agent
+ * (many standbys run none) since its restore, or heard lately is left out.
+ */
+export const staleAgentsLastSeen = async (
+  db: Queryable,
+  serverIds: readonly string[],
+): Promise<Map<string, Date>> => {
+  const { rows } = await queryPrepared<{ id: string; last_seen_at: Date }>(db, STALE_AGENT_LAST_SEEN, [
+    serverIds,
+  ]);
+  return new Map(rows.map((row) => [row.id, row.last_seen_at]));
 };

@@ -11,13 +11,13 @@ import { queryPrepared } from '../infra/database';
 import type { PreparedStatement } from '../infra/database';
 import {
   ATTEMPT_CLAIM,
-  COMMIT_CAMERA_MOVE,
+  COMMIT_CAMERA_MOVES,
   IP_CAMERAS_TO_MOVE,
   OPEN_FAILOVERS_OF_SLAVES,
   OPEN_FAILOVERS,
-  RECORD_PROMOTION,
+  RECORD_PROMOTIONS,
 } from './failovers';
-import { FENCE_TARGET, RECORD_SETTLED_FENCE, RECORD_UNSETTLED_FENCE } from './fencing';
+import { FENCE_TARGETS, RECORD_FENCES } from './fencing';
 import { LIVENESS_RECORDS } from './monitoring';
 import { LOCK_SERVERS } from './servers';
 import { STALE_AGENT_LAST_SEEN } from './standbys';
@@ -31,13 +31,12 @@ const TAKE_OVER_STATEMENTS: [PreparedStatement, unknown[]][] = [
   [LIVENESS_RECORDS, [[NO_ID]]],
   [OPEN_FAILOVERS, [[NO_ID], [NO_ID], ['heartbeat-timeout'], [0], [NO_ID], 'detector']],
   [ATTEMPT_CLAIM, [NO_ID]],
-  [STALE_AGENT_LAST_SEEN, [NO_ID]],
-  [RECORD_PROMOTION, [NO_ID, 0]],
-  [FENCE_TARGET, [NO_ID]],
-  [RECORD_SETTLED_FENCE, [NO_ID, 'fenced', {}]],
-  [RECORD_UNSETTLED_FENCE, [NO_ID, 'unreachable', {}, NO_ID]],
-  [IP_CAMERAS_TO_MOVE, [NO_ID]],
-  [COMMIT_CAMERA_MOVE, [NO_ID, []]],
+  [STALE_AGENT_LAST_SEEN, [[NO_ID]]],
+  [RECORD_PROMOTIONS, [[NO_ID], 0]],
+  [FENCE_TARGETS, [[NO_ID]]],
+  [RECORD_FENCES, [[NO_ID], ['unreachable'], [{}], [NO_ID]]],
+  [IP_CAMERAS_TO_MOVE, [[NO_ID]]],
+  [COMMIT_CAMERA_MOVES, [[NO_ID], [NO_ID], [NO_ID]]],
 ];
 
 /** Prepares them on one connection; answers each by name, and whether it could be prepared. */

@@ -8,16 +8,16 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import {
   claimMatchedStandby,
   findFailover,
-  ipCamerasToMove,
+  ipCamerasToMoveOf,
   openFailover,
   openFailovers,
-  recordPromotion,
+  recordPromotions,
   restoreAsStandby,
   untoldFailovers,
 } from '../store/failovers';
 import { createTakeOver } from '../failover/take-over';
 import { findServer } from '../store/servers';
-import { fenceTarget } from '../store/fencing';
+import { fenceTargets } from '../store/fencing';
 import { listAlerts } from '../store/alerts';
 import { prepareTakeOverStatements } from '../store/warm-up';
 import { createPool } from '../infra/database';
@@ -122,9 +122,10 @@ test('each take-over step run again changes nothing: claim, promotion and camera
     { event: 'slave-fenced', idempotency_key: `${failoverId}:slave-fenced` },
     { event: 'cameras-rebound', idempotency_key: `${failoverId}:cameras-rebound` },
   ]);
-  await expect(recordPromotion(db, 'no-such-failover', 60_000)).rejects.toMatchObject({
-    type: 'InvalidInput',
-  });
+  expect(await recordPromotions(db, [failoverId, 'no-such-failover'], 60_000)).toEqual([
+    undefined,
+    expect.objectContaining({ type: 'InvalidInput', message: 'unknown failover "no-such-failover"' }),
+  ]);
 });
 
 test('the cameras to move are asked only of a failover that claimed a standby', async () => {
@@ -142,8 +143,13 @@ test('the cameras to move are asked only of a failover that claimed a standby', 
     firstWait: true,
     toPromote: false,
   });
-  await expect(ipCamerasToMove(db, failoverId)).rejects.toMatchObject({ type: 'InvalidInput' });
-  await expect(ipCamerasToMove(db, 'no-such-failover')).rejects.toMatchObject({ type: 'InvalidInput' });
+  expect(await ipCamerasToMoveOf(db, [failoverId, 'no-such-failover'])).toEqual([
+    expect.objectContaining({
+      type: 'InvalidInput',
+      message: `failover "${failoverId}" has not claimed a standby server`,
+    }),
+    expect.objectContaining({ type: 'InvalidInput', message: 'unknown failover "no-such-failover"' }),
+  ]);
 });
 
 test('a worker prepares every take-over statement on its connections as it starts, planned for any values, and preparing them changes nothing', async () => {
@@ -161,7 +167,7 @@ test('a worker prepares every take-over statement on its connections as it start
   const pool = createPool(databaseUrl, logger, { max: 3, plans: 'generic' });
   try {
     // A statement whose values drifted from its parameters would be answered as failed.
-    expect(await prepareTakeOverStatements(pool, 3)).toEqual({ statements: 12, failed: [] });
+    expect(await prepareTakeOverStatements(pool, 3)).toEqual({ statements: 11, failed: [] });
     expect(await siteNow()).toEqual(before);
 
     const clients = await Promise.all([pool.connect(), pool.connect(), pool.connect()]);
@@ -173,16 +179,15 @@ test('a worker prepares every take-over statement on its connections as it start
         // Each connection's own names: the embedded PostgreSQL shares one session between connections.
         expect(rows.map((row) => row.name.replace(/-\d+$/, ''))).toEqual([
           'attempt-claim',
-          'commit-camera-move',
-          'fence-target',
+          'commit-camera-moves',
+          'fence-targets',
           'ip-cameras-to-move',
           'liveness-records',
           'lock-servers',
           'open-failovers',
           'open-failovers-of-slaves',
-          'record-promotion',
-          'record-settled-fence',
-          'record-unsettled-fence',
+          'record-fences',
+          'record-promotions',
           'stale-agent-last-seen',
         ]);
         // Planned once for any values: a take-over on this connection neither parses nor plans them again.
@@ -361,7 +366,9 @@ test('take-overs decided together ask the VMS about their own servers, never the
     { subject: 'rec-01', outcome: 'applied' },
     { subject: 'rec-03', outcome: 'applied' },
   ]);
-  expect((await fenceTarget(db, 'together-rec-02')).fence).toBe('unreachable');
+  expect(await fenceTargets(db, ['together-rec-02'])).toEqual([
+    expect.objectContaining({ fence: 'unreachable' }),
+  ]);
   const fencingAlerts = (await listAlerts(db)).filter((alert) => alert.kind === 'fencing-failed');
   expect(fencingAlerts).toEqual([expect.objectContaining({ serverId: 'rec-02' })]);
 
@@ -377,7 +384,9 @@ test('take-overs decided together ask the VMS about their own servers, never the
   expect((await vms.calls('fence')).filter((call) => call.subject === 'rec-04')).toEqual([
     expect.objectContaining({ outcome: 'failed', code: 'server-unreachable' }),
   ]);
-  expect((await fenceTarget(db, 'alone-rec-04')).fence).toBe('unreachable');
+  expect(await fenceTargets(db, ['alone-rec-04'])).toEqual([
+    expect.objectContaining({ fence: 'unreachable' }),
+  ]);
 });
 
 test('a finished take-over tells its monitor once the take-overs under way with it have ended', async () => {
