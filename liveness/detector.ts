@@ -36,14 +36,13 @@ import type { DiskHealth } from '../domain/site';
 import { brokenLetters, isMassFailure, missedTwoHeartbeats, silenceDeadline } from '../domain/liveness';
 import { Batches } from '../infra/batches';
 import type { Logger } from '../infra/logger';
-import { Semaphore, UnderWay, mapLimited } from '../infra/limit';
+import { Semaphore, UnderWay } from '../infra/limit';
 import type { DetectorTerm } from '../store/detector-term';
 import { beginTerm, recordVmsObservation, renewTerm } from '../store/detector-term';
 import type { TakeOver } from '../domain/contracts';
 import { TakeOverLeft, TakeOversHere } from '../failover/take-over';
 import type { TakeOverSteps } from '../failover/take-over';
 import { TakeOverLocks } from './take-over-locks';
-import { VmsRejected } from '../vms/control-plane';
 import type { VmsControlPlane, VmsServerStatus } from '../vms/control-plane';
 import type { FailoverOpening, OpenedFailover } from '../store/failovers';
 import { recordMonitorsTold, toldOpenFailovers, untoldFailovers } from '../store/failovers';
@@ -79,7 +78,7 @@ export interface DetectorOptions {
    * The VMS, whose server status is a heartbeat of every server it reaches that is watched through it
    * (no agent): polled this often while one is in the roster.
    */
-  vms?: { controlPlane: Pick<VmsControlPlane, 'serverStatus' | 'serverStatusOf'>; pollIntervalMs: number };
+  vms?: { controlPlane: Pick<VmsControlPlane, 'serverStatus' | 'serverStatusesOf'>; pollIntervalMs: number };
 }
 
 type WatchState =
@@ -1098,31 +1097,15 @@ export class Detector implements SessionListener {
   }
 }
 
-/** How many servers whose fence is pending are asked about at once. */
-const FENCE_STATUS_CONCURRENCY = 8;
-
 /**
- * The status of a few servers, each asked alone (whose fence is pending, when no server is watched through
+ * The status of a few servers, named in one call (whose fence is pending, when no server is watched through
  * the VMS): a site of 10,000 servers with one broken Slave down for days is not read whole every second. A
- * server the VMS does not know is left out; the VMS answering none of them is a read that failed.
+ * server the VMS does not know is left out; a call that failed throws.
  */
-const statusesOf = async (
-  vms: Pick<VmsControlPlane, 'serverStatusOf'>,
+const statusesOf = (
+  vms: Pick<VmsControlPlane, 'serverStatusesOf'>,
   serverIds: string[],
-): Promise<VmsServerStatus[]> => {
-  const statuses: VmsServerStatus[] = [];
-  let failure: Error | undefined;
-  await mapLimited(serverIds, FENCE_STATUS_CONCURRENCY, async (serverId) => {
-    try {
-      statuses.push(await vms.serverStatusOf(serverId));
-    } catch (error) {
-      if (!(error instanceof VmsRejected))
-        failure ??= error instanceof Error ? error : new Error(String(error));
-    }
-  });
-  if (statuses.length === 0 && failure !== undefined) throw failure;
-  return statuses;
-};
+): Promise<VmsServerStatus[]> => vms.serverStatusesOf(serverIds);
 
 const nextDelay = (delayMs: number): number => Math.min(RETRY_MAX_MS, delayMs * 2);
 

@@ -128,15 +128,17 @@ test('a Slave the VMS could not reach as it failed over is fenced once the VMS r
     const failover = await failedOverUnreachable(w, await monitoredAndHeard(w));
     expect(await slaveFence(w, failover.failoverId)).toBe('unreachable');
     const siteReads = jest.spyOn(w.vms, 'serverStatus');
-    const serverReads = jest.spyOn(w.vms, 'serverStatusOf');
+    const serverReads = jest.spyOn(w.vms, 'serverStatusesOf');
+    const oneServerReads = jest.spyOn(w.vms, 'serverStatusOf');
 
     // The link to the VMS is back (server-up in its status); the agent never heartbeats again.
     await w.vms.setServerState('rec-01', 'up');
     await fencedAtLast(w, failover.failoverId);
     expect((await vmsServer(w, 'fo-01')).recordedCameras).toEqual(CAMERAS);
-    // No server is heard through the VMS: the Slave whose fence is pending is asked about alone, never the
-    // whole site (a site of 10,000 servers with one Slave down for days would be read whole every second).
-    expect(serverReads).toHaveBeenCalledWith('rec-01');
+    // No server is heard through the VMS: the Slave whose fence is pending is named, never the whole site
+    // read (a site of 10,000 servers with one Slave down for days would be read whole every second).
+    expect(serverReads).toHaveBeenCalledWith(['rec-01']);
+    expect(oneServerReads).not.toHaveBeenCalled();
     expect(siteReads).not.toHaveBeenCalled();
   });
 });

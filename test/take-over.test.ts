@@ -330,7 +330,8 @@ test('take-overs decided together ask the VMS about their own servers, never the
   await vms.setServerState('rec-02', 'down');
   await vms.setServerState('rec-04', 'down');
   const siteReads = jest.spyOn(vms, 'serverStatus');
-  const serverReads = jest.spyOn(vms, 'serverStatusOf');
+  const oneServerReads = jest.spyOn(vms, 'serverStatusOf');
+  const serverReads = jest.spyOn(vms, 'serverStatusesOf');
   const oneServerAsks = jest.spyOn(vms, 'isServerUp');
   const steps = createTakeOver({ db, vms, tuning: config.failover, log: { info: () => {}, warn: () => {} } });
   const plans = await Promise.all(
@@ -348,8 +349,9 @@ test('take-overs decided together ask the VMS about their own servers, never the
     role: 'failover',
     outOfService: { reason: 'the VMS reports it down' },
   });
-  // Each Slave, asked about as its take-over started, and each standby claimed, once.
-  expect(serverReads.mock.calls.map(([serverId]) => serverId).sort()).toEqual([
+  // Each Slave, asked about as its take-over started, and each standby claimed, once; the Slaves in one call.
+  expect(serverReads.mock.calls[0]).toEqual([['rec-01', 'rec-02', 'rec-03']]);
+  expect(serverReads.mock.calls.flatMap(([serverIds]) => serverIds).sort()).toEqual([
     'fo-01',
     'fo-02',
     'fo-03',
@@ -359,6 +361,7 @@ test('take-overs decided together ask the VMS about their own servers, never the
     'rec-03',
   ]);
   expect(siteReads).not.toHaveBeenCalled();
+  expect(oneServerReads).not.toHaveBeenCalled();
   expect(oneServerAsks).not.toHaveBeenCalled();
   // The Slaves the VMS reaches are fenced; the one it cannot reach is recorded so, with its alert, uncalled.
   const fences = await vms.calls('fence');

@@ -13,7 +13,8 @@ import { parse } from 'yaml';
 import { ConfigError, loadConfig } from '../infra/config';
 import { createPool } from '../infra/database';
 import { projectRoot } from '../infra/paths';
-import { BridgePaths, ERROR_STATUS } from '../vms/bridge-protocol';
+import { BridgePaths, ERROR_STATUS, MAX_STATUS_IDS } from '../vms/bridge-protocol';
+import { BridgeTransport } from '../vms/bridge-transport';
 import { PluginInstallFailed, VmsRejected, VmsUnavailable } from '../vms/control-plane';
 import { HttpVmsBridge } from '../vms/http-bridge';
 import type { HttpBridgeOptions } from '../vms/http-bridge';
@@ -24,6 +25,7 @@ import { testServerUrl } from './support/environment';
 import { SIMULATOR_TOKEN, startSimulatorService, stopSimulatorServices } from './support/simulator-service';
 import type { SimulatorService } from './support/simulator-service';
 import { site, slave, standby } from './support/site';
+import { rejectionOf } from './support/wait';
 import { useTestWorld } from './support/world';
 
 const world = useTestWorld();
@@ -67,16 +69,6 @@ const seededBridge = async (
   const service = await startSimulatorService(world.current);
   await service.seed(TEST_SITE);
   return { service, bridge: bridgeTo(service.url, options) };
-};
-
-/** The rejection of `call`, for assertions on its type and code. */
-const rejectionOf = async (call: Promise<unknown>): Promise<unknown> => {
-  try {
-    await call;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('the call did not fail');
 };
 
 /** The rejection of `call` and how long it took to come. */
@@ -152,6 +144,119 @@ test('a bridge without the one-server status is asked for every server instead, 
     expect(await rejectionOf(bridge.isServerUp('rec-99'))).toMatchObject({ code: 'unknown-server' });
 
     expect(paths).toEqual([BridgePaths.serverStatus('fo-01'), ...Array(3).fill(BridgePaths.status)]);
+  } finally {
+    await stopServer(older);
+  }
+});
+
+/** The ids each status call named, from the paths the bridge was asked. */
+const idsAsked = (paths: string[]): string[][] =>
+  paths.map((path) => new URL(path, 'http://bridge').searchParams.get('ids')?.split(',') ?? []);
+
+test('the status of the servers named comes in one call; a server the VMS does not have is left out', async () => {
+  const { service, bridge } = await seededBridge();
+  await service.client.setServerState('fo-01', 'partitioned');
+  const paths: string[] = [];
+  service.server.on('request', (request: { url?: string }) => paths.push(request.url ?? ''));
+
+  const statuses = await bridge.serverStatusesOf(['rec-01', 'fo-01', 'rec-99']);
+
+  expect(statuses.map(({ serverId, role, reachable }) => ({ serverId, role, reachable }))).toEqual([
+    { serverId: 'fo-01', role: 'standby', reachable: false },
+    { serverId: 'rec-01', role: 'recorder', reachable: true },
+  ]);
+  expect(paths).toEqual(['/v1/servers/status?ids=rec-01,fo-01,rec-99']);
+  // Nothing asked, nothing called: an empty ids would ask for every server.
+  expect(await bridge.serverStatusesOf([])).toEqual([]);
+  expect(paths).toHaveLength(1);
+});
+
+test('more servers than one call may name are asked in several calls, each server once', async () => {
+  const { service, bridge } = await seededBridge();
+  const paths: string[] = [];
+  service.server.on('request', (request: { url?: string }) => paths.push(request.url ?? ''));
+  const unknown = Array.from({ length: 2 * MAX_STATUS_IDS + 10 }, (_, index) => `rec-9${index}`);
+
+  const statuses = await bridge.serverStatusesOf([...unknown, 'rec-01', 'fo-01', 'rec-01']);
+
+  expect(statuses.map((status) => status.serverId).sort()).toEqual(['fo-01', 'rec-01']);
+  const asked = idsAsked(paths);
+  expect(asked.map((ids) => ids.length).sort((a, b) => b - a)).toEqual([MAX_STATUS_IDS, MAX_STATUS_IDS, 12]);
+  expect(asked.flat().sort()).toEqual([...unknown, 'rec-01', 'fo-01'].sort());
+});
+
+test('without a site put, the simulator knows the servers named as it knows each one alone', async () => {
+  await world.current.seed(TEST_SITE);
+  const service = await startSimulatorService(world.current);
+  const bridge = bridgeTo(service.url);
+
+  const statuses = await bridge.serverStatusesOf(['rec-01', 'fo-01', 'rec-99']);
+
+  expect(statuses.map(({ serverId, role, reachable }) => ({ serverId, role, reachable }))).toEqual([
+    { serverId: 'fo-01', role: 'standby', reachable: true },
+    { serverId: 'rec-01', role: 'recorder', reachable: true },
+  ]);
+  for (const status of statuses) {
+    expect({ ...(await bridge.serverStatusOf(status.serverId)), observedAt: null }).toEqual({
+      ...status,
+      observedAt: null,
+    });
+  }
+  expect(await rejectionOf(bridge.serverStatusOf('rec-99'))).toMatchObject({ code: 'unknown-server' });
+});
+
+test('malformed ids are refused as a malformed request', async () => {
+  const { service } = await seededBridge();
+  const transport = new BridgeTransport({ url: service.url, token: SIMULATOR_TOKEN });
+  const statusOf = (query: string) =>
+    rejectionOf(transport.call({ method: 'GET', path: `${BridgePaths.status}?${query}`, timeoutMs: 2_000 }));
+  try {
+    const refusals = await Promise.all(
+      [
+        'ids=',
+        'ids=rec-01,,fo-01',
+        'ids=rec%2001',
+        'ids=.rec-01',
+        `ids=${'r'.repeat(65)}`,
+        `ids=${Array(MAX_STATUS_IDS + 1)
+          .fill('rec-01')
+          .join(',')}`,
+        'ids=rec-01&ids=fo-01',
+      ].map(statusOf),
+    );
+
+    for (const refusal of refusals) {
+      expect(refusal).toBeInstanceOf(VmsRejected);
+      expect(refusal).toMatchObject({ code: 'malformed-request' });
+    }
+  } finally {
+    transport.close();
+  }
+});
+
+test('a bridge written before the ids query answers every server: only the servers asked about are kept', async () => {
+  const paths: string[] = [];
+  const older = createHttpServer((request, response) => {
+    paths.push(request.url ?? '');
+    const [status, body] =
+      new URL(request.url ?? '/', 'http://bridge').pathname === BridgePaths.status
+        ? [200, { servers: ['fo-01', 'fo-02', 'rec-01', 'rec-02'].map((serverId) => statusJson(serverId)) }]
+        : [404, { error: { code: 'not-found', message: `no path ${request.url}` } }];
+    response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  });
+  const port = await listen(older, 0, '127.0.0.1');
+  try {
+    const bridge = bridgeTo(`http://127.0.0.1:${port}`);
+    const unknown = Array.from({ length: MAX_STATUS_IDS }, (_, index) => `rec-9${index}`);
+
+    const few = await bridge.serverStatusesOf(['rec-02', 'fo-01', 'rec-99']);
+    // Split over two calls, each answered with every server: each server asked about, once.
+    const many = await bridge.serverStatusesOf([...unknown, 'rec-01', 'fo-02']);
+
+    expect(few.map((status) => status.serverId)).toEqual(['fo-01', 'rec-02']);
+    expect(many.map((status) => status.serverId).sort()).toEqual(['fo-02', 'rec-01']);
+    expect(idsAsked(paths).map((ids) => ids.length)).toEqual([3, expect.any(Number), expect.any(Number)]);
+    expect(idsAsked(paths.slice(1)).flat().sort()).toEqual([...unknown, 'rec-01', 'fo-02'].sort());
   } finally {
     await stopServer(older);
   }

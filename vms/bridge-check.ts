@@ -235,6 +235,7 @@ export const checkBridge = async (options: BridgeCheckOptions): Promise<CheckRes
       (answer) => (answer.status === 200 && answer.json ? undefined : `status ${answer.status}`),
     );
     if (health === undefined) return run.results;
+    const unknownServer = `bridge-check-unknown-${randomUUID().slice(0, 8)}`;
 
     await run.probe(
       'server status: every server, in the protocol shape',
@@ -260,6 +261,20 @@ export const checkBridge = async (options: BridgeCheckOptions): Promise<CheckRes
         if (problem !== undefined) return problem;
         const { serverId } = parseOneStatusBody(answer.body);
         return serverId === standbyId ? undefined : `serverId ${serverId}`;
+      },
+    );
+
+    await run.probe(
+      `server status: ${standbyId} and an unknown server, named`,
+      `200 {"servers": [...]} listing ${standbyId}, not ${unknownServer} (listing every server is fine)`,
+      { method: 'GET', path: BridgePaths.statusOfServers([standbyId, unknownServer]) },
+      (answer) => {
+        if (answer.status !== 200) return `status ${answer.status}`;
+        const problem = shapeOf(parseStatusBody)(answer);
+        if (problem !== undefined) return problem;
+        const ids = parseStatusBody(answer.body).map((server) => server.serverId);
+        if (!ids.includes(standbyId)) return `missing ${standbyId}`;
+        return ids.includes(unknownServer) ? `lists ${unknownServer}` : undefined;
       },
     );
 
@@ -299,7 +314,6 @@ export const checkBridge = async (options: BridgeCheckOptions): Promise<CheckRes
       },
       (answer) => errorProblem(answer, 400, 'malformed-request'),
     );
-    const unknownServer = `bridge-check-unknown-${randomUUID().slice(0, 8)}`;
     await run.probe(
       'a call about an unknown server is refused',
       '404 {"error": {"code": "unknown-server", ...}}',

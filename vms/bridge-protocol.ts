@@ -4,6 +4,7 @@
  * HTTP client and the conformance check (answers).
  */
 import type { DiskHealth } from '../domain/site';
+import { InvalidInput, checkServerId } from '../domain/validation';
 import type { VmsOutcome, VmsServerRole, VmsServerStatus } from './control-plane';
 
 const server = (serverId: string): string => `/v1/servers/${encodeURIComponent(serverId)}`;
@@ -11,6 +12,9 @@ const server = (serverId: string): string => `/v1/servers/${encodeURIComponent(s
 export const BridgePaths = {
   health: '/v1/health',
   status: '/v1/servers/status',
+  /** The status of the servers named; their ids never hold a comma (domain/validation.ts). */
+  statusOfServers: (serverIds: readonly string[]) =>
+    `/v1/servers/status?ids=${serverIds.map(encodeURIComponent).join(',')}`,
   serverStatus: (serverId: string) => `${server(serverId)}/status`,
   promote: (serverId: string) => `${server(serverId)}/promote`,
   fence: (serverId: string) => `${server(serverId)}/fence`,
@@ -80,6 +84,8 @@ export class ShapeError extends Error {
   override readonly name = 'ShapeError';
 }
 
+/** The most servers one status call names: a longer list is split (it stays well within a URL's length). */
+export const MAX_STATUS_IDS = 100;
 const MAX_ID_LENGTH = 200;
 const MAX_CAMERAS_PER_CALL = 10_000;
 const ROLES: readonly VmsServerRole[] = ['master', 'recorder', 'standby'];
@@ -148,6 +154,28 @@ export const parseInstallRequest = (body: unknown): { requestId: string; plugin:
     requestId: identifier(fields.requestId, 'requestId'),
     plugin: identifier(fields.plugin, 'plugin'),
   };
+};
+
+/**
+ * The servers `GET /v1/servers/status?ids=S1,S2` names; undefined without `ids`, which asks for every
+ * server.
+ */
+export const parseStatusIds = (query: URLSearchParams): string[] | undefined => {
+  const given = query.getAll('ids');
+  if (given.length === 0) return undefined;
+  if (given.length > 1) throw new ShapeError('ids must be given once, the server ids separated by commas');
+  const serverIds = (given[0] as string).split(',');
+  if (serverIds.length > MAX_STATUS_IDS) {
+    throw new ShapeError(`ids must name at most ${MAX_STATUS_IDS} servers`);
+  }
+  return serverIds.map((serverId) => {
+    try {
+      return checkServerId(serverId);
+    } catch (error) {
+      if (error instanceof InvalidInput) throw new ShapeError(`ids: ${error.message}`);
+      throw error;
+    }
+  });
 };
 
 // Answers, as the client and the conformance check read them.

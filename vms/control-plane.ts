@@ -57,6 +57,8 @@ export interface VmsControlPlane {
   serverStatus(): Promise<VmsServerStatus[]>;
   /** One server's status; rejects with VmsRejected 'unknown-server' for a server the VMS does not have. */
   serverStatusOf(serverId: string): Promise<VmsServerStatus>;
+  /** The status of the servers named, in one call; a server the VMS does not have is left out. */
+  serverStatusesOf(serverIds: readonly string[]): Promise<VmsServerStatus[]>;
   /** Whether the server's services answer. */
   isServerUp(serverId: string): Promise<boolean>;
 }

@@ -9,6 +9,7 @@ import type { InstallProgress, VmsControlPlane, VmsOutcome, VmsServerStatus } fr
 import { PluginInstallFailed, VmsRejected, VmsUnavailable } from './control-plane';
 import {
   BridgePaths,
+  MAX_STATUS_IDS,
   ShapeError,
   parseOneStatusBody,
   parseOperation,
@@ -135,6 +136,26 @@ export class HttpVmsBridge implements VmsControlPlane {
       throw new VmsRejected('unknown-server', `the VMS does not know server ${serverId}`);
     }
     return server;
+  }
+
+  /**
+   * Asks about the servers named (`GET /v1/servers/status?ids=...`), at most MAX_STATUS_IDS a call: a hundred
+   * failovers decided together ask about their servers at once, in one call instead of one each. A bridge
+   * written before the query answers every server: only the servers asked about are kept.
+   */
+  async serverStatusesOf(serverIds: readonly string[]): Promise<VmsServerStatus[]> {
+    const asked = [...new Set(serverIds)];
+    const calls: Promise<VmsServerStatus[]>[] = [];
+    for (let start = 0; start < asked.length; start += MAX_STATUS_IDS) {
+      const named = asked.slice(start, start + MAX_STATUS_IDS);
+      const wanted = new Set(named);
+      calls.push(
+        this.answer({ method: 'GET', path: BridgePaths.statusOfServers(named) }, parseStatusBody).then(
+          (statuses) => statuses.filter((status) => wanted.has(status.serverId)),
+        ),
+      );
+    }
+    return (await Promise.all(calls)).flat();
   }
 
   async isServerUp(serverId: string): Promise<boolean> {

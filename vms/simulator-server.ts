@@ -12,6 +12,7 @@ import { SiteFileError, parseSite } from '../domain/site-file';
 import { InvalidInput, checkDriveLetters } from '../domain/validation';
 import type { Logger } from '../infra/logger';
 import { VmsRejected, VmsUnavailable } from './control-plane';
+import type { VmsOutcome } from './control-plane';
 import {
   ShapeError,
   identifier,
@@ -19,10 +20,11 @@ import {
   parsePromoteRequest,
   parseRebindRequest,
   parseRequestId,
+  parseStatusIds,
   serverStatusJson,
   statusOf,
 } from './bridge-protocol';
-import type { VmsSimulator } from './simulator';
+import type { SufferFault, VmsSimulator } from './simulator';
 import { FAULTABLE_CALLS } from './simulator-site';
 import type { CallFault, FaultableCall } from './simulator-site';
 import type { ServerState } from './simulator-sql';
@@ -50,9 +52,13 @@ interface Answer {
 interface Route {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   pattern: RegExp;
-  /** The call as faults name it; simulator routes have none and are never slowed. */
+  /**
+   * The call as faults name it, its fault waited out before it is handled; simulator routes have none and
+   * are never slowed, and mutating calls wait out theirs as they begin (see `mutation`).
+   */
   call?: FaultableCall;
-  handle(params: string[], body: unknown): Promise<Answer>;
+  /** `gone`: aborted when the caller goes away. */
+  handle(params: string[], body: unknown, query: URLSearchParams, gone: AbortSignal): Promise<Answer>;
 }
 
 /** A request the simulator refuses as malformed. */
@@ -104,6 +110,57 @@ const faultableCall = (name: string): FaultableCall => {
 
 const serverParam = (params: string[]): string => identifier(params[0], 'the server id');
 
+/** The caller went away while its call waited out a fault: the call is dropped, unapplied and unanswered. */
+class CallDropped extends Error {}
+
+/**
+ * Waits out a call's injected delay or hang: the fault given (read with the call's first statement), else
+ * the one set now. Rejects with CallDropped when the caller goes away meanwhile.
+ */
+const sufferFault = async (
+  simulator: VmsSimulator,
+  call: FaultableCall,
+  gone: AbortSignal,
+  read?: CallFault,
+): Promise<void> => {
+  try {
+    let fault = read ?? (await simulator.callFault(call));
+    if (fault !== null && 'delayMs' in fault) await sleep(fault.delayMs, undefined, { signal: gone });
+    while (fault !== null && 'hang' in fault) {
+      await sleep(HANG_POLL_MS, undefined, { signal: gone });
+      fault = await simulator.callFault(call);
+    }
+  } catch (error) {
+    if (gone.aborted) throw new CallDropped(`the caller of a ${call} call went away`);
+    throw error;
+  }
+};
+
+/**
+ * The route of a mutating call. The simulator reads the call's fault with the call's first statement, one
+ * statement fewer than reading it before, and the call waits it out there (`suffer`), before any effect. A
+ * request refused for its shape never reaches the simulator: it waits out its fault here, as any call does.
+ */
+const mutation = (
+  simulator: VmsSimulator,
+  pattern: RegExp,
+  call: FaultableCall,
+  mutate: (params: string[], body: unknown, suffer: SufferFault) => Promise<VmsOutcome>,
+): Route => ({
+  method: 'POST',
+  pattern,
+  handle: async (params, body, _query, gone) => {
+    try {
+      return ok({
+        outcome: await mutate(params, body, (fault) => sufferFault(simulator, call, gone, fault)),
+      });
+    } catch (error) {
+      if (error instanceof ShapeError) await sufferFault(simulator, call, gone);
+      throw error;
+    }
+  },
+});
+
 const routes = (simulator: VmsSimulator, log: Logger): Route[] => [
   {
     method: 'GET',
@@ -118,7 +175,14 @@ const routes = (simulator: VmsSimulator, log: Logger): Route[] => [
     method: 'GET',
     pattern: /^\/v1\/servers\/status$/,
     call: 'status',
-    handle: async () => ok({ servers: (await simulator.serverStatus()).map(serverStatusJson) }),
+    handle: async (_params, _body, query) => {
+      const serverIds = parseStatusIds(query);
+      const statuses =
+        serverIds === undefined
+          ? await simulator.serverStatus()
+          : await simulator.serverStatusesOf(serverIds);
+      return ok({ servers: statuses.map(serverStatusJson) });
+    },
   },
   {
     method: 'GET',
@@ -126,44 +190,18 @@ const routes = (simulator: VmsSimulator, log: Logger): Route[] => [
     call: 'status',
     handle: async (params) => ok(serverStatusJson(await simulator.serverStatusOf(serverParam(params)))),
   },
-  {
-    method: 'POST',
-    pattern: /^\/v1\/servers\/([^/]+)\/promote$/,
-    call: 'promote',
-    handle: async (params, body) => {
-      const request = parsePromoteRequest(body);
-      return ok({
-        outcome: await simulator.promoteToRecorder({ ...request, serverId: serverParam(params) }),
-      });
-    },
-  },
-  {
-    method: 'POST',
-    pattern: /^\/v1\/servers\/([^/]+)\/fence$/,
-    call: 'fence',
-    handle: async (params, body) =>
-      ok({
-        outcome: await simulator.fenceRecorder({ ...parseRequestId(body), serverId: serverParam(params) }),
-      }),
-  },
-  {
-    method: 'POST',
-    pattern: /^\/v1\/servers\/([^/]+)\/demote$/,
-    call: 'demote',
-    handle: async (params, body) =>
-      ok({
-        outcome: await simulator.demoteToStandby({ ...parseRequestId(body), serverId: serverParam(params) }),
-      }),
-  },
-  {
-    method: 'POST',
-    pattern: /^\/v1\/servers\/([^/]+)\/rebind-cameras$/,
-    call: 'rebind',
-    handle: async (params, body) => {
-      const request = parseRebindRequest(body);
-      return ok({ outcome: await simulator.rebindCameras({ ...request, toServerId: serverParam(params) }) });
-    },
-  },
+  mutation(simulator, /^\/v1\/servers\/([^/]+)\/promote$/, 'promote', (params, body, suffer) =>
+    simulator.promoteToRecorder({ ...parsePromoteRequest(body), serverId: serverParam(params) }, suffer),
+  ),
+  mutation(simulator, /^\/v1\/servers\/([^/]+)\/fence$/, 'fence', (params, body, suffer) =>
+    simulator.fenceRecorder({ ...parseRequestId(body), serverId: serverParam(params) }, suffer),
+  ),
+  mutation(simulator, /^\/v1\/servers\/([^/]+)\/demote$/, 'demote', (params, body, suffer) =>
+    simulator.demoteToStandby({ ...parseRequestId(body), serverId: serverParam(params) }, suffer),
+  ),
+  mutation(simulator, /^\/v1\/servers\/([^/]+)\/rebind-cameras$/, 'rebind', (params, body, suffer) =>
+    simulator.rebindCameras({ ...parseRebindRequest(body), toServerId: serverParam(params) }, suffer),
+  ),
   {
     method: 'POST',
     pattern: /^\/v1\/servers\/([^/]+)\/plugin-installs$/,
@@ -314,33 +352,13 @@ const errorAnswer = (code: string, message: string): Answer => ({
   body: { error: { code, message } },
 });
 
-/** Waits out an injected delay or hang; false when the caller went away meanwhile (the call is dropped). */
-const sufferFault = async (
-  simulator: VmsSimulator,
-  call: FaultableCall,
-  gone: AbortSignal,
-): Promise<boolean> => {
-  try {
-    let fault = await simulator.callFault(call);
-    if (fault !== null && 'delayMs' in fault) await sleep(fault.delayMs, undefined, { signal: gone });
-    while (fault !== null && 'hang' in fault) {
-      await sleep(HANG_POLL_MS, undefined, { signal: gone });
-      fault = await simulator.callFault(call);
-    }
-    return true;
-  } catch (error) {
-    if (gone.aborted) return false;
-    throw error;
-  }
-};
-
 /** The simulator's HTTP service; the caller listens (port 0 in tests) and closes it with stopServer. */
 export const createSimulatorServer = (options: SimulatorServerOptions): Server => {
   const { simulator, logger, token, tls } = options;
   const table = routes(simulator, logger);
 
   const answer = async (request: IncomingMessage, gone: AbortSignal): Promise<Answer | undefined> => {
-    const path = new URL(request.url ?? '/', 'http://simulator').pathname;
+    const { pathname: path, searchParams } = new URL(request.url ?? '/', 'http://simulator');
     const matching = table
       .map((route) => ({ route, match: route.pattern.exec(path) }))
       .filter((candidate) => candidate.match !== null);
@@ -361,11 +379,10 @@ export const createSimulatorServer = (options: SimulatorServerOptions): Server =
           throw malformed(`"${param}" is not a valid path segment`);
         }
       });
-      if (found.route.call !== undefined && !(await sufferFault(simulator, found.route.call, gone))) {
-        return undefined;
-      }
-      return await found.route.handle(params, body);
+      if (found.route.call !== undefined) await sufferFault(simulator, found.route.call, gone);
+      return await found.route.handle(params, body, searchParams, gone);
     } catch (error) {
+      if (error instanceof CallDropped) return undefined;
       if (error instanceof ShapeError) return errorAnswer('malformed-request', error.message);
       if (error instanceof VmsRejected || error instanceof VmsUnavailable) {
         return errorAnswer(error.code, error.message);

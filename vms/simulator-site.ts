@@ -8,7 +8,7 @@ import type { DiskHealth } from '../domain/site';
 import type { Site } from '../domain/site-file';
 import { withTransaction } from '../infra/database';
 import type { VmsServerRole } from './control-plane';
-import { endHungInstalls, lockServer, recordBoundCameras } from './simulator-sql';
+import { endHungInstalls, lockServer, recordBoundCameras, toCallFault } from './simulator-sql';
 import type { CallOutcome, ServerState } from './simulator-sql';
 
 /** The calls of the HTTP service that can be made slow or hang; 'install-plugin' is the install itself. */
@@ -170,9 +170,7 @@ export const callFault = async (db: Pool, call: FaultableCall): Promise<CallFaul
     'SELECT delay_ms, hang FROM vms_sim.call_faults WHERE call = $1',
     [call],
   );
-  const row = rows[0];
-  if (row === undefined) return null;
-  return row.hang ? { hang: true } : { delayMs: row.delay_ms ?? 0 };
+  return rows[0] === undefined ? null : toCallFault(rows[0]);
 };
 
 /** Every fault lifted: servers up, disks healthy, calls and installs normal, no install failing. */

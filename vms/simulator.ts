@@ -29,23 +29,36 @@ import { PluginInstallFailed, VmsRejected, VmsUnavailable } from './control-plan
 import type { PluginInstallOperation } from './bridge-protocol';
 import {
   HOLD_LOCK_CLASS,
+  bindCameras,
   boundCameraCount,
-  checkIpCameras,
+  claimAndLockServer,
+  claimAndLockServerToPromote,
+  demoteServer,
   endInstall,
+  fenceServer,
   findServer,
   insertOperation,
   lockOperation,
   implicitServers,
   lockServer,
-  recordBoundCameras,
+  promoteServer,
   recordCall,
+  recordCallReachingHold,
   runningInstall,
   sitePut,
   succeededInstall,
   toOperation,
+  waitForRelease,
   waitIfHeld,
 } from './simulator-sql';
-import type { ServerRow, ServerState, VmsOperation } from './simulator-sql';
+import type {
+  ClaimedCall,
+  LoggedCall,
+  MutatingCall,
+  ServerRow,
+  ServerState,
+  VmsOperation,
+} from './simulator-sql';
 import {
   callFault,
   calls,
@@ -71,6 +84,28 @@ export const SIMULATOR_MIGRATIONS: MigrationSet = {
 
 /** How often the in-process installPlugin looks at a running install. */
 const INSTALL_POLL_MS = 50;
+
+/**
+ * How the HTTP service waits out a call's injected fault before the call takes effect; it rejects when the
+ * caller went away (the call is dropped, unapplied). A mutating call given one reads its fault with its first
+ * statement; the in-process control plane suffers no fault.
+ */
+export type SufferFault = (fault: CallFault) => Promise<void>;
+
+/** Thrown to roll back a call whose injected fault is to be waited out before it takes effect. */
+class FaultToSuffer extends Error {
+  constructor(readonly fault: CallFault) {
+    super('the call waits out its injected fault first');
+  }
+}
+
+/** A mutating call's two statements, each its own per kind of call. */
+interface CallSteps<S extends ServerRow> {
+  /** Claims its request id, reads its fault when asked, locks its server once claimed (claimAndLockServer). */
+  claim(tx: PoolClient, readFault: boolean): Promise<ClaimedCall<S>>;
+  /** Checks the server, then applies the call and logs it with its hold reached, in one statement. */
+  apply(tx: PoolClient, server: S): Promise<LoggedCall>;
+}
 
 /** A call held by {@link VmsSimulator.hold}: its effect is applied, its caller waits for `release()`. */
 export interface VmsHold {
@@ -106,106 +141,94 @@ export class VmsSimulator implements VmsControlPlane {
 
   // The control plane.
 
-  promoteToRecorder(request: {
-    requestId: string;
-    serverId: string;
-    replacesServerId: string;
-  }): Promise<VmsOutcome> {
+  promoteToRecorder(
+    request: { requestId: string; serverId: string; replacesServerId: string },
+    sufferFault?: SufferFault,
+  ): Promise<VmsOutcome> {
     const { requestId, serverId, replacesServerId } = request;
-    return this.mutate('promote', requestId, serverId, { replacesServerId }, async (tx) => {
-      const server = await lockServer(tx, serverId);
-      if ((await sitePut(tx)) && (await findServer(tx, replacesServerId)) === undefined) {
-        throw new VmsRejected('unknown-server', `the VMS has no server ${replacesServerId}`);
-      }
-      if (server.role === 'master') {
-        throw new VmsRejected('not-a-standby', `${serverId} is the Master, not a standby failover server`);
-      }
-      if (server.state !== 'up') throw unreachable(serverId);
-      if (server.role === 'recorder' && server.replaces_server === replacesServerId && !server.fenced) {
-        return 'already-applied';
-      }
-      if (server.role === 'recorder' && (await boundCameraCount(tx, serverId)) > 0) {
-        throw new VmsRejected('not-a-standby', `${serverId} is a recorder with cameras of its own`);
-      }
-      await tx.query(
-        `UPDATE vms_sim.servers SET role = 'recorder', replaces_server = $2, fenced = false, changed_at = now()
-          WHERE server_id = $1`,
-        [serverId, replacesServerId],
-      );
-      await recordBoundCameras(tx, serverId);
-      return 'applied';
+    const call = { operation: 'promote', requestId, subject: serverId, body: { replacesServerId } } as const;
+    return this.mutate(call, sufferFault, {
+      claim: (tx, readFault) => claimAndLockServerToPromote(tx, call, readFault, replacesServerId),
+      apply: async (tx, server) => {
+        if (!server.replaced_known) {
+          throw new VmsRejected('unknown-server', `the VMS has no server ${replacesServerId}`);
+        }
+        if (server.role === 'master') {
+          throw new VmsRejected('not-a-standby', `${serverId} is the Master, not a standby failover server`);
+        }
+        if (server.state !== 'up') throw unreachable(serverId);
+        if (server.role === 'recorder' && server.replaces_server === replacesServerId && !server.fenced) {
+          return recordCallReachingHold(tx, call, 'already-applied');
+        }
+        if (server.role === 'recorder' && (await boundCameraCount(tx, serverId)) > 0) {
+          throw new VmsRejected('not-a-standby', `${serverId} is a recorder with cameras of its own`);
+        }
+        return promoteServer(tx, call, replacesServerId);
+      },
     });
   }
 
-  fenceRecorder(request: { requestId: string; serverId: string }): Promise<VmsOutcome> {
+  fenceRecorder(
+    request: { requestId: string; serverId: string },
+    sufferFault?: SufferFault,
+  ): Promise<VmsOutcome> {
     const { requestId, serverId } = request;
-    return this.mutate('fence', requestId, serverId, {}, async (tx) => {
-      const server = await lockServer(tx, serverId);
-      if (server.role !== 'recorder') {
-        throw new VmsRejected(
-          'not-a-recorder',
-          `${serverId} is ${server.role === 'master' ? 'the Master' : 'a standby'}: only recorders are fenced`,
-        );
-      }
-      if (server.state !== 'up') throw unreachable(serverId);
-      if (server.fenced) return 'already-applied';
-      await tx.query('UPDATE vms_sim.servers SET fenced = true, changed_at = now() WHERE server_id = $1', [
-        serverId,
-      ]);
-      await tx.query('DELETE FROM vms_sim.recordings WHERE server_id = $1', [serverId]);
-      return 'applied';
+    const call = { operation: 'fence', requestId, subject: serverId, body: {} } as const;
+    return this.mutate(call, sufferFault, {
+      claim: (tx, readFault) => claimAndLockServer(tx, call, readFault),
+      apply: (tx, server) => {
+        if (server.role !== 'recorder') {
+          throw new VmsRejected(
+            'not-a-recorder',
+            `${serverId} is ${server.role === 'master' ? 'the Master' : 'a standby'}: only recorders are fenced`,
+          );
+        }
+        if (server.state !== 'up') throw unreachable(serverId);
+        if (server.fenced) return recordCallReachingHold(tx, call, 'already-applied');
+        return fenceServer(tx, call);
+      },
     });
   }
 
-  demoteToStandby(request: { requestId: string; serverId: string }): Promise<VmsOutcome> {
+  demoteToStandby(
+    request: { requestId: string; serverId: string },
+    sufferFault?: SufferFault,
+  ): Promise<VmsOutcome> {
     const { requestId, serverId } = request;
-    return this.mutate('demote', requestId, serverId, {}, async (tx) => {
-      const server = await lockServer(tx, serverId);
-      if (server.role === 'master') {
-        throw new VmsRejected('not-a-recorder', `${serverId} is the Master: it cannot become a standby`);
-      }
-      if (server.state !== 'up') throw unreachable(serverId);
-      if (server.role === 'standby') return 'already-applied';
-      await tx.query(
-        `UPDATE vms_sim.servers SET role = 'standby', replaces_server = NULL, fenced = false, changed_at = now()
-          WHERE server_id = $1`,
-        [serverId],
-      );
-      await tx.query('DELETE FROM vms_sim.recordings WHERE server_id = $1', [serverId]);
-      return 'applied';
+    const call = { operation: 'demote', requestId, subject: serverId, body: {} } as const;
+    return this.mutate(call, sufferFault, {
+      claim: (tx, readFault) => claimAndLockServer(tx, call, readFault),
+      apply: (tx, server) => {
+        if (server.role === 'master') {
+          throw new VmsRejected('not-a-recorder', `${serverId} is the Master: it cannot become a standby`);
+        }
+        if (server.state !== 'up') throw unreachable(serverId);
+        if (server.role === 'standby') return recordCallReachingHold(tx, call, 'already-applied');
+        return demoteServer(tx, call);
+      },
     });
   }
 
-  rebindCameras(request: {
-    requestId: string;
-    cameraIds: string[];
-    toServerId: string;
-  }): Promise<VmsOutcome> {
+  rebindCameras(
+    request: { requestId: string; cameraIds: string[]; toServerId: string },
+    sufferFault?: SufferFault,
+  ): Promise<VmsOutcome> {
     const { requestId, cameraIds, toServerId } = request;
-    return this.mutate('rebind', requestId, toServerId, { cameraIds }, async (tx) => {
-      const server = await lockServer(tx, toServerId);
-      if (server.role === 'standby') {
-        throw new VmsRejected(
-          'not-a-recorder',
-          `${toServerId} is a standby: promote it before binding cameras`,
-        );
-      }
-      if (server.fenced)
-        throw new VmsRejected('server-fenced', `${toServerId} is fenced: it records nothing`);
-      if (server.state !== 'up') throw unreachable(toServerId);
-      if (await sitePut(tx)) await checkIpCameras(tx, cameraIds);
-      const bound = await tx.query(
-        `INSERT INTO vms_sim.camera_bindings (camera_id, server_id) SELECT unnest($1::text[]), $2
-         ON CONFLICT (camera_id) DO UPDATE SET server_id = excluded.server_id, bound_at = now()
-         WHERE vms_sim.camera_bindings.server_id <> excluded.server_id`,
-        [cameraIds, toServerId],
-      );
-      const recorded = await tx.query(
-        `INSERT INTO vms_sim.recordings (camera_id, server_id) SELECT unnest($1::text[]), $2
-         ON CONFLICT DO NOTHING`,
-        [cameraIds, toServerId],
-      );
-      return bound.rowCount === 0 && recorded.rowCount === 0 ? 'already-applied' : 'applied';
+    const call = { operation: 'rebind', requestId, subject: toServerId, body: { cameraIds } } as const;
+    return this.mutate(call, sufferFault, {
+      claim: (tx, readFault) => claimAndLockServer(tx, call, readFault),
+      apply: (tx, server) => {
+        if (server.role === 'standby') {
+          throw new VmsRejected(
+            'not-a-recorder',
+            `${toServerId} is a standby: promote it before binding cameras`,
+          );
+        }
+        if (server.fenced)
+          throw new VmsRejected('server-fenced', `${toServerId} is fenced: it records nothing`);
+        if (server.state !== 'up') throw unreachable(toServerId);
+        return bindCameras(tx, call, cameraIds);
+      },
     });
   }
 
@@ -302,11 +325,21 @@ export class VmsSimulator implements VmsControlPlane {
    * asks it, and a hundred failovers at once must not each read the whole site.
    */
   async serverStatusOf(serverId: string): Promise<VmsServerStatus> {
-    const [status] = await this.statusRows(serverId);
+    const [status] = await this.serverStatusesOf([serverId]);
     if (status !== undefined) return status;
-    const [implicit] = (await this.serversNotPut([])).filter((server) => server.serverId === serverId);
-    if (implicit !== undefined) return implicit;
     throw new VmsRejected('unknown-server', `the VMS has no server ${serverId}`);
+  }
+
+  /**
+   * The servers named, in one statement: failovers decided together ask about theirs at once. Servers it
+   * has without a site put are looked for only when the statement did not find every one.
+   */
+  async serverStatusesOf(serverIds: readonly string[]): Promise<VmsServerStatus[]> {
+    const asked = new Set(serverIds);
+    const statuses = await this.statusRows(serverIds);
+    if (statuses.length === asked.size) return statuses;
+    const implicit = await this.serversNotPut(statuses);
+    return [...statuses, ...implicit.filter((server) => asked.has(server.serverId))];
   }
 
   async serverStatus(): Promise<VmsServerStatus[]> {
@@ -314,14 +347,14 @@ export class VmsSimulator implements VmsControlPlane {
     return [...statuses, ...(await this.serversNotPut(statuses))];
   }
 
-  /** The servers the simulated VMS holds: all of them, or the one named. */
-  private async statusRows(serverId: string | null): Promise<VmsServerStatus[]> {
+  /** The servers the simulated VMS holds: all of them, or those named. */
+  private async statusRows(serverIds: readonly string[] | null): Promise<VmsServerStatus[]> {
     type StatusRow = ServerRow & { disks: DiskHealth[]; observed_at: Date };
     const { rows } =
-      serverId === null
+      serverIds === null
         ? await this.db.query<StatusRow>(`${SELECT_STATUS} ${STATUS_GROUPED}`)
-        : await this.db.query<StatusRow>(`${SELECT_STATUS} WHERE s.server_id = $1 ${STATUS_GROUPED}`, [
-            serverId,
+        : await this.db.query<StatusRow>(`${SELECT_STATUS} WHERE s.server_id = ANY($1) ${STATUS_GROUPED}`, [
+            serverIds,
           ]);
     return rows.map((row) => ({
       serverId: row.server_id,
@@ -467,49 +500,49 @@ export class VmsSimulator implements VmsControlPlane {
   // Inside.
 
   /**
-   * One mutating call: its request id and subject claimed first (a concurrent twin waits, then sees it),
-   * the effect and the log entry in the same transaction, then the hold, if one waits for this call.
+   * One mutating call, in one transaction of two statements: its request id claimed for its subject (a
+   * concurrent twin waits, then sees it), with its injected fault read when the HTTP service serves it, and its
+   * server locked (calls on one server are decided one after the other); then its effect, its log entry and the
+   * hold waiting for this call, if any, marked reached. After the commit, a held call waits for its release.
    */
-  private async mutate(
-    operation: VmsOperation,
-    requestId: string,
-    subject: string,
-    body: object,
-    apply: (tx: PoolClient) => Promise<VmsOutcome>,
+  private async mutate<S extends ServerRow>(
+    call: MutatingCall,
+    sufferFault: SufferFault | undefined,
+    steps: CallSteps<S>,
   ): Promise<VmsOutcome> {
-    let outcome: VmsOutcome;
+    const attempt = await this.attempt(call, sufferFault !== undefined, steps);
+    if ('fault' in attempt) {
+      // Rolled back, nothing applied: the call takes effect once its fault is waited out, as if read first.
+      await sufferFault?.(attempt.fault);
+      return this.mutate(call, undefined, steps);
+    }
+    if (attempt.holdId !== undefined) await waitForRelease(this.db, attempt.holdId);
+    return attempt.outcome;
+  }
+
+  /** The call's transaction, or its fault to wait out first; a call that fails is logged with its code. */
+  private async attempt<S extends ServerRow>(
+    call: MutatingCall,
+    readFault: boolean,
+    steps: CallSteps<S>,
+  ): Promise<{ fault: CallFault } | LoggedCall> {
     try {
-      outcome = await withTransaction(this.db, async (tx) => {
-        const claimed = await tx.query(
-          `INSERT INTO vms_sim.requests (call, request_id, subject, body) VALUES ($1, $2, $3, $4)
-           ON CONFLICT DO NOTHING`,
-          [operation, requestId, subject, body],
-        );
-        let result: VmsOutcome;
-        if (claimed.rowCount === 0) {
-          const earlier = await tx.query<{ same: boolean }>(
-            `SELECT body = $4::jsonb AS same FROM vms_sim.requests
-              WHERE call = $1 AND request_id = $2 AND subject = $3`,
-            [operation, requestId, subject, body],
+      return await withTransaction(this.db, async (tx) => {
+        const claimed = await steps.claim(tx, readFault);
+        if ('fault' in claimed) throw new FaultToSuffer(claimed.fault);
+        if (claimed.claimed) return steps.apply(tx, claimed.server);
+        if (!claimed.same) {
+          throw new VmsRejected(
+            'request-id-conflict',
+            `request id ${call.requestId} was used for another ${call.operation} of ${call.subject}`,
           );
-          if (earlier.rows[0]?.same !== true) {
-            throw new VmsRejected(
-              'request-id-conflict',
-              `request id ${requestId} was used for another ${operation} of ${subject}`,
-            );
-          }
-          result = 'already-applied';
-        } else {
-          result = await apply(tx);
         }
-        await recordCall(tx, operation, requestId, subject, result);
-        return result;
+        return recordCallReachingHold(tx, call, 'already-applied');
       });
     } catch (error) {
-      await recordCall(this.db, operation, requestId, subject, 'failed', errorCode(error));
+      if (error instanceof FaultToSuffer) return { fault: error.fault };
+      await recordCall(this.db, call.operation, call.requestId, call.subject, 'failed', errorCode(error));
       throw error;
     }
-    await waitIfHeld(this.db, operation, requestId, subject);
-    return outcome;
   }
 }

@@ -182,3 +182,13 @@ export const changeSettingsAsMonitorStarts = async <T>(
     return then();
   });
 };
+
+/** The rejection of `call`, for assertions on its type and code; throws when it does not fail. */
+export const rejectionOf = async (call: Promise<unknown>): Promise<unknown> => {
+  try {
+    await call;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('the call did not fail');
+};
