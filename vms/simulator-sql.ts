@@ -174,17 +174,19 @@ const claimAndLock = (serverColumns: string): string =>
      LEFT JOIN vms_sim.call_faults f ON f.call = $5
      LEFT JOIN locked ON true`;
 
-const CLAIM_AND_LOCK = preparedStatement('vms-sim-claim-and-lock', claimAndLock(SERVER_COLUMNS));
+const CLAIM_AND_LOCK_SQL = claimAndLock(SERVER_COLUMNS);
+const CLAIM_AND_LOCK = preparedStatement('vms-sim-claim-and-lock', CLAIM_AND_LOCK_SQL);
 /**
  * As CLAIM_AND_LOCK, with whether the VMS has the server the standby replaces ($6; any server, without a site
  * put). Read as the statement began, before it waited for the lock: still true after, since a put site's
  * servers change only when putSite replaces them all.
  */
+const CLAIM_AND_LOCK_TO_PROMOTE_SQL = claimAndLock(`${SERVER_COLUMNS},
+          NOT EXISTS (SELECT 1 FROM vms_sim.site)
+            OR EXISTS (SELECT 1 FROM vms_sim.servers replaced WHERE replaced.server_id = $6) AS replaced_known`);
 const CLAIM_AND_LOCK_TO_PROMOTE = preparedStatement(
   'vms-sim-claim-and-lock-to-promote',
-  claimAndLock(`${SERVER_COLUMNS},
-          NOT EXISTS (SELECT 1 FROM vms_sim.site)
-            OR EXISTS (SELECT 1 FROM vms_sim.servers replaced WHERE replaced.server_id = $6) AS replaced_known`),
+  CLAIM_AND_LOCK_TO_PROMOTE_SQL,
 );
 
 /**
@@ -289,11 +291,14 @@ const REACH_HOLD = `UPDATE vms_sim.holds SET reached_at = now(), request_id = $2
 /** The call logged with `outcome`. */
 const logCall = (outcome: string): string =>
   `INSERT INTO vms_sim.calls (operation, request_id, subject, outcome) VALUES ($1, $2, $3, ${outcome})`;
+/** The call logged with the outcome given as $4. */
+const LOG_CALL = logCall('$4');
+const LOG_APPLIED_CALL = logCall("'applied'");
 
 /** $4: the outcome. */
 const RECORD_CALL_REACHING_HOLD = preparedStatement(
   'vms-sim-record-call-reaching-hold',
-  `WITH logged AS (${logCall('$4')}),
+  `WITH logged AS (${LOG_CALL}),
         reached AS (${REACH_HOLD})
    SELECT id FROM reached`,
 );
@@ -308,7 +313,7 @@ const PROMOTE_SERVER = preparedStatement(
           INSERT INTO vms_sim.recordings (camera_id, server_id)
             SELECT camera_id, server_id FROM vms_sim.camera_bindings WHERE server_id = $3
           ON CONFLICT DO NOTHING),
-        logged AS (${logCall("'applied'")}),
+        logged AS (${LOG_APPLIED_CALL}),
         reached AS (${REACH_HOLD})
    SELECT id FROM reached`,
 );
@@ -317,7 +322,7 @@ const FENCE_SERVER = preparedStatement(
   'vms-sim-fence-server',
   `WITH fenced AS (UPDATE vms_sim.servers SET fenced = true, changed_at = now() WHERE server_id = $3),
         stopped AS (DELETE FROM vms_sim.recordings WHERE server_id = $3),
-        logged AS (${logCall("'applied'")}),
+        logged AS (${LOG_APPLIED_CALL}),
         reached AS (${REACH_HOLD})
    SELECT id FROM reached`,
 );
@@ -328,7 +333,7 @@ const DEMOTE_SERVER = preparedStatement(
           UPDATE vms_sim.servers SET role = 'standby', replaces_server = NULL, fenced = false, changed_at = now()
            WHERE server_id = $3),
         stopped AS (DELETE FROM vms_sim.recordings WHERE server_id = $3),
-        logged AS (${logCall("'applied'")}),
+        logged AS (${LOG_APPLIED_CALL}),
         reached AS (${REACH_HOLD})
    SELECT id FROM reached`,
 );
