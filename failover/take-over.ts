@@ -118,6 +118,9 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
    * a burst of deadlines, read and record each step in one statement for all of them.
    */
   const steps = {
+    claimMatchedStandby: new Batches<string, failovers.StandbyClaim>((failoverIds) =>
+      failovers.claimMatchedStandbys(db, failoverIds),
+    ),
     staleAgentLastSeen: new Batches<string, Date | undefined>(async (serverIds) => {
       const stale = await standbys.staleAgentsLastSeen(db, serverIds);
       return serverIds.map((serverId) => stale.get(serverId));
@@ -169,7 +172,7 @@ export const createTakeOver = ({ db, vms, tuning, log }: TakeOverDeps) => {
   const claimStandby = async (failoverId: string, together = false): Promise<failovers.StandbyClaim> => {
     const isServerUp = upCheck(together);
     for (;;) {
-      const claim = await failovers.claimMatchedStandby(db, failoverId);
+      const claim = await steps.claimMatchedStandby.run(failoverId);
       if (!claim.claimed || !claim.toPromote) return claim;
       const unfit = await unfitness(claim.serverId, isServerUp);
       if (unfit === undefined) return claim;

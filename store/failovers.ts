@@ -77,6 +77,9 @@ const toFailoverRecord = (row: FailoverRow): FailoverRecord => ({
   analogCamerasLeft: row.analog_cameras_left,
 });
 
+const unknownFailover = (failoverId: string): DomainError =>
+  new DomainError(ErrorType.InvalidInput, `unknown failover "${failoverId}"`);
+
 export const findFailover = async (
   db: Queryable,
   failoverId: string,
@@ -431,18 +434,20 @@ const claimSubjectOf = (source: string): string =>
 const STANDBY_CLAIMED_EVENT = appendEventFrom('recorded', 'standby-claimed', claimSubjectOf('recorded'));
 const STANDBY_PROMOTED_EVENT = appendEventFrom('promotion', 'standby-promoted', claimSubjectOf('promotion'));
 
+/** SQL: the drive letters of server `serverId`, sorted (none: an empty array). */
+const driveLettersOf = (serverId: string): string =>
+  `coalesce((SELECT array_agg(d.letter ORDER BY d.letter) FROM drives d WHERE d.server_id = ${serverId}), '{}')`;
+
 /**
  * Whether a standby with the Slave's drive letters is out of service: the Slave waits because standbys
  * failed, which needs a person (waiting for want of any standby is what the site was built with).
  */
+const MATCHED_STANDBY_OUT_OF_SERVICE = `
+  SELECT 1 FROM servers s
+   WHERE s.role = 'failover' AND s.out_of_service_since IS NOT NULL
+     AND ${driveLettersOf('s.id')} = ${driveLettersOf('$1')}`;
 const matchedStandbyOutOfService = async (db: Queryable, slaveId: string): Promise<boolean> => {
-  const { rows } = await db.query(
-    `SELECT 1 FROM servers s
-      WHERE s.role = 'failover' AND s.out_of_service_since IS NOT NULL
-        AND coalesce((SELECT array_agg(d.letter ORDER BY d.letter) FROM drives d WHERE d.server_id = s.id), '{}')
-            = coalesce((SELECT array_agg(d.letter ORDER BY d.letter) FROM drives d WHERE d.server_id = $1), '{}')`,
-    [slaveId],
-  );
+  const { rows } = await db.query(MATCHED_STANDBY_OUT_OF_SERVICE, [slaveId]);
   return rows.length > 0;
 };
 
@@ -453,6 +458,7 @@ const matchedStandbyOutOfService = async (db: Queryable, slaveId: string): Promi
 export type StandbyClaim = ClaimResult & { toPromote: boolean };
 
 interface ClaimAttempt {
+  failover_id: string;
   slave_id: string;
   /** The failover's status before the attempt. */
   status: FailoverStatus;
@@ -461,46 +467,59 @@ interface ClaimAttempt {
   claimed_now: boolean;
 }
 
-const ATTEMPT_CLAIM_SQL = `
+const ATTEMPT_CLAIMS_SQL = `
   WITH failover AS (
-    SELECT id, slave_id, status, failover_server_id FROM failovers WHERE id = $1 FOR UPDATE
-  ), slave_drives AS (
-    SELECT coalesce(array_agg(d.letter ORDER BY d.letter), '{}') AS letters
-      FROM drives d JOIN failover f ON d.server_id = f.slave_id
+    SELECT id, slave_id, status, failover_server_id, ${driveLettersOf('failovers.slave_id')} AS letters
+      FROM failovers WHERE id = ANY($1)
+     ORDER BY id
+       FOR UPDATE
+  ), needing AS (
+    SELECT id, slave_id, letters, row_number() OVER (PARTITION BY letters ORDER BY id) AS rank
+      FROM failover WHERE failover_server_id IS NULL
+  ), wanted AS (
+    SELECT letters, count(*) AS how_many FROM needing GROUP BY letters
   ), candidate AS (
-    SELECT s.id FROM servers s
-     WHERE EXISTS (SELECT 1 FROM failover WHERE failover_server_id IS NULL)
-       AND s.role = 'failover' AND s.status = 'standby' AND s.replaces_server_id IS NULL
-       AND s.out_of_service_since IS NULL
-       AND coalesce((SELECT array_agg(d.letter ORDER BY d.letter) FROM drives d WHERE d.server_id = s.id), '{}')
-           = (SELECT letters FROM slave_drives)
-     ORDER BY s.created_at, s.id
-     LIMIT 1
-     FOR UPDATE OF s SKIP LOCKED
+    SELECT wanted.letters, free.id,
+           row_number() OVER (PARTITION BY wanted.letters ORDER BY free.created_at, free.id) AS rank
+      FROM wanted CROSS JOIN LATERAL (
+        SELECT s.id, s.created_at FROM servers s
+         WHERE s.role = 'failover' AND s.status = 'standby' AND s.replaces_server_id IS NULL
+           AND s.out_of_service_since IS NULL AND ${driveLettersOf('s.id')} = wanted.letters
+         ORDER BY s.created_at, s.id
+         LIMIT wanted.how_many
+           FOR UPDATE OF s SKIP LOCKED
+      ) free
+  ), pair AS (
+    SELECT needing.id AS failover_id, needing.slave_id, candidate.id AS server_id
+      FROM needing JOIN candidate ON candidate.letters = needing.letters AND candidate.rank = needing.rank
   ), claimed AS (
-    UPDATE servers SET replaces_server_id = failover.slave_id, updated_at = now()
-      FROM candidate, failover WHERE servers.id = candidate.id
-    RETURNING servers.id
+    UPDATE servers SET replaces_server_id = pair.slave_id, updated_at = now()
+      FROM pair WHERE servers.id = pair.server_id
+    RETURNING servers.id, pair.failover_id
   ), recorded AS (
     UPDATE failovers SET status = 'standby-claimed', failover_server_id = claimed.id
-      FROM claimed WHERE failovers.id = $1
+      FROM claimed WHERE failovers.id = claimed.failover_id
     RETURNING failovers.id AS failover_id, failovers.slave_id AS server_id, failovers.failover_server_id,
               jsonb_build_object('failoverServerId', failovers.failover_server_id) AS details
   ), event AS (${STANDBY_CLAIMED_EVENT})
-  SELECT f.slave_id, f.status, coalesce((SELECT id FROM claimed), f.failover_server_id) AS failover_server_id,
-         EXISTS (SELECT 1 FROM claimed) AS claimed_now
-    FROM failover f`;
-export const ATTEMPT_CLAIM = preparedStatement('attempt-claim', ATTEMPT_CLAIM_SQL);
+  SELECT f.id AS failover_id, f.slave_id, f.status, coalesce(claimed.id, f.failover_server_id) AS failover_server_id,
+         claimed.id IS NOT NULL AS claimed_now
+    FROM failover f LEFT JOIN claimed ON claimed.failover_id = f.id`;
+export const ATTEMPT_CLAIMS = preparedStatement('attempt-claims', ATTEMPT_CLAIMS_SQL);
 
 /**
- * One statement: locks the failover and, unless it holds a standby already, claims the oldest available one
- * whose drive letters match the Slave's and records the claim with its event. Row locks with SKIP LOCKED make
- * concurrent claims pick different servers; the unique replaces_server_id makes a double claim fail.
+ * One statement: locks the failovers (in the order of their ids) and, for each that holds no standby yet,
+ * claims the oldest available one whose drive letters match its Slave's, and records the claim with its event.
+ * Failovers whose Slaves have the same letters take the oldest standbys in the order of their ids; as many
+ * standbys are locked as are taken, with SKIP LOCKED, so that concurrent claims pick different servers and
+ * none is kept from one it could take; the unique replaces_server_id makes a double claim fail.
  */
-const attemptClaim = async (db: Queryable, failoverId: string): Promise<ClaimAttempt> => {
-  const { rows } = await queryPrepared<ClaimAttempt>(db, ATTEMPT_CLAIM, [failoverId]);
-  if (!rows[0]) throw new DomainError(ErrorType.InvalidInput, `unknown failover "${failoverId}"`);
-  return rows[0];
+const attemptClaims = async (
+  db: Queryable,
+  failoverIds: readonly string[],
+): Promise<Map<string, ClaimAttempt>> => {
+  const { rows } = await queryPrepared<ClaimAttempt>(db, ATTEMPT_CLAIMS, [failoverIds]);
+  return new Map(rows.map((row) => [row.failover_id, row]));
 };
 
 /** The claim an attempt holds, if any. */
@@ -514,14 +533,36 @@ const heldClaim = (attempt: ClaimAttempt): StandbyClaim | undefined =>
       };
 
 /**
- * Claims the oldest available standby whose drive letters match the Slave's (a failover that holds one
- * already gets it again). With none free, the failover is recorded as waiting, once, in a transaction that
- * tries the claim again under the failover's lock: a standby restored meanwhile is not missed.
+ * Claims, for each failover, the oldest available standby whose drive letters match its Slave's (a failover
+ * that holds one already gets it again), in one statement for all of them. A failover left with none free is
+ * recorded as waiting, once, in a transaction of its own that tries the claim again under the failover's
+ * lock: a standby restored meanwhile is not missed. An unknown failover answers its error.
  */
-export const claimMatchedStandby = async (db: Pool, failoverId: string): Promise<StandbyClaim> =>
-  heldClaim(await attemptClaim(db, failoverId)) ??
+export const claimMatchedStandbys = async (
+  db: Pool,
+  failoverIds: readonly string[],
+): Promise<(StandbyClaim | DomainError)[]> => {
+  const attempts = await attemptClaims(db, failoverIds);
+  return Promise.all(
+    failoverIds.map(async (failoverId) => {
+      const attempt = attempts.get(failoverId);
+      if (attempt === undefined) return unknownFailover(failoverId);
+      return heldClaim(attempt) ?? claimOrWait(db, failoverId);
+    }),
+  );
+};
+
+export const claimMatchedStandby = async (db: Pool, failoverId: string): Promise<StandbyClaim> => {
+  const [claim = unknownFailover(failoverId)] = await claimMatchedStandbys(db, [failoverId]);
+  if (claim instanceof DomainError) throw claim;
+  return claim;
+};
+
+/** The claim tried again under the failover's lock; with none free still, the failover waits for one. */
+const claimOrWait = (db: Pool, failoverId: string): Promise<StandbyClaim> =>
   withTransaction(db, async (tx) => {
-    const attempt = await attemptClaim(tx, failoverId);
+    const attempt = (await attemptClaims(tx, [failoverId])).get(failoverId);
+    if (attempt === undefined) throw unknownFailover(failoverId);
     const held = heldClaim(attempt);
     if (held !== undefined) return held;
     const slaveId = attempt.slave_id;
@@ -574,9 +615,6 @@ const unknownFailovers = async (db: Queryable, failoverIds: readonly string[]): 
   );
   return rows.map((row) => row.id);
 };
-
-const unknownFailover = (failoverId: string): DomainError =>
-  new DomainError(ErrorType.InvalidInput, `unknown failover "${failoverId}"`);
 
 /**
  * Records each failover's claimed standby as the active Slave in the broken one's place, with its failover

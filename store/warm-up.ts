@@ -10,7 +10,7 @@ import type { Pool, PoolClient } from 'pg';
 import { queryPrepared } from '../infra/database';
 import type { PreparedStatement } from '../infra/database';
 import {
-  ATTEMPT_CLAIM,
+  ATTEMPT_CLAIMS,
   COMMIT_CAMERA_MOVES,
   IP_CAMERAS_TO_MOVE,
   OPEN_FAILOVERS_OF_SLAVES,
@@ -30,7 +30,7 @@ const TAKE_OVER_STATEMENTS: [PreparedStatement, unknown[]][] = [
   [OPEN_FAILOVERS_OF_SLAVES, [[NO_ID], [NO_ID]]],
   [LIVENESS_RECORDS, [[NO_ID]]],
   [OPEN_FAILOVERS, [[NO_ID], [NO_ID], ['heartbeat-timeout'], [0], [NO_ID], 'detector']],
-  [ATTEMPT_CLAIM, [NO_ID]],
+  [ATTEMPT_CLAIMS, [[NO_ID]]],
   [STALE_AGENT_LAST_SEEN, [[NO_ID]]],
   [RECORD_PROMOTIONS, [[NO_ID], 0]],
   [FENCE_TARGETS, [[NO_ID]]],

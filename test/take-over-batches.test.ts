@@ -12,6 +12,7 @@ import { parseSite } from '../domain/site-file';
 import { createTakeOver } from '../failover/take-over';
 import { listAlerts } from '../store/alerts';
 import {
+  claimMatchedStandbys,
   commitCameraMoves,
   ipCamerasToMoveOf,
   openFailover,
@@ -125,6 +126,81 @@ const answeredTogether = (count: number) => {
     }
   };
 };
+
+test('claimMatchedStandbys claims in one statement the oldest matched standbys in the order of the failovers, one each; one holding its standby keeps it, those left without one wait', async () => {
+  const { db, seed } = world.current;
+  const otherLetters = [{ letter: 'C', material: false }, 'F'];
+  await seed(
+    site(
+      ...['rec-01', 'rec-02', 'rec-03', 'rec-04', 'rec-06'].map((id) => slave({ id })),
+      slave({ id: 'rec-05', drives: otherLetters }),
+      standby('fo-01'),
+      standby('fo-02'),
+      standby('fo-03'),
+      standby('fo-09', otherLetters),
+    ),
+  );
+  for (const n of ['01', '02', '03', '04', '05', '06']) await open(db, `claim-rec-${n}`, `rec-${n}`);
+  // Claimed before the batch: it holds the oldest standby.
+  expect(await claimMatchedStandbys(db, ['claim-rec-06'])).toEqual([
+    { claimed: true, serverId: 'fo-01', toPromote: true },
+  ]);
+  const before = await lastEventId(db);
+
+  const answers = await claimMatchedStandbys(db, [
+    'claim-rec-03',
+    'claim-rec-01',
+    'claim-rec-05',
+    'claim-rec-06',
+    'no-such-failover',
+    'claim-rec-02',
+    'claim-rec-04',
+  ]);
+
+  expect(answers.map(readable)).toEqual([
+    { claimed: false, firstWait: true, toPromote: false },
+    { claimed: true, serverId: 'fo-02', toPromote: true },
+    { claimed: true, serverId: 'fo-09', toPromote: true },
+    { claimed: true, serverId: 'fo-01', toPromote: true },
+    unknownFailover('no-such-failover'),
+    { claimed: true, serverId: 'fo-03', toPromote: true },
+    { claimed: false, firstWait: true, toPromote: false },
+  ]);
+  const { rows: failovers } = await db.query(
+    "SELECT id, status, failover_server_id FROM failovers WHERE id LIKE 'claim-%' ORDER BY id",
+  );
+  expect(failovers).toEqual([
+    { id: 'claim-rec-01', status: 'standby-claimed', failover_server_id: 'fo-02' },
+    { id: 'claim-rec-02', status: 'standby-claimed', failover_server_id: 'fo-03' },
+    { id: 'claim-rec-03', status: 'waiting-for-standby', failover_server_id: null },
+    { id: 'claim-rec-04', status: 'waiting-for-standby', failover_server_id: null },
+    { id: 'claim-rec-05', status: 'standby-claimed', failover_server_id: 'fo-09' },
+    { id: 'claim-rec-06', status: 'standby-claimed', failover_server_id: 'fo-01' },
+  ]);
+  const { rows: standbys } = await db.query(
+    "SELECT id, replaces_server_id FROM servers WHERE role = 'failover' ORDER BY id",
+  );
+  expect(standbys).toEqual([
+    { id: 'fo-01', replaces_server_id: 'rec-06' },
+    { id: 'fo-02', replaces_server_id: 'rec-01' },
+    { id: 'fo-03', replaces_server_id: 'rec-02' },
+    { id: 'fo-09', replaces_server_id: 'rec-05' },
+  ]);
+  expect(
+    (await eventsAfter(db, before)).map(({ event, idempotency_key }) => [event, idempotency_key]),
+  ).toEqual([
+    ['standby-claimed', 'claim-rec-01:standby-claimed:fo-02#1'],
+    ['standby-claimed', 'claim-rec-02:standby-claimed:fo-03#1'],
+    ['waiting-for-standby', 'claim-rec-03:waiting-for-standby'],
+    ['waiting-for-standby', 'claim-rec-04:waiting-for-standby'],
+    ['standby-claimed', 'claim-rec-05:standby-claimed:fo-09#1'],
+  ]);
+  // Asked again, each answers what it holds, and those waiting do not record a second wait.
+  expect((await claimMatchedStandbys(db, ['claim-rec-04', 'claim-rec-01'])).map(readable)).toEqual([
+    { claimed: false, firstWait: false, toPromote: false },
+    { claimed: true, serverId: 'fo-02', toPromote: true },
+  ]);
+});
 
 test('recordPromotions promotes the claimed standby in one statement; one promoted already, one not yet claimed and an unknown one change nothing', async () => {
   const { db, seed } = world.current;

@@ -178,7 +178,7 @@ test('a worker prepares every take-over statement on its connections as it start
         );
         // Each connection's own names: the embedded PostgreSQL shares one session between connections.
         expect(rows.map((row) => row.name.replace(/-\d+$/, ''))).toEqual([
-          'attempt-claim',
+          'attempt-claims',
           'commit-camera-moves',
           'fence-targets',
           'ip-cameras-to-move',
