@@ -535,6 +535,7 @@ test('docs/vms-bridge.openapi.yaml has exactly the paths of the protocol, and do
       ].map((path) => templated(path, 'serverId')),
       templated(BridgePaths.pluginInstalls, 'serverId'),
       templated(BridgePaths.operation, 'operationId'),
+      BridgePaths.calls,
     ].sort(),
   );
   const guide = read('docs/vms-bridge.md');

@@ -11,12 +11,13 @@ import type { VmsServerStatus } from './control-plane';
 import {
   BridgePaths,
   ShapeError,
+  parseCallsAnswer,
   parseErrorBody,
   parseOneStatusBody,
   parseOperation,
   parseStatusBody,
 } from './bridge-protocol';
-import type { PluginInstallOperation } from './bridge-protocol';
+import type { CallAnswer, PluginInstallOperation } from './bridge-protocol';
 import { BridgeTransport } from './bridge-transport';
 import type { BridgeAnswer, BridgeConnection, BridgeExchange } from './bridge-transport';
 
@@ -53,7 +54,7 @@ const describeAnswer = (answer: BridgeAnswer): string => {
 };
 
 /** The problem with an error answer, or undefined when it is `status` with `{error: {code, message}}`. */
-const errorProblem = (answer: BridgeAnswer, status: number, code: string): string | undefined => {
+const errorProblem = (answer: CallAnswer, status: number, code: string): string | undefined => {
   if (answer.status !== status) return `status ${answer.status}`;
   try {
     const error = parseErrorBody(answer.body);
@@ -64,7 +65,7 @@ const errorProblem = (answer: BridgeAnswer, status: number, code: string): strin
   }
 };
 
-const outcomeProblem = (answer: BridgeAnswer, outcome: string): string | undefined => {
+const outcomeProblem = (answer: CallAnswer, outcome: string): string | undefined => {
   if (answer.status !== 200) return `status ${answer.status}`;
   const seen = (answer.body as { outcome?: unknown } | undefined)?.outcome;
   return seen === outcome ? undefined : `outcome ${JSON.stringify(seen)}`;
@@ -99,13 +100,15 @@ class CheckRun {
 
   /**
    * One exchange judged by `problemOf` (undefined: as expected). Resolves with the answer, or undefined when
-   * none came (the check then fails with the reason).
+   * none came (the check then fails with the reason). `optional`: a call a bridge need not serve, skipped when
+   * it answers 404 or 405.
    */
   async probe(
     check: string,
     expected: string,
     exchange: Omit<BridgeExchange, 'timeoutMs'>,
     problemOf: (answer: BridgeAnswer) => string | undefined,
+    { optional = false } = {},
   ): Promise<BridgeAnswer | undefined> {
     let answer: BridgeAnswer;
     try {
@@ -117,7 +120,11 @@ class CheckRun {
       return undefined;
     }
     this.slowestMs = Math.max(this.slowestMs, answer.elapsedMs);
-    this.verdict(check, expected, problemOf(answer), describeAnswer(answer));
+    if (optional && (answer.status === 404 || answer.status === 405)) {
+      this.skip(check, expected, `not served, optional: ${describeAnswer(answer)}`);
+    } else {
+      this.verdict(check, expected, problemOf(answer), describeAnswer(answer));
+    }
     return answer;
   }
 
@@ -341,6 +348,46 @@ export const checkBridge = async (options: BridgeCheckOptions): Promise<CheckRes
       requestId: run.requestId('promote'),
       replacesServerId: slaveId,
     });
+    // The repeated promotion and a refused one, in one request: each answered as it would be alone.
+    await run.probe(
+      'several calls in one request, answered in order',
+      '200 {"answers": [{"status": 200, "body": {"outcome": "already-applied"}}, ' +
+        '{"status": 404, "body": {"error": {"code": "unknown-server", ...}}}]}',
+      {
+        method: 'POST',
+        path: BridgePaths.calls,
+        body: {
+          calls: [
+            {
+              method: 'POST',
+              path: BridgePaths.promote(standbyId),
+              body: { requestId: run.requestId('promote'), replacesServerId: slaveId },
+            },
+            {
+              method: 'POST',
+              path: BridgePaths.promote(unknownServer),
+              body: { requestId: run.requestId('unknown-server'), replacesServerId: slaveId },
+            },
+          ],
+        },
+      },
+      (answer) => {
+        if (answer.status !== 200) return `status ${answer.status}`;
+        let answers: CallAnswer[];
+        try {
+          answers = parseCallsAnswer(answer.body, 2);
+        } catch (error) {
+          if (error instanceof ShapeError) return error.message;
+          throw error;
+        }
+        const [repeated, refused] = answers as [CallAnswer, CallAnswer];
+        const problem = outcomeProblem(repeated, 'already-applied');
+        if (problem !== undefined) return `answers[0]: ${problem}`;
+        const refusal = errorProblem(refused, 404, 'unknown-server');
+        return refusal === undefined ? undefined : `answers[1]: ${refusal}`;
+      },
+      { optional: true },
+    );
     await run.statusAfter(`status: ${standbyId} is a recorder`, 'role "recorder"', standbyId, (server) =>
       server.role === 'recorder' ? undefined : `role ${server.role}`,
     );

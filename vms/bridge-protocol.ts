@@ -22,6 +22,8 @@ export const BridgePaths = {
   rebindCameras: (serverId: string) => `${server(serverId)}/rebind-cameras`,
   pluginInstalls: (serverId: string) => `${server(serverId)}/plugin-installs`,
   operation: (operationId: string) => `/v1/operations/${encodeURIComponent(operationId)}`,
+  /** Several mutating calls in one request. */
+  calls: '/v1/calls',
 } as const;
 
 /** Every error code of the protocol and its HTTP status: 4xx never succeeds as it stands, 5xx is retried. */
@@ -86,6 +88,13 @@ export class ShapeError extends Error {
 
 /** The most servers one status call names: a longer list is split (it stays well within a URL's length). */
 export const MAX_STATUS_IDS = 100;
+/** The most calls one `POST /v1/calls` carries: a longer list is split. */
+export const MAX_CALLS = 100;
+/**
+ * The calls `POST /v1/calls` may carry: the idempotent mutating ones, which may be run in any order or side by
+ * side (each has its own request id). Plugin installs (operations) and reads are sent alone.
+ */
+const BATCHABLE_PATH = /^\/v1\/servers\/[^/]+\/(?:promote|fence|demote|rebind-cameras)$/;
 const MAX_ID_LENGTH = 200;
 const MAX_CAMERAS_PER_CALL = 10_000;
 const ROLES: readonly VmsServerRole[] = ['master', 'recorder', 'standby'];
@@ -148,6 +157,47 @@ export const parseRebindRequest = (body: unknown): { requestId: string; cameraId
   };
 };
 
+/** One call carried by `POST /v1/calls`, as it would be sent alone. */
+export interface BatchedCall {
+  method: 'POST';
+  path: string;
+  body: unknown;
+}
+
+/** The answer to one call carried by `POST /v1/calls`: what that call alone would have answered. */
+export interface CallAnswer {
+  status: number;
+  body: unknown;
+}
+
+const parseBatchedCall = (value: unknown, field: string): BatchedCall => {
+  const call = record(value, field);
+  if (call.method !== 'POST') throw new ShapeError(`${field}.method must be POST`);
+  if (typeof call.path !== 'string' || !BATCHABLE_PATH.test(call.path)) {
+    throw new ShapeError(`${field}.path must be the path of a promote, fence, demote or rebind-cameras call`);
+  }
+  return { method: 'POST', path: call.path, body: call.body };
+};
+
+/**
+ * The calls of `POST /v1/calls`, in order. A body of another shape throws (the whole request is malformed); a
+ * call of another shape is its own ShapeError, answered as that call's own `400 malformed-request`.
+ */
+export const parseCallsRequest = (body: unknown): (BatchedCall | ShapeError)[] => {
+  const { calls } = record(body, 'the request body');
+  if (!Array.isArray(calls) || calls.length === 0 || calls.length > MAX_CALLS) {
+    throw new ShapeError(`calls must be a list of 1 to ${MAX_CALLS} calls`);
+  }
+  return calls.map((call, index) => {
+    try {
+      return parseBatchedCall(call, `calls[${index}]`);
+    } catch (error) {
+      if (error instanceof ShapeError) return error;
+      throw error;
+    }
+  });
+};
+
 export const parseInstallRequest = (body: unknown): { requestId: string; plugin: string } => {
   const fields = record(body, 'the request body');
   return {
@@ -185,6 +235,22 @@ export const parseErrorBody = (body: unknown): ErrorBody['error'] => {
   if (typeof error.code !== 'string' || error.code === '') throw new ShapeError('error.code must be a text');
   if (typeof error.message !== 'string') throw new ShapeError('error.message must be a text');
   return { code: error.code, message: error.message };
+};
+
+/** The answers of `POST /v1/calls` that carried `count` calls: one per call, in order. */
+export const parseCallsAnswer = (body: unknown, count: number): CallAnswer[] => {
+  const { answers } = record(body, 'the answer');
+  if (!Array.isArray(answers) || answers.length !== count) {
+    throw new ShapeError(`answers must be a list of ${count} answers, one per call`);
+  }
+  return answers.map((value, index) => {
+    const answer = record(value, `answers[${index}]`);
+    const { status } = answer;
+    if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599) {
+      throw new ShapeError(`answers[${index}].status must be an HTTP status`);
+    }
+    return { status, body: answer.body };
+  });
 };
 
 export const parseOutcome = (body: unknown): VmsOutcome =>

@@ -59,7 +59,8 @@ const NETWORK_CODES: Record<string, string> = {
   ETIMEDOUT: 'timeout',
 };
 
-const describe = (exchange: BridgeExchange): string => `${exchange.method} ${exchange.path}`;
+export const describeExchange = (exchange: Pick<BridgeExchange, 'method' | 'path'>): string =>
+  `${exchange.method} ${exchange.path}`;
 
 export class BridgeTransport {
   private readonly base: URL;
@@ -97,9 +98,7 @@ export class BridgeTransport {
 
   /** The answer's JSON body when the status is 2xx; VmsRejected (4xx) or VmsUnavailable (other) if not. */
   async call(exchange: BridgeExchange): Promise<unknown> {
-    const answer = await this.exchange(exchange);
-    if (answer.status >= 200 && answer.status < 300 && answer.json) return answer.body;
-    throw errorOf(answer, describe(exchange));
+    return bodyOf(await this.exchange(exchange), describeExchange(exchange));
   }
 
   close(): void {
@@ -132,7 +131,7 @@ export class BridgeTransport {
           reject(
             new VmsUnavailable(
               'timeout',
-              `the VMS bridge did not answer ${describe(exchange)} within ${exchange.timeoutMs} ms`,
+              `the VMS bridge did not answer ${describeExchange(exchange)} within ${exchange.timeoutMs} ms`,
             ),
           );
           return;
@@ -171,8 +170,17 @@ export class BridgeTransport {
   }
 }
 
+/** The JSON body of a 2xx answer to `call`; throws the typed error (errorOf) of any other answer. */
+export const bodyOf = (answer: Pick<BridgeAnswer, 'status' | 'body' | 'json'>, call: string): unknown => {
+  if (answer.status >= 200 && answer.status < 300 && answer.json) return answer.body;
+  throw errorOf(answer, call);
+};
+
 /** The typed error of an answer that is not a success: 4xx VmsRejected, anything else VmsUnavailable. */
-export const errorOf = (answer: BridgeAnswer, call: string): VmsRejected | VmsUnavailable => {
+export const errorOf = (
+  answer: Pick<BridgeAnswer, 'status' | 'body'>,
+  call: string,
+): VmsRejected | VmsUnavailable => {
   let code = `http-${answer.status}`;
   let message = `the VMS bridge answered ${call} with HTTP ${answer.status}`;
   try {

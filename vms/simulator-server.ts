@@ -16,6 +16,7 @@ import type { VmsOutcome } from './control-plane';
 import {
   ShapeError,
   identifier,
+  parseCallsRequest,
   parseInstallRequest,
   parsePromoteRequest,
   parseRebindRequest,
@@ -352,26 +353,67 @@ const errorAnswer = (code: string, message: string): Answer => ({
   body: { error: { code, message } },
 });
 
+/** A call to answer: a request, or one of the calls a `POST /v1/calls` carries. */
+interface Call {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  /** Whether its caller showed the token (a call carried by `POST /v1/calls` did, with that request). */
+  authorized: boolean;
+  /** Its JSON body, read once the call is routed and authorized. */
+  body: () => Promise<unknown>;
+}
+
+type AnswerCall = (call: Call, gone: AbortSignal) => Promise<Answer | undefined>;
+
+/**
+ * `POST /v1/calls`: each call answered by `answerCall` as it would be alone (validated, its fault waited out,
+ * held, logged), side by side, the answers in order. A call hung by a fault holds the whole answer; the caller
+ * going away drops the calls still waiting out their faults, as it drops a call sent alone.
+ */
+const callsRoute = (answerCall: AnswerCall): Route => ({
+  method: 'POST',
+  pattern: /^\/v1\/calls$/,
+  handle: async (_params, body, _query, gone) => {
+    const answers = await Promise.all(
+      parseCallsRequest(body).map((call) =>
+        call instanceof ShapeError
+          ? Promise.resolve(errorAnswer('malformed-request', call.message))
+          : answerCall(
+              {
+                method: call.method,
+                path: call.path,
+                query: new URLSearchParams(),
+                authorized: true,
+                body: () => Promise.resolve(call.body),
+              },
+              gone,
+            ),
+      ),
+    );
+    if (answers.includes(undefined)) throw new CallDropped('the caller of POST /v1/calls went away');
+    return ok({ answers });
+  },
+});
+
 /** The simulator's HTTP service; the caller listens (port 0 in tests) and closes it with stopServer. */
 export const createSimulatorServer = (options: SimulatorServerOptions): Server => {
   const { simulator, logger, token, tls } = options;
-  const table = routes(simulator, logger);
 
-  const answer = async (request: IncomingMessage, gone: AbortSignal): Promise<Answer | undefined> => {
-    const { pathname: path, searchParams } = new URL(request.url ?? '/', 'http://simulator');
+  /** A call routed, authorized, its fault waited out and handled; undefined when its caller went away. */
+  const answer: AnswerCall = async (call, gone) => {
+    const { method, path } = call;
     const matching = table
       .map((route) => ({ route, match: route.pattern.exec(path) }))
       .filter((candidate) => candidate.match !== null);
     if (matching.length === 0) return errorAnswer('not-found', `no such path: ${path}`);
-    const found = matching.find(({ route }) => route.method === request.method);
-    if (found === undefined) {
-      return errorAnswer('method-not-allowed', `${request.method ?? '?'} is not allowed on ${path}`);
-    }
-    if (!authorized(request, token)) {
+    const found = matching.find(({ route }) => route.method === method);
+    if (found === undefined) return errorAnswer('method-not-allowed', `${method} is not allowed on ${path}`);
+    if (!call.authorized) {
       return errorAnswer('unauthorized', 'a valid bearer token is required (Authorization: Bearer ...)');
     }
     try {
-      const body = request.method === 'GET' ? undefined : parseJson(await readBody(request));
+      const body = await call.body();
       const params = (found.match as RegExpExecArray).slice(1).map((param) => {
         try {
           return decodeURIComponent(param);
@@ -380,23 +422,38 @@ export const createSimulatorServer = (options: SimulatorServerOptions): Server =
         }
       });
       if (found.route.call !== undefined) await sufferFault(simulator, found.route.call, gone);
-      return await found.route.handle(params, body, searchParams, gone);
+      return await found.route.handle(params, body, call.query, gone);
     } catch (error) {
       if (error instanceof CallDropped) return undefined;
       if (error instanceof ShapeError) return errorAnswer('malformed-request', error.message);
       if (error instanceof VmsRejected || error instanceof VmsUnavailable) {
         return errorAnswer(error.code, error.message);
       }
-      logger.error({ err: error, method: request.method, path }, 'Simulator call failed');
+      logger.error({ err: error, method, path }, 'Simulator call failed');
       return errorAnswer('internal', 'the simulator failed to answer: see its log');
     }
+  };
+  const table = [...routes(simulator, logger), callsRoute(answer)];
+
+  const answerRequest = async (request: IncomingMessage, gone: AbortSignal): Promise<Answer | undefined> => {
+    const { pathname, searchParams } = new URL(request.url ?? '/', 'http://simulator');
+    return answer(
+      {
+        method: request.method ?? '?',
+        path: pathname,
+        query: searchParams,
+        authorized: authorized(request, token),
+        body: async () => (request.method === 'GET' ? undefined : parseJson(await readBody(request))),
+      },
+      gone,
+    );
   };
 
   const handler = (request: IncomingMessage, response: ServerResponse): void => {
     const startedAt = Date.now();
     const gone = new AbortController();
     response.once('close', () => gone.abort());
-    answer(request, gone.signal)
+    answerRequest(request, gone.signal)
       .then((result) => {
         if (result === undefined || response.destroyed) return;
         const headers: Record<string, string> = { 'content-type': 'application/json' };
