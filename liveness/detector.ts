@@ -43,7 +43,7 @@ import type { TakeOver } from '../domain/contracts';
 import { TakeOverLeft, TakeOversHere } from '../failover/take-over';
 import type { TakeOverSteps } from '../failover/take-over';
 import { TakeOverLocks } from './take-over-locks';
-import type { VmsControlPlane, VmsServerStatus } from '../vms/control-plane';
+import type { VmsControlPlane } from '../vms/control-plane';
 import type { FailoverOpening, OpenedFailover } from '../store/failovers';
 import { recordMonitorsTold, toldOpenFailovers, untoldFailovers } from '../store/failovers';
 import { findHold, findOpenHold, holdFailover } from '../store/holds';
@@ -181,7 +181,6 @@ export class Detector implements SessionListener {
   /** Take-overs from their decision to their end, whose monitors wait to be told until none is (or a while). */
   private readonly takeOversUnderWay = new UnderWay();
   private readonly takeOversHere: TakeOversHere;
-  /** Failovers decided together are opened in one transaction. */
   /** The failovers it opens, in batches: a hundred deadlines at once open in one transaction. */
   private readonly openings: Batches<FailoverStart, FailoverOpening>;
   /** Failovers whose monitor is being told. */
@@ -1017,10 +1016,9 @@ export class Detector implements SessionListener {
         statuses =
           watchedThroughVms.length > 0
             ? await vms.controlPlane.serverStatus()
-            : await statusesOf(
-                vms.controlPlane,
-                fencesPending.map((watched) => watched.entry.serverId),
-              );
+            : // Only the Slaves whose fence is pending, in one call: a site of 10,000 servers with one broken
+              // Slave down for days is not read whole every second.
+              await vms.controlPlane.serverStatusesOf(fencesPending.map((watched) => watched.entry.serverId));
       } catch (error) {
         if (this.vmsObservingSinceMs !== null) {
           this.logger.warn(
@@ -1096,16 +1094,6 @@ export class Detector implements SessionListener {
     }
   }
 }
-
-/**
- * The status of a few servers, named in one call (whose fence is pending, when no server is watched through
- * the VMS): a site of 10,000 servers with one broken Slave down for days is not read whole every second. A
- * server the VMS does not know is left out; a call that failed throws.
- */
-const statusesOf = (
-  vms: Pick<VmsControlPlane, 'serverStatusesOf'>,
-  serverIds: string[],
-): Promise<VmsServerStatus[]> => vms.serverStatusesOf(serverIds);
 
 const nextDelay = (delayMs: number): number => Math.min(RETRY_MAX_MS, delayMs * 2);
 

@@ -77,7 +77,7 @@ const toFailoverRecord = (row: FailoverRow): FailoverRecord => ({
   analogCamerasLeft: row.analog_cameras_left,
 });
 
-const unknownFailover = (failoverId: string): DomainError =>
+export const unknownFailover = (failoverId: string): DomainError =>
   new DomainError(ErrorType.InvalidInput, `unknown failover "${failoverId}"`);
 
 export const findFailover = async (
@@ -90,7 +90,7 @@ export const findFailover = async (
 
 const lockFailover = async (tx: PoolClient, failoverId: string): Promise<FailoverRecord> => {
   const { rows } = await tx.query<FailoverRow>(`${SELECT_FAILOVERS} WHERE id = $1 FOR UPDATE`, [failoverId]);
-  if (!rows[0]) throw new DomainError(ErrorType.InvalidInput, `unknown failover "${failoverId}"`);
+  if (!rows[0]) throw unknownFailover(failoverId);
   return toFailoverRecord(rows[0]);
 };
 

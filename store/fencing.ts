@@ -2,11 +2,12 @@
  * Fencing of broken Slaves: whether each failover stopped its Slave recording in the VMS before the cameras
  * moved, and which fences are still to repeat (the VMS could not reach the Slave then).
  */
-import { DomainError, ErrorType } from '../domain/errors';
+import { DomainError } from '../domain/errors';
 import { preparedStatement, queryPrepared } from '../infra/database';
 import type { Queryable } from '../infra/database';
 import { raiseAlertFrom } from './alerts';
 import { appendEventFrom } from './events';
+import { unknownFailover } from './failovers';
 
 /**
  * 'fenced': it records nothing; 'not-recording': the VMS does not hold it as a recorder, nothing to stop;
@@ -23,9 +24,6 @@ export interface FenceTarget {
   slaveId: string;
   fence: SlaveFence | null;
 }
-
-const unknownFailover = (failoverId: string): DomainError =>
-  new DomainError(ErrorType.InvalidInput, `unknown failover "${failoverId}"`);
 
 const FENCE_TARGETS_SQL = 'SELECT id, slave_id, slave_fence FROM failovers WHERE id = ANY($1)';
 export const FENCE_TARGETS = preparedStatement('fence-targets', FENCE_TARGETS_SQL);

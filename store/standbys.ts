@@ -8,7 +8,7 @@ import { preparedStatement, queryPrepared, withTransaction } from '../infra/data
 import type { Queryable } from '../infra/database';
 import { raiseAlert } from './alerts';
 import { appendEvent } from './events';
-import { claimSubject } from './failovers';
+import { claimSubject, unknownFailover } from './failovers';
 import { lockServer } from './servers';
 
 /**
@@ -72,9 +72,7 @@ export const releaseFailedStandby = (
       failoverId,
     ]);
     const failover = rows[0];
-    if (failover === undefined) {
-      throw new DomainError(ErrorType.InvalidInput, `unknown failover "${failoverId}"`);
-    }
+    if (failover === undefined) throw unknownFailover(failoverId);
     if (failover.failover_server_id !== serverId) return;
     if (failover.cameras_committed_at !== null) {
       throw new DomainError(
